@@ -1,0 +1,94 @@
+"""The builtins: a registry filled by the modules of this package.
+
+Each builtin is a generator function taking its arguments unforced and
+returning a forced value; it forces with ``x = yield from force(x)`` and calls
+Nix functions with ``r = yield (f, arg, span)`` (see ``evaluator.vm``), so it
+never recurses on the host stack.  ``plain=True`` marks a builtin that is an
+ordinary function (it must not force anything).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..values import Attrs, PrimOp
+
+REGISTRY: dict[str, PrimOp] = {}
+# Names visible without ``builtins.`` (besides every ``__name``).
+GLOBAL_NAMES: set[str] = {
+    "abort",
+    "baseNameOf",
+    "break",
+    "derivation",
+    "derivationStrict",
+    "dirOf",
+    "fetchGit",
+    "fetchMercurial",
+    "fetchTarball",
+    "fetchTree",
+    "fromTOML",
+    "import",
+    "isNull",
+    "map",
+    "placeholder",
+    "removeAttrs",
+    "scopedImport",
+    "throw",
+    "toString",
+}
+# Constants: name -> function(evaluator) -> value, computed per evaluator.
+CONSTANTS: dict[str, Callable[[Any], Any]] = {}
+
+
+def builtin(
+    name: str, arity: int, *, plain: bool = False, doc: str = ""
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a builtin called ``name`` taking ``arity`` arguments."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        REGISTRY[name] = PrimOp(name, arity, fn, doc or (fn.__doc__ or "").strip(), plain)
+        return fn
+
+    return deco
+
+
+def constant(name: str) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
+    """Register a builtin constant computed from the evaluator."""
+
+    def deco(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        CONSTANTS[name] = fn
+        return fn
+
+    return deco
+
+
+def _load() -> None:
+    # Importing the modules registers their builtins.
+    from . import core  # noqa: F401
+
+    try:
+        from . import more  # noqa: F401
+    except ImportError:  # pragma: no cover - optional during development
+        pass
+
+
+def make_globals(ev: Any) -> dict[str, Any]:
+    """The global scope of one evaluator: ``builtins`` and its aliases."""
+    if not REGISTRY:
+        _load()
+    b = Attrs()
+    for name, prim in REGISTRY.items():
+        b[name] = prim
+    for name, fn in CONSTANTS.items():
+        b[name] = fn(ev)
+    b["builtins"] = b
+    g: dict[str, Any] = {"true": True, "false": False, "null": None, "builtins": b}
+    for name, v in b.items():
+        g["__" + name] = v
+        if name in GLOBAL_NAMES:
+            g[name] = v
+    for name in ("currentSystem", "currentTime", "nixPath", "storeDir", "nixVersion", "langVersion"):
+        if name in b:
+            g["__" + name] = b[name]
+    return g

@@ -1,0 +1,679 @@
+"""Core builtins the language itself needs: control, types, lists, sets,
+arithmetic, strings basics, import and tracing."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+from ..diagnostics import Diagnostic, Severity
+from ..errors import AbortError, NixError, ThrowError
+from ..printer import show_value
+from ..runtime import MISSING, coerce_to_string, op_eq, op_lt, type_error
+from ..values import (
+    INT_MAX,
+    INT_MIN,
+    Attrs,
+    CtxStr,
+    Lambda,
+    NixPath,
+    PrimOp,
+    PrimOpApp,
+    Thunk,
+    context_of,
+    type_name,
+)
+from ..vm import CALL_SPAN, CONTEXT, Emit, TryForce, force
+from . import builtin, constant
+
+
+def _force_list(v: Any) -> Any:
+    if v.__class__ is Thunk:
+        v = yield v
+    if v.__class__ is not list:
+        raise type_error("a list", v)
+    return v
+
+
+def _force_attrs(v: Any) -> Any:
+    if v.__class__ is Thunk:
+        v = yield v
+    if v.__class__ is not Attrs:
+        raise type_error("a set", v)
+    return v
+
+
+def _force_int(v: Any) -> Any:
+    if v.__class__ is Thunk:
+        v = yield v
+    if v.__class__ is not int:
+        raise type_error("an integer", v)
+    return v
+
+
+def _force_bool(v: Any) -> Any:
+    if v.__class__ is Thunk:
+        v = yield v
+    if v.__class__ is not bool:
+        raise type_error("a Boolean", v)
+    return v
+
+
+def _force_fn(v: Any) -> Any:
+    if v.__class__ is Thunk:
+        v = yield v
+    if not (v.__class__ in (Lambda, PrimOp, PrimOpApp) or (v.__class__ is Attrs and "__functor" in v)):
+        raise type_error("a function", v)
+    return v
+
+
+def force_string(v: Any) -> Any:
+    """Generator: a value that must be a string (no coercion)."""
+    if v.__class__ is Thunk:
+        v = yield v
+    if v.__class__ is not str and v.__class__ is not CtxStr:
+        raise type_error("a string", v)
+    return v
+
+
+# ------------------------------------------------------------------ control
+@builtin("throw", 1)
+def _throw(msg: Any) -> Any:
+    """Throw a catchable error with the given message."""
+    s = yield from coerce_to_string(msg, coerce_more=True)
+    raise ThrowError(str(s))
+
+
+@builtin("abort", 1)
+def _abort(msg: Any) -> Any:
+    """Abort evaluation with a fatal error."""
+    s = yield from coerce_to_string(msg, coerce_more=True)
+    raise AbortError(f"evaluation aborted with the following error message: '{s}'")
+
+
+@builtin("seq", 2)
+def _seq(a: Any, b: Any) -> Any:
+    """Force ``a`` to weak head normal form, then return ``b``."""
+    yield from force(a)
+    return (yield from force(b))
+
+
+def deep_force(v: Any) -> Any:
+    """Generator: force ``v`` completely, iteratively (any depth)."""
+    stack = [v]
+    seen: set[int] = set()
+    while stack:
+        x = stack.pop()
+        if x.__class__ is Thunk:
+            x = x.v if x.c is None else (yield x)
+        cls = x.__class__
+        if cls is list:
+            if id(x) in seen:
+                continue
+            seen.add(id(x))
+            stack.extend(reversed(x))
+        elif cls is Attrs:
+            if id(x) in seen:
+                continue
+            seen.add(id(x))
+            stack.extend(x[k] for k in sorted(x, reverse=True))
+    return None
+
+
+@builtin("deepSeq", 2)
+def _deep_seq(a: Any, b: Any) -> Any:
+    """Force ``a`` deeply, then return ``b``."""
+    yield from deep_force(a)
+    return (yield from force(b))
+
+
+@builtin("tryEval", 1)
+def _try_eval(e: Any) -> Any:
+    """Evaluate ``e``; ``{ success; value; }``, catching throw/assert only."""
+    ok, r = yield TryForce(e)
+    if ok:
+        return Attrs({"success": True, "value": r})
+    return Attrs({"success": False, "value": False})
+
+
+@builtin("trace", 2)
+def _trace(msg: Any, v: Any) -> Any:
+    """Print ``msg`` to stderr (deep-forced), then return ``v``."""
+    m = yield from force(msg)
+    if m.__class__ is str or m.__class__ is CtxStr:
+        text = str(m)
+    else:
+        yield from deep_force(m)
+        text = show_value(m)
+    span = yield CALL_SPAN
+    yield Emit(Diagnostic("trace", Severity.INFO, text, span))
+    return (yield from force(v))
+
+
+@builtin("warn", 2)
+def _warn(msg: Any, v: Any) -> Any:
+    """Emit an evaluation warning, then return ``v``."""
+    m = yield from force(msg)
+    if m.__class__ is not str and m.__class__ is not CtxStr:
+        raise type_error("a string", m)
+    span = yield CALL_SPAN
+    yield Emit(Diagnostic("warn", Severity.WARNING, str(m), span))
+    return (yield from force(v))
+
+
+# -------------------------------------------------------------------- types
+def _pred(name: str, test: Any) -> None:
+    def fn(v: Any) -> Any:
+        v = yield from force(v)
+        return test(v)
+
+    fn.__doc__ = f"Whether the argument is {name[2:].lower()}."
+    builtin(name, 1)(fn)
+
+
+_pred("isAttrs", lambda v: v.__class__ is Attrs)
+_pred("isList", lambda v: v.__class__ is list)
+_pred("isFunction", lambda v: v.__class__ in (Lambda, PrimOp, PrimOpApp))
+_pred("isString", lambda v: v.__class__ is str or v.__class__ is CtxStr)
+_pred("isInt", lambda v: v.__class__ is int)
+_pred("isFloat", lambda v: v.__class__ is float)
+_pred("isBool", lambda v: v.__class__ is bool)
+_pred("isNull", lambda v: v is None)
+_pred("isPath", lambda v: v.__class__ is NixPath)
+
+
+@builtin("typeOf", 1)
+def _type_of(v: Any) -> Any:
+    """The type of a value as a string: int, string, set, lambda, ..."""
+    v = yield from force(v)
+    return type_name(v)
+
+
+# --------------------------------------------------------------- arithmetic
+def _num(v: Any) -> Any:
+    if v.__class__ is Thunk:
+        v = yield v
+    if v.__class__ is not int and v.__class__ is not float:
+        raise type_error("an integer", v)
+    return v
+
+
+@builtin("add", 2)
+def _add(a: Any, b: Any) -> Any:
+    """Add two numbers."""
+    a = yield from _num(a)
+    b = yield from _num(b)
+    if a.__class__ is int and b.__class__ is int:
+        r = a + b
+        if not INT_MIN <= r <= INT_MAX:
+            raise NixError(f"integer overflow in adding {a} + {b}")
+        return r
+    return float(a) + float(b)
+
+
+@builtin("sub", 2)
+def _sub(a: Any, b: Any) -> Any:
+    """Subtract two numbers."""
+    from ..runtime import op_sub
+
+    a = yield from _num(a)
+    b = yield from _num(b)
+    return op_sub(a, b, None)
+
+
+@builtin("mul", 2)
+def _mul(a: Any, b: Any) -> Any:
+    """Multiply two numbers."""
+    from ..runtime import op_mul
+
+    a = yield from _num(a)
+    b = yield from _num(b)
+    return op_mul(a, b, None)
+
+
+@builtin("div", 2)
+def _div(a: Any, b: Any) -> Any:
+    """Divide two numbers (integer division truncates)."""
+    from ..runtime import op_div
+
+    a = yield from _num(a)
+    b = yield from _num(b)
+    return op_div(a, b, None)
+
+
+@builtin("lessThan", 2)
+def _less_than(a: Any, b: Any) -> Any:
+    """``a < b`` for numbers, strings, paths and lists."""
+    a = yield from force(a)
+    b = yield from force(b)
+    return (yield from op_lt(a, b, None))
+
+
+def _bitop(name: str, op: Any) -> None:
+    def fn(a: Any, b: Any) -> Any:
+        a = yield from _force_int(a)
+        b = yield from _force_int(b)
+        return op(a, b)
+
+    fn.__doc__ = f"Bitwise {name[3:].upper()} of two integers."
+    builtin(name, 2)(fn)
+
+
+_bitop("bitAnd", lambda a, b: a & b)
+_bitop("bitOr", lambda a, b: a | b)
+_bitop("bitXor", lambda a, b: a ^ b)
+
+
+def _round(name: str, f: Any) -> None:
+    def fn(v: Any) -> Any:
+        v = yield from force(v)
+        if v.__class__ is int:
+            return v
+        if v.__class__ is not float:
+            raise type_error("a float", v)
+        if math.isnan(v) or math.isinf(v):
+            raise NixError(f"cannot round {v} to an integer")
+        r = f(v)
+        if not INT_MIN <= r <= INT_MAX:
+            raise NixError(f"float {v} does not fit into an integer")
+        return r
+
+    fn.__doc__ = f"Round a number ({name})."
+    builtin(name, 1)(fn)
+
+
+_round("ceil", math.ceil)
+_round("floor", math.floor)
+
+
+# -------------------------------------------------------------------- lists
+@builtin("length", 1)
+def _length(xs: Any) -> Any:
+    """The number of elements of a list."""
+    xs = yield from _force_list(xs)
+    return len(xs)
+
+
+@builtin("head", 1)
+def _head(xs: Any) -> Any:
+    """The first element of a list."""
+    xs = yield from _force_list(xs)
+    if not xs:
+        raise NixError("'builtins.head' called on an empty list")
+    return (yield from force(xs[0]))
+
+
+@builtin("tail", 1)
+def _tail(xs: Any) -> Any:
+    """A list without its first element."""
+    xs = yield from _force_list(xs)
+    if not xs:
+        raise NixError("'builtins.tail' called on an empty list")
+    return xs[1:]
+
+
+@builtin("elemAt", 2)
+def _elem_at(xs: Any, n: Any) -> Any:
+    """The element of a list at an index (from 0)."""
+    xs = yield from _force_list(xs)
+    n = yield from _force_int(n)
+    if n < 0 or n >= len(xs):
+        raise NixError(f"'builtins.elemAt' called with index {n} on a list of size {len(xs)}")
+    return (yield from force(xs[n]))
+
+
+class _Apply:
+    """Thunk code for ``f x`` created by builtins such as ``map``."""
+
+
+def apply_thunk(f: Any, x: Any, span: Any = None) -> Thunk:
+    """A thunk for the lazy application ``f x``."""
+    return Thunk(_apply_code, (f, x, span))
+
+
+def _apply_code(env: Any) -> Any:
+    f, x, span = env
+    if f.__class__ is Thunk:
+        f = yield f
+    return (yield (f, x, span))
+
+
+def apply2_thunk(f: Any, x: Any, y: Any) -> Thunk:
+    """A thunk for the lazy application ``f x y``."""
+    return Thunk(_apply2_code, (f, x, y))
+
+
+def _apply2_code(env: Any) -> Any:
+    f, x, y = env
+    if f.__class__ is Thunk:
+        f = yield f
+    g = yield (f, x, None)
+    return (yield (g, y, None))
+
+
+@builtin("map", 2)
+def _map(f: Any, xs: Any) -> Any:
+    """Apply a function to every element of a list (lazily)."""
+    xs = yield from _force_list(xs)
+    span = yield CALL_SPAN
+    return [Thunk(_apply_code, (f, x, span)) for x in xs]
+
+
+@builtin("filter", 2)
+def _filter(f: Any, xs: Any) -> Any:
+    """The elements of a list for which the predicate is true."""
+    f = yield from _force_fn(f)
+    xs = yield from _force_list(xs)
+    out = []
+    for x in xs:
+        r = yield (f, x, None)
+        if r.__class__ is not bool:
+            raise type_error("a Boolean", r)
+        if r:
+            out.append(x)
+    return out if len(out) != len(xs) else xs
+
+
+@builtin("foldl'", 3)
+def _foldl(op: Any, nul: Any, xs: Any) -> Any:
+    """Left fold, forcing the accumulator at each step."""
+    op = yield from _force_fn(op)
+    xs = yield from _force_list(xs)
+    acc = nul
+    if not xs:
+        return (yield from force(acc))
+    for x in xs:
+        g = yield (op, acc, None)
+        acc = yield (g, x, None)
+    return acc
+
+
+@builtin("genList", 2)
+def _gen_list(f: Any, n: Any) -> Any:
+    """``[ (f 0) (f 1) ... (f (n - 1)) ]``."""
+    n = yield from _force_int(n)
+    if n < 0:
+        raise NixError(f"cannot create list of size {n}")
+    ctx = yield CONTEXT
+    ctx.check_size(n)
+    return [Thunk(_apply_code, (f, i, None)) for i in range(n)]
+
+
+@builtin("concatLists", 1)
+def _concat_lists(xss: Any) -> Any:
+    """Concatenate a list of lists."""
+    xss = yield from _force_list(xss)
+    out: list[Any] = []
+    for xs in xss:
+        xs = yield from _force_list(xs)
+        out.extend(xs)
+    return out
+
+
+# ---------------------------------------------------------- attribute sets
+@builtin("attrNames", 1)
+def _attr_names(s: Any) -> Any:
+    """The names of a set's attributes, sorted."""
+    s = yield from _force_attrs(s)
+    return sorted(s)
+
+
+@builtin("attrValues", 1)
+def _attr_values(s: Any) -> Any:
+    """The values of a set's attributes, sorted by name."""
+    s = yield from _force_attrs(s)
+    return [s[k] for k in sorted(s)]
+
+
+@builtin("getAttr", 2)
+def _get_attr(name: Any, s: Any) -> Any:
+    """``s.${name}``."""
+    name = yield from force_string(name)
+    s = yield from _force_attrs(s)
+    v = s.get(str(name), MISSING)
+    if v is MISSING:
+        raise NixError(f"attribute '{name}' missing")
+    return (yield from force(v))
+
+
+@builtin("hasAttr", 2)
+def _has_attr(name: Any, s: Any) -> Any:
+    """``s ? ${name}``."""
+    name = yield from force_string(name)
+    s = yield from _force_attrs(s)
+    return str(name) in s
+
+
+@builtin("removeAttrs", 2)
+def _remove_attrs(s: Any, names: Any) -> Any:
+    """A set without the named attributes."""
+    s = yield from _force_attrs(s)
+    names = yield from _force_list(names)
+    drop = set()
+    for n in names:
+        n = yield from force_string(n)
+        drop.add(str(n))
+    if not drop & s.keys():
+        return s
+    r = Attrs({k: v for k, v in s.items() if k not in drop})
+    r.pos = s.pos
+    return r
+
+
+@builtin("listToAttrs", 1)
+def _list_to_attrs(xs: Any) -> Any:
+    """A set from a list of ``{ name; value; }`` (first occurrence wins)."""
+    xs = yield from _force_list(xs)
+    r = Attrs()
+    for x in xs:
+        x = yield from _force_attrs(x)
+        if "name" not in x:
+            raise NixError("attribute 'name' missing")
+        name = yield from force_string(x["name"])
+        name = str(name)
+        if name in r:
+            continue
+        if "value" not in x:
+            raise NixError("attribute 'value' missing")
+        r[name] = x["value"]
+    return r
+
+
+@builtin("mapAttrs", 2)
+def _map_attrs(f: Any, s: Any) -> Any:
+    """Apply ``f name value`` to every attribute (lazily)."""
+    s = yield from _force_attrs(s)
+    r = Attrs({k: apply2_thunk(f, k, v) for k, v in s.items()})
+    r.pos = s.pos
+    return r
+
+
+@builtin("functionArgs", 1)
+def _function_args(f: Any) -> Any:
+    """The formal arguments of a function: name -> has a default."""
+    f = yield from force(f)
+    if f.__class__ is PrimOp or f.__class__ is PrimOpApp:
+        return Attrs()
+    if f.__class__ is not Lambda:
+        raise NixError("'functionArgs' requires a function")
+    if f.node.formals is None:
+        return Attrs()
+    r = Attrs({fm.name: fm.default is not None for fm in f.node.formals})
+    r.pos = {fm.name: fm.span for fm in f.node.formals}
+    return r
+
+
+# ------------------------------------------------------------------ strings
+@builtin("toString", 1)
+def _to_string(v: Any) -> Any:
+    """Convert a value to a string (the rules of ``toString``)."""
+    return (yield from coerce_to_string(v, coerce_more=True, copy_to_store=False))
+
+
+def utf8_len(s: str) -> int:
+    """Length in bytes, as Nix counts."""
+    if s.isascii():
+        return len(s)
+    return len(s.encode("utf-8", "surrogateescape"))
+
+
+@builtin("stringLength", 1)
+def _string_length(s: Any) -> Any:
+    """The length of a string in bytes."""
+    s = yield from coerce_to_string(s)
+    return utf8_len(s)
+
+
+@builtin("substring", 3)
+def _substring(start: Any, length: Any, s: Any) -> Any:
+    """``length`` bytes of ``s`` from byte ``start``."""
+    start = yield from _force_int(start)
+    length = yield from _force_int(length)
+    s = yield from coerce_to_string(s)
+    if start < 0:
+        raise NixError("negative start position in 'substring'")
+    ctx = context_of(s)
+    if s.isascii():
+        r = s[start : start + length] if length >= 0 else s[start:]
+    else:
+        b = s.encode("utf-8", "surrogateescape")
+        piece = b[start : start + length] if length >= 0 else b[start:]
+        r = piece.decode("utf-8", "surrogateescape")
+    return CtxStr(r, ctx) if ctx else r
+
+
+@builtin("concatStringsSep", 2)
+def _concat_strings_sep(sep: Any, xs: Any) -> Any:
+    """Join a list of strings with a separator."""
+    from ..runtime import cat_strings
+
+    sep = yield from force_string(sep)
+    xs = yield from _force_list(xs)
+    parts: list[Any] = []
+    for i, x in enumerate(xs):
+        if i:
+            parts.append(sep)
+        s = yield from coerce_to_string(x)
+        parts.append(s)
+    return cat_strings(tuple(parts))
+
+
+# ------------------------------------------------------------------- import
+@builtin("import", 1)
+def _import(p: Any) -> Any:
+    """Evaluate the Nix file at a path (``default.nix`` for a directory)."""
+    ctx = yield CONTEXT
+    path = yield from ctx.realise_path_arg(p)
+    t = ctx.import_thunk(path)
+    return (yield from force(t))
+
+
+@builtin("scopedImport", 2)
+def _scoped_import(scope: Any, p: Any) -> Any:
+    """``import`` with extra names in the file's outermost scope."""
+    ctx = yield CONTEXT
+    scope = yield from _force_attrs(scope)
+    path = yield from ctx.realise_path_arg(p)
+    gen = ctx.scoped_import(path, scope)
+    return (yield gen)
+
+
+# ---------------------------------------------------------------- constants
+@constant("true")
+def _true(ev: Any) -> Any:
+    return True
+
+
+@constant("false")
+def _false(ev: Any) -> Any:
+    return False
+
+
+@constant("null")
+def _null(ev: Any) -> Any:
+    return None
+
+
+@constant("langVersion")
+def _lang_version(ev: Any) -> Any:
+    return 6
+
+
+@constant("nixVersion")
+def _nix_version(ev: Any) -> Any:
+    return "2.36.0"
+
+
+@constant("storeDir")
+def _store_dir(ev: Any) -> Any:
+    return ev.store_dir
+
+
+@constant("currentSystem")
+def _current_system(ev: Any) -> Any:
+    return ev.system
+
+
+@constant("currentTime")
+def _current_time(ev: Any) -> Any:
+    import time
+
+    return int(time.time())
+
+
+@constant("nixPath")
+def _nix_path(ev: Any) -> Any:
+    out = []
+    for prefix, path in ev.search_path:
+        out.append(Attrs({"path": path, "prefix": prefix}))
+    return out
+
+
+@builtin("findFile", 2)
+def _find_file(search: Any, name: Any) -> Any:
+    """Resolve ``<name>`` against a search path list."""
+    search = yield from _force_list(search)
+    name = yield from force_string(name)
+    name = str(name)
+    ctx = yield CONTEXT
+    for entry in search:
+        entry = yield from _force_attrs(entry)
+        prefix = yield from force_string(entry.get("prefix", ""))
+        if "path" not in entry:
+            raise NixError("attribute 'path' missing")
+        path = yield from coerce_to_string(entry["path"], copy_to_store=False)
+        prefix = str(prefix)
+        if prefix:
+            if name == prefix:
+                rest = ""
+            elif name.startswith(prefix + "/"):
+                rest = name[len(prefix) + 1 :]
+            else:
+                continue
+        else:
+            rest = name
+        cand = os.path.join(str(path), rest) if rest else str(path)
+        if ctx.io.exists(cand):
+            from ..runtime import canon_path
+
+            return NixPath(canon_path(cand))
+    raise NixError(
+        f"file '{name}' was not found in the Nix search path (add it using $NIX_PATH or -I)"
+    )
+
+
+@builtin("placeholder", 1)
+def _placeholder(output: Any) -> Any:
+    """The placeholder string for a derivation output."""
+    import hashlib
+
+    from ..store import nix_base32
+
+    output = yield from force_string(output)
+    digest = hashlib.sha256(f"nix-output:{output}".encode()).digest()
+    return "/" + nix_base32(digest)
+
+
+__all__ = ["deep_force", "apply_thunk", "force_string", "utf8_len"]
+_ = op_eq

@@ -1,0 +1,203 @@
+"""``nixlens eval``: evaluate a file or expression like ``nix-instantiate --eval``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from .errors import NixError
+from .eval import Evaluator, ParseFailed
+from .printer import show_value
+from .report import format_error, format_warning
+from .values import Attrs, Lambda, Thunk
+from .vm import Budget
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nixlens eval",
+        description="Evaluate a Nix file or expression and print the value "
+        "(output format of nix-instantiate --eval).",
+    )
+    p.add_argument("file", nargs="?", help="file to evaluate ('-' for stdin)")
+    p.add_argument("-E", "--expr", dest="expr", help="evaluate this expression instead")
+    p.add_argument("--strict", action="store_true", help="evaluate the result deeply")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--xml", action="store_true", help="print the result as XML")
+    p.add_argument("--no-location", action="store_true", help="(with --xml) omit positions")
+    p.add_argument("--parse", action="store_true", help="print the parsed expression")
+    p.add_argument("--eval", action="store_true", help="accepted for compatibility")
+    p.add_argument("--show-trace", action="store_true", help="accepted; traces are always kept")
+    p.add_argument("-I", dest="include", action="append", default=[], metavar="PATH",
+                   help="add a search path entry (prefix=path or path)")
+    p.add_argument("--arg", nargs=2, action="append", default=[], metavar=("NAME", "EXPR"))
+    p.add_argument("--argstr", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    p.add_argument("-A", "--attr", dest="attr", action="append", default=[], metavar="ATTRPATH")
+    p.add_argument("--max-call-depth", type=int, default=None, help="Nix's max-call-depth")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after N VM steps")
+    p.add_argument("--timeout", type=float, default=None, help="stop after N seconds")
+    p.add_argument("--option", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="Nix options (max-call-depth is honoured, others ignored)")
+    p.add_argument("--extra-experimental-features", default=None, help="ignored")
+    p.add_argument("--store", default=None, help="ignored: nixlens never writes a store")
+    return p
+
+
+def _split_attr_path(s: str) -> list[str]:
+    out, cur, quoted = [], "", False
+    for ch in s:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "." and not quoted:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur)
+    return [x for x in out if x != ""]
+
+
+def _select(ev: Evaluator, v: Any, path: str) -> Any:
+    def gen() -> Any:
+        cur = v
+        for key in _split_attr_path(path):
+            if cur.__class__ is Thunk:
+                cur = yield cur
+            if key.isdigit() and cur.__class__ is list:
+                idx = int(key)
+                if idx >= len(cur):
+                    raise NixError(f"list index {idx} in selection path '{path}' is out of range")
+                cur = cur[idx]
+                continue
+            if cur.__class__ is not Attrs:
+                raise NixError(f"the expression selected by the selection path '{path}' should be a set")
+            if key not in cur:
+                raise NixError(f"attribute '{key}' in selection path '{path}' not found")
+            cur = cur[key]
+        if cur.__class__ is Thunk:
+            cur = yield cur
+        return cur
+
+    return ev.run(gen())
+
+
+def _auto_call(ev: Evaluator, v: Any, args: dict[str, Any]) -> Any:
+    """Call a function with formals using --arg/--argstr, like Nix."""
+    if v.__class__ is Attrs and "__functor" in v:
+        pass
+    if v.__class__ is not Lambda or v.node.formals is None:
+        return v
+    actual = Attrs()
+    for f in v.node.formals:
+        if f.name in args:
+            actual[f.name] = args[f.name]
+        elif f.default is None:
+            raise NixError(
+                f"cannot evaluate a function that has an argument without a value ('{f.name}')\n"
+                "Nix attempted to evaluate a function as a top level expression; in\n"
+                "this case it must have its arguments supplied either by default\n"
+                "values, or passed explicitly with '--arg' or '--argstr'. See\n"
+                "https://nix.dev/manual/nix/stable/language/constructs.html#functions.",
+                f.span,
+            )
+    if v.node.ellipsis:
+        for k, val in args.items():
+            actual.setdefault(k, val)
+
+    def gen() -> Any:
+        return (yield (v, actual, None))
+
+    return ev.run(gen())
+
+
+def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
+    """Run ``nixlens eval`` with parsed arguments; returns the exit status."""
+    max_depth = ns.max_call_depth
+    for name, value in ns.option:
+        if name == "max-call-depth":
+            max_depth = int(value)
+    budget = Budget(max_steps=ns.max_steps, timeout_s=ns.timeout, max_call_depth=max_depth)
+    budget.start()
+    env_path = os.environ.get("NIX_PATH", "")
+    search = list(ns.include) + [e for e in env_path.split(":") if e]
+    ev = Evaluator(search_path=search, budget=budget, home=os.environ.get("HOME"))
+    printed = 0
+
+    def flush_warnings() -> None:
+        nonlocal printed
+        for w in ev.warnings[printed:]:
+            err.write(format_warning(w))
+        printed = len(ev.warnings)
+
+    try:
+        if ns.parse:
+            from .astdump import dump
+
+            if ns.expr is not None:
+                res = ev.parse(ns.expr, None, "«string»")
+            elif ns.file in (None, "-"):
+                res = ev.parse(sys.stdin.buffer.read(), None, "«stdin»")
+            else:
+                path = os.path.abspath(ns.file)
+                res = ev.parse(open(path, "rb").read(), path)
+            out.write(dump(res.root) + "\n")
+            return 0
+        if ns.expr is not None:
+            v = ev.eval_text(ns.expr, None, "«string»")
+        elif ns.file == "-":
+            v = ev.eval_text(sys.stdin.buffer.read(), None, "«stdin»")
+        elif ns.file is None:
+            err.write("error: no file or expression given (use FILE or -E EXPR)\n")
+            return 1
+        else:
+            v = ev.eval_file(ns.file)
+        args: dict[str, Any] = {}
+        for name, expr in ns.arg:
+            args[name] = Thunk(_arg_code, (ev, expr))
+        for name, value in ns.argstr:
+            args[name] = value
+        v = _auto_call(ev, v, args)
+        for path in ns.attr:
+            v = _select(ev, v, path)
+            v = _auto_call(ev, v, args)
+        if ns.strict or ns.json or ns.xml:
+            ev.deep_force(v)
+        flush_warnings()
+        if ns.json:
+            from .builtins import REGISTRY
+
+            def gen() -> Any:
+                return (yield (REGISTRY["toJSON"], v, None))
+
+            text = ev.run(gen())
+            out.write(str(text) + "\n")
+        elif ns.xml:
+            from .builtins.serial import to_xml
+
+            out.write(ev.run(to_xml(v, location=not ns.no_location)))
+        else:
+            out.write(show_value(v) + "\n")
+        flush_warnings()
+        return 0
+    except ParseFailed as e:
+        flush_warnings()
+        for pe in e.errors[:1]:
+            err.write(format_error(NixError(pe.message, pe.span)))
+        return 1
+    except NixError as e:
+        flush_warnings()
+        err.write(format_error(e))
+        return 1
+
+
+def _arg_code(env: Any) -> Any:
+    ev, expr = env
+    entry = ev.compile(expr, None, "«string»")
+    return (yield entry([None]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    return evaluate_cli(ns, sys.stdout, sys.stderr)

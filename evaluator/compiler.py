@@ -1,0 +1,713 @@
+"""Compile the AST to Python generator functions.
+
+Every Nix function body and every thunk becomes one Python generator function
+in a generated module.  Inside it, sub-expressions are compiled inline to
+straight-line statements: a value already forced is used directly, and the
+code yields to the driver (``evaluator.vm``) only to force an unforced thunk,
+to call a function, or to run a helper generator.
+
+Environments are Python lists ``[parent, slot1, slot2, ...]``; a variable is
+resolved at compile time to "n parents up, slot k".  ``with`` scopes are lists
+``[parent, attrs]`` searched at run time, innermost first, only for names no
+lexical scope binds.  Global names (builtins) are module globals.
+
+Expressions too deeply nested for one Python function (indentation) are
+spilled into a helper generator called with ``yield from``: host stack depth
+grows with syntactic nesting only, never with Nix call depth.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from . import nodes as N
+from . import runtime
+from .errors import NixError
+from .values import Attrs, NixPath, Thunk
+
+_MAX_INDENT = 40
+_LITERALS = {"true": "True", "false": "False", "null": "None"}  # Python allows 100 levels; spill well before that.
+_counter = itertools.count()
+
+
+class CompileError(NixError):
+    """A static error found while compiling (e.g. undefined variable)."""
+
+
+class Scope:
+    """A compile-time scope; at run time an env list ``[parent, *slots]``."""
+
+    __slots__ = ("parent", "names", "is_with")
+
+    def __init__(self, parent: Scope | None, names: dict[str, int], is_with: bool = False):
+        self.parent = parent
+        self.names = names  # name -> slot index (1-based)
+        self.is_with = is_with
+
+
+class Fn:
+    """One generated Python function."""
+
+    def __init__(self, name: str, params: str, base: Scope | None):
+        self.name = name
+        self.params = params
+        self.lines: list[str] = []
+        self.ind = 1
+        self.ntmp = 0
+        self.has_yield = False
+        self.local: dict[int, str] = {}  # id(scope) -> python variable
+        if base is not None:
+            self.local[id(base)] = "e0"
+        self.nenv = 0
+
+    def emit(self, line: str) -> None:
+        self.lines.append("    " * self.ind + line)
+
+    def tmp(self) -> str:
+        self.ntmp += 1
+        return f"t{self.ntmp}"
+
+    def env_var(self) -> str:
+        self.nenv += 1
+        return f"e{self.nenv}"
+
+    def source(self) -> str:
+        body = self.lines or ["    pass"]
+        head = f"def {self.name}({self.params}):"
+        tail = [] if self.has_yield else ["    if False:", "        yield None"]
+        return "\n".join([head, *body, *tail])
+
+
+class Compiler:
+    """Compiles one parsed file into a generator function ``entry(env)``."""
+
+    def __init__(self, source: N.Source, globals_: dict[str, Any], extra: list[str]):
+        self.source = source
+        self.globals = globals_
+        self.consts: dict[str, Any] = {}
+        self._const_ids: dict[int, str] = {}
+        self.fns: list[Fn] = []
+        self.nfn = 0
+        # The outermost scope holds scopedImport's names (if any).
+        self.top = Scope(None, {n: i + 1 for i, n in enumerate(extra)})
+
+    # ------------------------------------------------------------------ utils
+    def const(self, obj: Any) -> str:
+        key = id(obj)
+        name = self._const_ids.get(key)
+        if name is None:
+            name = f"K{len(self.consts)}"
+            self.consts[name] = obj
+            self._const_ids[key] = name
+        return name
+
+    def new_fn(self, kind: str, params: str, base: Scope) -> Fn:
+        self.nfn += 1
+        fn = Fn(f"{kind}{self.nfn}", params, base)
+        self.fns.append(fn)
+        return fn
+
+    def env_expr(self, fn: Fn, scope: Scope, target: Scope) -> str:
+        """Python expression for the env list of ``target`` seen from ``scope``."""
+        v = fn.local.get(id(target))
+        if v is not None:
+            return v
+        # target lies above this function's base: go up from the nearest
+        # scope materialised in this function.
+        s: Scope | None = scope
+        while s is not None and id(s) not in fn.local:
+            s = s.parent
+        assert s is not None, "scope not reachable"
+        base = fn.local[id(s)]
+        hops = 0
+        while s is not target:
+            assert s is not None
+            s = s.parent
+            hops += 1
+        return base + "[0]" * hops
+
+    def cur_env(self, fn: Fn, scope: Scope) -> str:
+        return self.env_expr(fn, scope, scope)
+
+    def force_into(self, fn: Fn, expr: str) -> str:
+        t = fn.tmp()
+        fn.emit(f"{t} = {expr}")
+        fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield {t})")
+        fn.has_yield = True
+        return t
+
+    # ------------------------------------------------------------ entry point
+    def compile_root(self, root: N.Node) -> Any:
+        fn = self.new_fn("M", "e0", self.top)
+        r = self.val(root, fn, self.top)
+        fn.emit(f"return {r}")
+        src = "\n\n".join(f.source() for f in self.fns)
+        ns: dict[str, Any] = dict(runtime.NAMESPACE)
+        ns.update(self.consts)
+        for name, value in self.globals.items():
+            ns[runtime.global_ref(name)] = value
+        code = compile(src, f"<nix {self.source.name}>", "exec")
+        exec(code, ns)
+        return ns[fn.name]
+
+    # ---------------------------------------------------------- variable use
+    def lookup(self, name: str, scope: Scope) -> tuple[Scope, int] | None:
+        s: Scope | None = scope
+        while s is not None:
+            if not s.is_with:
+                i = s.names.get(name)
+                if i is not None:
+                    return s, i
+            s = s.parent
+        return None
+
+    def withs(self, scope: Scope) -> list[Scope]:
+        out = []
+        s: Scope | None = scope
+        while s is not None:
+            if s.is_with:
+                out.append(s)
+            s = s.parent
+        return out
+
+    def var_lazy(
+        self, node: N.Var, fn: Fn, scope: Scope, *, initialising: Scope | None = None
+    ) -> str | None:
+        """Expression for a variable's (possibly unforced) value, or None when
+        it must be looked up at run time (``with``) or the slot may be empty."""
+        found = self.lookup(node.name, scope)
+        if found is not None:
+            s, i = found
+            if initialising is not None and s is initialising:
+                return None
+            return f"{self.env_expr(fn, scope, s)}[{i}]"
+        if node.name in self.globals:
+            return runtime.global_ref(node.name)
+        if self.withs(scope):
+            return None
+        raise CompileError(f"undefined variable '{node.name}'", node.span)
+
+    def var_val(self, node: N.Var, fn: Fn, scope: Scope) -> str:
+        """Lexical scopes first, then globals, then ``with`` scopes."""
+        name = node.name
+        found = self.lookup(name, scope)
+        if found is not None:
+            s, i = found
+            return self.force_into(fn, f"{self.env_expr(fn, scope, s)}[{i}]")
+        if name in self.globals:
+            if name in _LITERALS:
+                return _LITERALS[name]
+            return self.force_into(fn, runtime.global_ref(name))
+        withs = self.withs(scope)
+        if withs:
+            envs = ", ".join(f"{self.env_expr(fn, scope, w)}[1]" for w in withs)
+            t = fn.tmp()
+            fn.emit(f"{t} = yield from with_lookup({name!r}, ({envs},), MISSING, {self.const(node.span)})")
+            fn.has_yield = True
+            return t
+        raise CompileError(f"undefined variable '{name}'", node.span)
+
+    # ------------------------------------------------------------- laziness
+    def lazy(self, node: N.Node, fn: Fn, scope: Scope, initialising: Scope | None = None) -> str:
+        """Expression for the value of ``node`` without forcing anything."""
+        cls = node.__class__
+        if cls is N.Int or cls is N.Float:
+            return repr(node.value)  # type: ignore[attr-defined]
+        if cls is N.Str and all(p.__class__ is str for p in node.parts):  # type: ignore[attr-defined]
+            return repr("".join(node.parts))  # type: ignore[attr-defined,arg-type]
+        if cls is N.Uri:
+            return repr(node.value)  # type: ignore[attr-defined]
+        if cls is N.Var:
+            name = node.name  # type: ignore[attr-defined]
+            if name in _LITERALS and name in self.globals and self.lookup(name, scope) is None:
+                return _LITERALS[name]
+            r = self.var_lazy(node, fn, scope, initialising=initialising)  # type: ignore[arg-type]
+            if r is not None:
+                return r
+        elif cls is N.Lambda:
+            return self.val(node, fn, scope)
+        elif cls is N.Path and all(p.__class__ is str for p in node.parts):  # type: ignore[attr-defined]
+            return self.val(node, fn, scope)
+        elif cls is N.List and len(node.items) <= 16:  # type: ignore[attr-defined]
+            items = [self.lazy(i, fn, scope, initialising) for i in node.items]  # type: ignore[attr-defined]
+            t = fn.tmp()
+            fn.emit(f"{t} = [{', '.join(items)}]")
+            return t
+        # General case: a thunk with its own code.
+        code = self.thunk_fn(node, scope)
+        return f"Thunk({code}, {self.cur_env(fn, scope)})"
+
+    def thunk_fn(self, node: N.Node, scope: Scope, desc: str | None = None) -> str:
+        tf = self.new_fn("T", "e0", scope)
+        r = self.val(node, tf, scope)
+        tf.emit(f"return {r}")
+        if desc is not None:
+            self.fns.append(_Attach(tf.name, desc, self.const(node.span)))  # type: ignore[arg-type]
+        return tf.name
+
+    # --------------------------------------------------------------- values
+    def val(self, node: N.Node, fn: Fn, scope: Scope) -> str:
+        """Emit code computing the forced value of ``node``; return its expr."""
+        if fn.ind > _MAX_INDENT:
+            return self.spill(node, fn, scope)
+        meth = getattr(self, "c_" + node.__class__.__name__)
+        return meth(node, fn, scope)
+
+    def spill(self, node: N.Node, fn: Fn, scope: Scope) -> str:
+        sf = self.new_fn("S", "e0", scope)
+        r = self.val(node, sf, scope)
+        sf.emit(f"return {r}")
+        t = fn.tmp()
+        fn.emit(f"{t} = yield from {sf.name}({self.cur_env(fn, scope)})")
+        fn.has_yield = True
+        return t
+
+    def c_Int(self, node: N.Int, fn: Fn, scope: Scope) -> str:
+        return repr(node.value)
+
+    def c_Float(self, node: N.Float, fn: Fn, scope: Scope) -> str:
+        v = node.value
+        if v != v or v in (float("inf"), float("-inf")):
+            return self.const(v)
+        return repr(v)
+
+    def c_Uri(self, node: N.Uri, fn: Fn, scope: Scope) -> str:
+        return repr(node.value)
+
+    def c_Var(self, node: N.Var, fn: Fn, scope: Scope) -> str:
+        return self.var_val(node, fn, scope)
+
+    def c_CurPos(self, node: N.CurPos, fn: Fn, scope: Scope) -> str:
+        line, col = node.span.line_col()
+        a = Attrs({"file": node.span.source.name, "line": line, "column": col})
+        if node.span.source.path:
+            a["file"] = node.span.source.path
+        return self.const(a)
+
+    def c_Str(self, node: N.Str, fn: Fn, scope: Scope) -> str:
+        parts = node.parts
+        if all(p.__class__ is str for p in parts):
+            return repr("".join(parts))  # type: ignore[arg-type]
+        exprs = []
+        for p in parts:
+            if p.__class__ is str:
+                exprs.append(repr(p))
+            else:
+                v = self.val(p, fn, scope)  # type: ignore[arg-type]
+                t = fn.tmp()
+                fn.emit(
+                    f"{t} = {v} if {v}.__class__ is str else "
+                    f"(yield from coerce_interp({v}, {self.const(p.span)}))"  # type: ignore[union-attr]
+                )
+                fn.has_yield = True
+                exprs.append(t)
+        t = fn.tmp()
+        fn.emit(f"{t} = cat_strings(({', '.join(exprs)},))")
+        return t
+
+    def c_Path(self, node: N.Path, fn: Fn, scope: Scope) -> str:
+        parts = node.parts
+        if all(p.__class__ is str for p in parts):
+            return self.const(NixPath(runtime.canon_path("".join(parts))))  # type: ignore[arg-type]
+        exprs = []
+        for p in parts:
+            if p.__class__ is str:
+                exprs.append(repr(p))
+            else:
+                v = self.val(p, fn, scope)  # type: ignore[arg-type]
+                t = fn.tmp()
+                fn.emit(f"{t} = yield from coerce_path_part({v}, {self.const(p.span)})")  # type: ignore[union-attr]
+                fn.has_yield = True
+                exprs.append(t)
+        t = fn.tmp()
+        fn.emit(f"{t} = make_path(({', '.join(exprs)},), {self.const(node.span)})")
+        return t
+
+    def c_SearchPath(self, node: N.SearchPath, fn: Fn, scope: Scope) -> str:
+        sp = node.span
+        call = N.Apply(
+            sp,
+            N.Apply(sp, N.Var(sp, "__findFile"), N.Var(sp, "__nixPath")),
+            N.Str(sp, [node.name]),
+        )
+        return self.val(call, fn, scope)
+
+    def c_List(self, node: N.List, fn: Fn, scope: Scope) -> str:
+        items = [self.lazy(i, fn, scope) for i in node.items]
+        t = fn.tmp()
+        fn.emit(f"{t} = [{', '.join(items)}]")
+        return t
+
+    def c_Lambda(self, node: N.Lambda, fn: Fn, scope: Scope) -> str:
+        lf = self.compile_lambda(node, scope)
+        t = fn.tmp()
+        fn.emit(f"{t} = Lambda({lf}, {self.cur_env(fn, scope)}, {self.const(node)})")
+        return t
+
+    def compile_lambda(self, node: N.Lambda, scope: Scope) -> str:
+        lf = self.new_fn("L", "e0, a", scope)
+        if node.formals is None:
+            inner = Scope(scope, {node.arg: 1} if node.arg else {})
+            ev = lf.env_var()
+            lf.emit(f"{ev} = [e0, a]")
+            lf.local[id(inner)] = ev
+            r = self.val(node.body, lf, inner)
+            lf.emit(f"return {r}")
+            return lf.name
+        names: dict[str, int] = {}
+        for i, f in enumerate(node.formals):
+            names[f.name] = i + 1
+        n = len(node.formals)
+        if node.arg:
+            names[node.arg] = n + 1
+        inner = Scope(scope, names)
+        ev = lf.env_var()
+        lf.local[id(inner)] = ev
+        lf.emit("if a.__class__ is Thunk: a = a.v if a.c is None else (yield a)")
+        lf.has_yield = True
+        lf.emit(f"if a.__class__ is not Attrs: raise_formals_type(a, {self.const(node)})")
+        size = n + (1 if node.arg else 0)
+        lf.emit(f"{ev} = [e0{', None' * size}]")
+        if node.arg:
+            lf.emit(f"{ev}[{n + 1}] = a")
+        if not node.ellipsis:
+            allowed = frozenset(f.name for f in node.formals)
+            lf.emit(
+                f"if len(a) > {n} or not {self.const(allowed)}.issuperset(a): "
+                f"raise_unexpected_arg(a, {self.const(allowed)}, {self.const(node)})"
+            )
+        for i, f in enumerate(node.formals):
+            slot = i + 1
+            if f.default is None:
+                lf.emit(f"{ev}[{slot}] = a[{f.name!r}] if {f.name!r} in a else missing_arg({f.name!r}, {self.const(node)})")
+            else:
+                lf.emit(f"if {f.name!r} in a: {ev}[{slot}] = a[{f.name!r}]")
+                lf.emit("else:")
+                lf.ind += 1
+                d = self.lazy(f.default, lf, inner, initialising=inner)
+                lf.emit(f"{ev}[{slot}] = {d}")
+                lf.ind -= 1
+        r = self.val(node.body, lf, inner)
+        lf.emit(f"return {r}")
+        return lf.name
+
+    def c_Apply(self, node: N.Apply, fn: Fn, scope: Scope) -> str:
+        # Flatten f a b c so the arguments are built before the calls.
+        args = []
+        head: N.Node = node
+        while head.__class__ is N.Apply:
+            args.append(head)
+            head = head.fn  # type: ignore[attr-defined]
+        f = self.val(head, fn, scope)
+        for app in reversed(args):
+            a = self.lazy(app.arg, fn, scope)  # type: ignore[attr-defined]
+            t = fn.tmp()
+            fn.emit(f"{t} = yield ({f}, {a}, {self.const(app.span)})")
+            fn.has_yield = True
+            f = t
+        return f
+
+    def c_If(self, node: N.If, fn: Fn, scope: Scope) -> str:
+        c = self.val(node.cond, fn, scope)
+        r = fn.tmp()
+        fn.emit(f"if {c} is True:")
+        fn.ind += 1
+        a = self.val(node.then, fn, scope)
+        fn.emit(f"{r} = {a}")
+        fn.ind -= 1
+        fn.emit(f"elif {c} is False:")
+        fn.ind += 1
+        b = self.val(node.else_, fn, scope)
+        fn.emit(f"{r} = {b}")
+        fn.ind -= 1
+        fn.emit(f"else: raise_expected('a Boolean', {c}, {self.const(node.cond.span)})")
+        return r
+
+    def c_Assert(self, node: N.Assert, fn: Fn, scope: Scope) -> str:
+        cond = node.cond
+        if cond.__class__ is N.BinOp and cond.op == "==":  # type: ignore[attr-defined]
+            l_ = self.val(cond.left, fn, scope)  # type: ignore[attr-defined]
+            r_ = self.val(cond.right, fn, scope)  # type: ignore[attr-defined]
+            t = fn.tmp()
+            fn.emit(f"{t} = yield from op_eq({l_}, {r_})")
+            fn.has_yield = True
+            fn.emit(f"if {t} is not True: yield from assert_eq_failed({l_}, {r_}, {self.const(node)})")
+        else:
+            c = self.val(cond, fn, scope)
+            fn.emit(f"if {c} is not True: assert_failed({c}, {self.const(node)})")
+        return self.val(node.body, fn, scope)
+
+    def c_With(self, node: N.With, fn: Fn, scope: Scope) -> str:
+        e = self.lazy(node.env, fn, scope)
+        inner = Scope(scope, {}, is_with=True)
+        ev = fn.env_var()
+        fn.emit(f"{ev} = [{self.cur_env(fn, scope)}, {e}]")
+        fn.local[id(inner)] = ev
+        return self.val(node.body, fn, inner)
+
+    def c_Not(self, node: N.Not, fn: Fn, scope: Scope) -> str:
+        v = self.val(node.expr, fn, scope)
+        t = fn.tmp()
+        fn.emit(
+            f"if {v} is True: {t} = False\n{'    ' * fn.ind}elif {v} is False: {t} = True\n"
+            f"{'    ' * fn.ind}else: raise_expected('a Boolean', {v}, {self.const(node.expr.span)})"
+        )
+        return t
+
+    def c_Neg(self, node: N.Neg, fn: Fn, scope: Scope) -> str:
+        v = self.val(node.expr, fn, scope)
+        t = fn.tmp()
+        fn.emit(f"{t} = op_sub(0, {v}, {self.const(node.span)})")
+        return t
+
+    def c_HasAttr(self, node: N.HasAttr, fn: Fn, scope: Scope) -> str:
+        v = self.val(node.expr, fn, scope)
+        keys = self.attr_keys(node.path, fn, scope)
+        t = fn.tmp()
+        fn.emit(f"{t} = yield from has_attr_path({v}, ({', '.join(keys)},))")
+        fn.has_yield = True
+        return t
+
+    def attr_keys(self, path: list[N.AttrName], fn: Fn, scope: Scope) -> list[str]:
+        keys = []
+        for k in path:
+            if k.__class__ is str:
+                keys.append(repr(k))
+            else:
+                v = self.val(k, fn, scope)  # type: ignore[arg-type]
+                t = fn.tmp()
+                fn.emit(f"{t} = yield from attr_name({v}, {self.const(k.span)})")  # type: ignore[union-attr]
+                fn.has_yield = True
+                keys.append(t)
+        return keys
+
+    def c_Select(self, node: N.Select, fn: Fn, scope: Scope) -> str:
+        v = self.val(node.expr, fn, scope)
+        if node.default is None:
+            cur = v
+            for i, k in enumerate(node.path):
+                key = self.attr_keys([k], fn, scope)[0]
+                span = node.path_spans[i] if i < len(node.path_spans) else node.span
+                t = fn.tmp()
+                fn.emit(f"if {cur}.__class__ is not Attrs: raise_select_type({cur}, {self.const(span)})")
+                fn.emit(f"{t} = {cur}.get({key}, MISSING)")
+                fn.emit(f"if {t} is MISSING: raise_missing_attr({key}, {cur}, {self.const(span)})")
+                fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield {t})")
+                fn.has_yield = True
+                cur = t
+            return cur
+        keys = self.attr_keys(node.path, fn, scope)
+        t = fn.tmp()
+        fn.emit(f"{t} = yield from select_or({v}, ({', '.join(keys)},))")
+        fn.has_yield = True
+        r = fn.tmp()
+        fn.emit(f"if {t} is MISSING:")
+        fn.ind += 1
+        d = self.val(node.default, fn, scope)
+        fn.emit(f"{r} = {d}")
+        fn.ind -= 1
+        fn.emit(f"else: {r} = {t}")
+        return r
+
+    def c_BinOp(self, node: N.BinOp, fn: Fn, scope: Scope) -> str:
+        op = node.op
+        span = self.const(node.op_span or node.span)
+        if op in ("&&", "||", "->"):
+            l_ = self.val(node.left, fn, scope)
+            r = fn.tmp()
+            fn.emit(f"if {l_}.__class__ is not bool: raise_expected('a Boolean', {l_}, {self.const(node.left.span)})")
+            short = {"&&": "False", "||": "True", "->": "False"}[op]
+            short_result = {"&&": "False", "||": "True", "->": "True"}[op]
+            fn.emit(f"if {l_} is {short}: {r} = {short_result}")
+            fn.emit("else:")
+            fn.ind += 1
+            rv = self.val(node.right, fn, scope)
+            fn.emit(f"if {rv}.__class__ is not bool: raise_expected('a Boolean', {rv}, {self.const(node.right.span)})")
+            fn.emit(f"{r} = {rv}")
+            fn.ind -= 1
+            return r
+        l_ = self.val(node.left, fn, scope)
+        r_ = self.val(node.right, fn, scope)
+        t = fn.tmp()
+        if op == "+":
+            fn.emit(
+                f"if {l_}.__class__ is int and {r_}.__class__ is int:"
+                f"\n{'    ' * (fn.ind + 1)}{t} = {l_} + {r_}"
+                f"\n{'    ' * (fn.ind + 1)}if not -9223372036854775808 <= {t} <= 9223372036854775807: overflow('adding', {l_}, '+', {r_}, {span})"
+                f"\n{'    ' * fn.ind}else: {t} = yield from op_add({l_}, {r_}, {span})"
+            )
+            fn.has_yield = True
+        elif op == "-":
+            fn.emit(f"{t} = op_sub({l_}, {r_}, {span})")
+        elif op == "*":
+            fn.emit(f"{t} = op_mul({l_}, {r_}, {span})")
+        elif op == "/":
+            fn.emit(f"{t} = op_div({l_}, {r_}, {span})")
+        elif op == "==":
+            fn.emit(
+                f"if {l_}.__class__ is int and {r_}.__class__ is int: {t} = {l_} == {r_}"
+                f"\n{'    ' * fn.ind}else: {t} = yield from op_eq({l_}, {r_})"
+            )
+            fn.has_yield = True
+        elif op == "!=":
+            fn.emit(
+                f"if {l_}.__class__ is int and {r_}.__class__ is int: {t} = {l_} != {r_}"
+                f"\n{'    ' * fn.ind}else: {t} = not (yield from op_eq({l_}, {r_}))"
+            )
+            fn.has_yield = True
+        elif op in ("<", "<=", ">", ">="):
+            a, b = (l_, r_) if op in ("<", ">=") else (r_, l_)
+            neg = op in (">=", "<=")
+            cmp = f"{a} < {b}"
+            fn.emit(
+                f"if {a}.__class__ is int and {b}.__class__ is int: {t} = {'not ' if neg else ''}({cmp})"
+                f"\n{'    ' * fn.ind}else: {t} = {'not ' if neg else ''}(yield from op_lt({a}, {b}, {span}))"
+            )
+            fn.has_yield = True
+        elif op == "++":
+            fn.emit(f"{t} = op_concat({l_}, {r_}, {span})")
+        elif op == "//":
+            fn.emit(f"{t} = op_update({l_}, {r_}, {span})")
+        else:  # pragma: no cover - the parser only produces the ops above
+            raise CompileError(f"unknown operator {op}", node.span)
+        return t
+
+    # ------------------------------------------------ attribute sets and let
+    def bind_scope(
+        self,
+        fn: Fn,
+        scope: Scope,
+        attrs: dict[str, N.AttrDef],
+        inherit_from: list[N.Node],
+        rec: bool,
+    ) -> tuple[Scope, str, dict[str, str]]:
+        """Create the recursive scope of a let/rec and fill its slots.
+
+        Returns the new scope, its env variable and name -> slot expression.
+        """
+        names = {name: i + 1 for i, name in enumerate(attrs)}
+        nfrom = len(inherit_from)
+        base = len(names)
+        inner = Scope(scope, dict(names))
+        ev = fn.env_var()
+        fn.emit(f"{ev} = [{self.cur_env(fn, scope)}{', None' * (base + nfrom)}]")
+        fn.local[id(inner)] = ev
+        # ``inherit (e)`` sources live in hidden slots after the names.
+        for j, e in enumerate(inherit_from):
+            v = self.lazy(e, fn, inner, initialising=inner)
+            fn.emit(f"{ev}[{base + j + 1}] = {v}")
+        slots = {}
+        for name, d in attrs.items():
+            slot = names[name]
+            if d.kind == "inherit":
+                v = self.lazy(d.value, fn, scope)  # outer scope
+            elif d.kind == "inherit_from":
+                src = f"{ev}[{base + d.from_index + 1}]"
+                v = f"Thunk(inherit_from, ({src}, {name!r}, {self.const(d.span)}))"
+            else:
+                v = self.lazy_binding(d.value, fn, inner, name)
+            fn.emit(f"{ev}[{slot}] = {v}")
+            slots[name] = f"{ev}[{slot}]"
+        return inner, ev, slots
+
+    def lazy_binding(self, node: N.Node, fn: Fn, scope: Scope, name: str) -> str:
+        """A binding's value inside a recursive scope being initialised."""
+        if node.__class__ is N.Lambda and node.name is None:  # type: ignore[attr-defined]
+            node.name = name  # type: ignore[attr-defined]
+        cls = node.__class__
+        if cls in (N.Int, N.Float, N.Uri, N.Lambda) or (
+            cls is N.Str and all(p.__class__ is str for p in node.parts)  # type: ignore[attr-defined]
+        ):
+            return self.lazy(node, fn, scope)
+        if cls is N.Var:
+            r = self.lazy(node, fn, scope, initialising=scope)
+            return r
+        code = self.thunk_fn(node, scope, desc=f"while evaluating the attribute '{name}'")
+        return f"Thunk({code}, {self.cur_env(fn, scope)})"
+
+    def c_Let(self, node: N.Let, fn: Fn, scope: Scope) -> str:
+        inner, _ev, _slots = self.bind_scope(fn, scope, node.attrs, node.inherit_from, True)
+        return self.val(node.body, fn, inner)
+
+    def c_LegacyLet(self, node: N.LegacyLet, fn: Fn, scope: Scope) -> str:
+        a = self.c_Attrs(node.attrs, fn, scope)
+        t = fn.tmp()
+        fn.emit(f"{t} = {a}.get('body', MISSING)")
+        fn.emit(f"if {t} is MISSING: raise_missing_attr('body', {a}, {self.const(node.span)})")
+        fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield {t})")
+        fn.has_yield = True
+        return t
+
+    def c_Attrs(self, node: N.Attrs, fn: Fn, scope: Scope) -> str:
+        pos = {name: d.span for name, d in node.attrs.items()}
+        t = fn.tmp()
+        if node.rec:
+            inner, ev, slots = self.bind_scope(fn, scope, node.attrs, node.inherit_from, True)
+            items = ", ".join(f"{name!r}: {expr}" for name, expr in slots.items())
+            fn.emit(f"{t} = Attrs({{{items}}})")
+            dyn_scope = inner
+        else:
+            froms = [self.lazy(e, fn, scope) for e in node.inherit_from]
+            fromvars = []
+            for f in froms:
+                fv = fn.tmp()
+                fn.emit(f"{fv} = {f}")
+                fromvars.append(fv)
+            items = []
+            for name, d in node.attrs.items():
+                if d.kind == "inherit_from":
+                    v = f"Thunk(inherit_from, ({fromvars[d.from_index]}, {name!r}, {self.const(d.span)}))"
+                elif d.kind == "plain" and d.value.__class__ is not N.Var:
+                    v = self.lazy_attr(d.value, fn, scope, name)
+                else:
+                    v = self.lazy(d.value, fn, scope)
+                items.append(f"{name!r}: {v}")
+            fn.emit(f"{t} = Attrs({{{', '.join(items)}}})")
+            dyn_scope = scope
+        fn.emit(f"{t}.pos = {self.const(pos)}")
+        for dyn in node.dynamic:
+            k = self.val(dyn.key, fn, dyn_scope)
+            kt = fn.tmp()
+            fn.emit(f"{kt} = yield from dyn_attr_name({k}, {self.const(dyn.key.span)})")
+            fn.has_yield = True
+            v = self.lazy(dyn.value, fn, dyn_scope)
+            fn.emit(f"if {kt} is not None: add_dynamic({t}, {kt}, {v}, {self.const(dyn.span)})")
+        return t
+
+    def lazy_attr(self, node: N.Node, fn: Fn, scope: Scope, name: str) -> str:
+        if node.__class__ is N.Lambda and node.name is None:  # type: ignore[attr-defined]
+            node.name = name  # type: ignore[attr-defined]
+        cls = node.__class__
+        if cls in (N.Int, N.Float, N.Uri, N.Lambda, N.Var) or (
+            cls is N.Str and all(p.__class__ is str for p in node.parts)  # type: ignore[attr-defined]
+        ):
+            return self.lazy(node, fn, scope)
+        code = self.thunk_fn(node, scope, desc=f"while evaluating the attribute '{name}'")
+        return f"Thunk({code}, {self.cur_env(fn, scope)})"
+
+
+class _Attach:
+    """A pseudo-function that sets trace attributes on a generated function."""
+
+    def __init__(self, target: str, desc: str, span_const: str) -> None:
+        self.target = target
+        self.desc = desc
+        self.span_const = span_const
+
+    def source(self) -> str:
+        return f"{self.target}.desc = {self.desc!r}\n{self.target}.span = {self.span_const}"
+
+
+def compile_program(
+    root: N.Node, source: N.Source, globals_: dict[str, Any], extra: list[str] | None = None
+) -> Any:
+    """Compile a parsed file; returns ``entry(env) -> generator``.
+
+    ``globals_`` maps the global names (builtins) to their values; ``extra``
+    names the slots of the outermost env (``scopedImport``)."""
+    comp = Compiler(source, globals_, extra or [])
+    return comp.compile_root(root)
+
+
+__all__ = ["compile_program", "CompileError", "Thunk"]

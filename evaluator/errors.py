@@ -1,0 +1,73 @@
+"""Evaluation errors.
+
+Every error carries the innermost span known when it was raised (the driver
+fills it in from the frame it unwinds through when the raiser had none) and a
+trace: the frames it unwound through, innermost first, as ``(message, span)``.
+Catchable errors (``throw``, failed ``assert``) are the only ones
+``builtins.tryEval`` catches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class NixError(Exception):
+    """A Nix evaluation error (fatal unless a subclass says otherwise)."""
+
+    catchable = False
+    code = "eval_error"
+
+    def __init__(self, msg: str, span: Any = None) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.span = span
+        # (message, span) pairs, innermost first.
+        self.trace: list[tuple[str, Any]] = []
+
+    def add_trace(self, message: str, span: Any) -> None:
+        """Record one frame the error passed through."""
+        self.trace.append((message, span))
+
+
+class CatchableError(NixError):
+    catchable = True
+
+
+class ThrowError(CatchableError):
+    code = "throw"
+
+
+class AssertionFailed(CatchableError):
+    code = "assertion_failed"
+
+
+class AbortError(NixError):
+    code = "abort"
+
+
+class InfiniteRecursion(NixError):
+    code = "infinite_recursion"
+
+    def __init__(self, span: Any = None) -> None:
+        super().__init__("infinite recursion encountered", span)
+
+
+class StackOverflow(NixError):
+    def __init__(self, span: Any = None) -> None:
+        super().__init__("stack overflow; max-call-depth exceeded", span)
+
+
+class EvalLimit(NixError):
+    """A budget ran out: steps, deadline, cancellation or value size."""
+
+    code = "eval_limit"
+
+    def __init__(self, msg: str, kind: str, span: Any = None) -> None:
+        super().__init__(msg, span)
+        self.kind = kind  # "steps" | "deadline" | "cancelled" | "size"
+
+
+class Cancelled(EvalLimit):
+    def __init__(self) -> None:
+        super().__init__("evaluation cancelled", "cancelled")

@@ -1,0 +1,209 @@
+"""The evaluator: parses, compiles and runs Nix, owning the import cache,
+the I/O interface, the search path and the builtins of one evaluation."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import nodes as N
+from .builtins import make_globals
+from .compiler import compile_program
+from .errors import EvalLimit, NixError
+from .io import RealIO
+from .values import Attrs, CtxStr, NixPath, Thunk, context_of
+from .vm import Budget, Machine
+
+
+class ParseFailed(NixError):
+    """The source has syntax errors; ``errors`` lists all of them."""
+
+    def __init__(self, errors: list[N.ParseError]) -> None:
+        first = errors[0]
+        super().__init__(first.message, first.span)
+        self.errors = errors
+
+
+def parse_search_path(entries: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
+    """``-I``/``NIX_PATH`` entries (``prefix=path`` or ``path``) as pairs."""
+    out = []
+    for e in entries:
+        if not e:
+            continue
+        if "=" in e:
+            prefix, path = e.split("=", 1)
+        else:
+            prefix, path = "", e
+        out.append((prefix, path))
+    return out
+
+
+class Evaluator:
+    """One evaluation context.  Not thread-safe; make one per worker."""
+
+    def __init__(
+        self,
+        *,
+        io: Any = None,
+        search_path: list[str] | tuple[str, ...] = (),
+        budget: Budget | None = None,
+        store_dir: str = "/nix/store",
+        system: str = "x86_64-linux",
+        home: str | None = None,
+        max_values: int | None = 50_000_000,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.io = io or RealIO()
+        self.store_dir = store_dir
+        self.system = system
+        self.home = home
+        self.env = dict(os.environ if env is None else env)
+        self.search_path = parse_search_path(list(search_path))
+        self.machine = Machine(budget or Budget())
+        self.machine.owner = self
+        self.max_values = max_values
+        self.import_cache: dict[str, Thunk] = {}
+        self.files_seen: set[str] = set()
+        self.globals = make_globals(self)
+        self._global_key = tuple(sorted(self.globals))
+
+    # ----------------------------------------------------------- running
+    @property
+    def warnings(self) -> list[Any]:
+        return self.machine.warnings
+
+    def run(self, gen: Any) -> Any:
+        """Drive a generator to its value through the VM."""
+        return self.machine.run(gen)
+
+    def check_size(self, n: int) -> None:
+        """Refuse to build values larger than the budget allows."""
+        if self.max_values is not None and n > self.max_values:
+            raise EvalLimit(
+                f"evaluation limit: a value of {n} elements is larger than allowed "
+                f"({self.max_values})",
+                "size",
+            )
+
+    # ------------------------------------------------- parsing & compiling
+    def parse(self, text: bytes | str, path: str | None, name: str | None = None) -> Any:
+        from .parse import parse
+
+        res = parse(text, path, name, home=self.home)
+        if res.errors:
+            raise ParseFailed(res.errors)
+        return res
+
+    def compile(
+        self, text: bytes | str, path: str | None, name: str | None = None, extra: list[str] | None = None
+    ) -> Any:
+        """Entry generator function ``entry(env)`` for a source text."""
+        data = text.encode() if isinstance(text, str) else text
+        res = self.parse(data, path, name)
+        return compile_program(res.root, res.source, self.globals, extra)
+
+    def eval_text(self, text: bytes | str, path: str | None = None, name: str | None = None) -> Any:
+        """Evaluate source text to weak head normal form."""
+        entry = self.compile(text, path, name)
+        return self.run(entry([None]))
+
+    def eval_file(self, path: str) -> Any:
+        path = self.resolve_import_path(os.path.abspath(path))
+        return self.run(_force_gen(self.import_thunk(path)))
+
+    def deep_force(self, v: Any) -> Any:
+        from .builtins.core import deep_force
+
+        self.run(deep_force(v))
+        return v
+
+    # --------------------------------------------------------------- import
+    def resolve_import_path(self, path: str) -> str:
+        if self.io.file_type(path) == "directory":
+            return os.path.join(path, "default.nix")
+        return path
+
+    def import_thunk(self, path: str) -> Thunk:
+        """The (cached) thunk of the value of a Nix file."""
+        path = self.resolve_import_path(path)
+        t = self.import_cache.get(path)
+        if t is None:
+            t = Thunk(_import_code, (self, path))
+            self.import_cache[path] = t
+        return t
+
+    def load(self, path: str, extra: list[str] | None = None) -> Any:
+        if self.io.file_type(path) is None:
+            raise NixError(f"path '{path}' does not exist")
+        data = self.io.read_bytes(path)
+        self.files_seen.add(path)
+        return self.compile(data, path, None, extra)
+
+    def scoped_import(self, path: str, scope: Attrs) -> Any:
+        """Generator evaluating ``path`` with ``scope``'s names in scope."""
+        path = self.resolve_import_path(path)
+        names = sorted(scope)
+        entry = self.load(path, names)
+        return entry([None, *[scope[n] for n in names]])
+
+    def realise_path_arg(self, p: Any) -> Any:
+        """Generator: a path argument (path or absolute string) as a str."""
+        from .runtime import coerce_to_string
+
+        if p.__class__ is Thunk:
+            p = yield p
+        if p.__class__ is NixPath:
+            return p.path
+        s = yield from coerce_to_string(p, copy_to_store=False)
+        s = str(s)
+        if not s.startswith("/"):
+            raise NixError(f"string '{s}' doesn't represent an absolute path")
+        return s
+
+    # ---------------------------------------------------------------- store
+    def copy_path_to_store(self, path: str, span: Any = None) -> Any:
+        """The store path a path would be copied to (nothing is written)."""
+        from . import store
+
+        if self.io.file_type(path, follow=False) is None:
+            raise NixError(f"path '{path}' does not exist", span)
+        name = os.path.basename(path)
+        sp = store.path_to_store(path, name, _StoreIOAdapter(self.io), store_dir=self.store_dir)
+        return CtxStr(sp, frozenset([sp]))
+
+
+class _StoreIOAdapter:
+    """Adapts the evaluator's I/O interface to what ``store`` expects."""
+
+    def __init__(self, io: Any) -> None:
+        self.io = io
+
+    def read_bytes(self, path: str) -> bytes:
+        return self.io.read_bytes(path)
+
+    def file_type(self, path: str) -> str:
+        return self.io.file_type(path, follow=False) or "unknown"
+
+    def is_executable(self, path: str) -> bool:
+        return self.io.is_executable(path)
+
+    def list_dir(self, path: str) -> list[str]:
+        return self.io.list_dir(path)
+
+    def read_link(self, path: str) -> str:
+        return self.io.read_link(path)
+
+
+def _import_code(env: Any) -> Any:
+    ev, path = env
+    entry = ev.load(path)
+    return (yield entry([None]))
+
+
+def _force_gen(t: Any) -> Any:
+    if t.__class__ is Thunk:
+        t = yield t
+    return t
+
+
+__all__ = ["Evaluator", "ParseFailed", "context_of"]

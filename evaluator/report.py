@@ -1,0 +1,79 @@
+"""Render errors and warnings the way ``nix-instantiate`` prints them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .diagnostics import Diagnostic, Note, Severity
+from .errors import NixError
+
+_INDENT = "       "
+
+
+def _pos(span: Any) -> str:
+    line, col = span.line_col()
+    return f"{span.source.name}:{line}:{col}"
+
+
+def _excerpt(span: Any, indent: str) -> list[str]:
+    """Nix's source excerpt: the line before, the line, a caret, the line after."""
+    src = span.source
+    try:
+        lines = src.text.decode("utf-8", "replace").split("\n")
+    except Exception:  # pragma: no cover - defensive
+        return []
+    line, col = span.line_col()
+    out = [""]
+    width = len(str(min(line + 1, len(lines))))
+    if line - 2 >= 0 and line - 2 < len(lines):
+        out.append(f"{indent}{str(line - 1).rjust(width)}| {lines[line - 2]}".rstrip())
+    if line - 1 < len(lines):
+        out.append(f"{indent}{str(line).rjust(width)}| {lines[line - 1]}".rstrip())
+        out.append(f"{indent}{' ' * width}| {' ' * (col - 1)}^")
+    if line < len(lines):
+        out.append(f"{indent}{str(line + 1).rjust(width)}| {lines[line]}".rstrip())
+    return out
+
+
+def format_error(err: NixError, *, show_trace: bool = True) -> str:
+    """The stderr text for an evaluation error."""
+    msg_lines = err.msg.split("\n")
+    out: list[str] = []
+    trace = list(reversed(err.trace)) if show_trace else []
+    if not trace:
+        out.append(f"error: {msg_lines[0]}")
+        for extra in msg_lines[1:]:
+            out.append(f"{_INDENT}{extra}")
+        if err.span is not None:
+            out.append(f"{_INDENT}at {_pos(err.span)}:")
+            out.extend(_excerpt(err.span, _INDENT + "    "))
+        return "\n".join(out) + "\n"
+    out.append("error:")
+    for message, span in trace:
+        out.append(f"{_INDENT}… {message}")
+        if span is not None:
+            out.append(f"{_INDENT}  at {_pos(span)}:")
+            out.extend(_excerpt(span, _INDENT + "    "))
+        out.append("")
+    out.append(f"{_INDENT}error: {msg_lines[0]}")
+    for extra in msg_lines[1:]:
+        out.append(f"{_INDENT}{extra}")
+    if err.span is not None:
+        out.append(f"{_INDENT}at {_pos(err.span)}:")
+        out.extend(_excerpt(err.span, _INDENT + "    "))
+    return "\n".join(out) + "\n"
+
+
+def format_warning(d: Diagnostic) -> str:
+    """A runtime warning as Nix prints it on stderr."""
+    if d.code == "trace":
+        return f"trace: {d.message}\n"
+    if d.code == "warn":
+        return f"evaluation warning: {d.message}\n"
+    return f"warning: {d.message}\n"
+
+
+def error_to_diagnostic(err: NixError) -> Diagnostic:
+    """An evaluation error as a diagnostic: the trace becomes notes."""
+    notes = [Note(message, span) for message, span in err.trace]
+    return Diagnostic(err.code, Severity.ERROR, err.msg, err.span, notes)

@@ -1,0 +1,646 @@
+"""Run-time helpers the generated code calls: operators, coercions, errors.
+
+Helpers that may force values are generators used with ``yield from`` (their
+host nesting is bounded: deep structures are walked with explicit stacks).
+``NAMESPACE`` is the base of every generated module's globals.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .errors import AssertionFailed, NixError
+from .values import (
+    INT_MAX,
+    INT_MIN,
+    Attrs,
+    CtxStr,
+    Lambda,
+    NixPath,
+    PrimOp,
+    PrimOpApp,
+    Thunk,
+    context_of,
+    show_type,
+)
+from .vm import CONTEXT
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+
+
+def _show(v: Any) -> str:
+    from .printer import show_value_for_error
+
+    return show_value_for_error(v)
+
+
+# ------------------------------------------------------------------ errors
+def type_error(expected: str, v: Any, span: Any = None) -> NixError:
+    """``expected a set but found an integer: 1``."""
+    return NixError(f"expected {expected} but found {show_type(v)}: {_show(v)}", span)
+
+
+def raise_expected(expected: str, v: Any, span: Any = None) -> None:
+    raise type_error(expected, v, span)
+
+
+def raise_select_type(v: Any, span: Any) -> None:
+    raise type_error("a set", v, span)
+
+
+def raise_missing_attr(key: str, attrs: Attrs, span: Any) -> None:
+    msg = f"attribute '{key}' missing"
+    hint = _did_you_mean(key, list(attrs))
+    raise NixError(msg + (f"\n{hint}" if hint else ""), span)
+
+
+def _did_you_mean(key: str, names: list[str]) -> str:
+    import difflib
+
+    close = sorted(difflib.get_close_matches(key, names, n=3, cutoff=0.6))
+    if not close:
+        return ""
+    if len(close) == 1:
+        return f"Did you mean {close[0]}?"
+    return f"Did you mean one of {', '.join(close[:-1])} or {close[-1]}?"
+
+
+def lambda_name(node: Any) -> str:
+    return node.name if node.name else "anonymous lambda"
+
+
+def raise_formals_type(a: Any, node: Any) -> None:
+    raise type_error("a set", a)
+
+
+def raise_unexpected_arg(a: Attrs, allowed: frozenset[str], node: Any) -> None:
+    for k in sorted(a):
+        if k not in allowed:
+            names = sorted(allowed)
+            hint = ""
+            if names:
+                close = sorted(names)
+                hint = (
+                    f"\nDid you mean one of {', '.join(close[:-1])} or {close[-1]}?"
+                    if len(close) > 1
+                    else f"\nDid you mean {close[0]}?"
+                )
+            raise NixError(
+                f"function '{lambda_name(node)}' called with unexpected argument '{k}'{hint}",
+                node.span,
+            )
+
+
+def missing_arg(name: str, node: Any) -> Any:
+    span = node.span
+    for f in node.formals:
+        if f.name == name:
+            span = f.span
+    raise NixError(f"function '{lambda_name(node)}' called without required argument '{name}'", span)
+
+
+def overflow(what: str, a: int, op: str, b: int, span: Any) -> None:
+    raise NixError(f"integer overflow in {what} {a} {op} {b}", span)
+
+
+def assert_failed(c: Any, node: Any) -> None:
+    from .astdump import dump
+
+    if c is not False:
+        raise type_error("a Boolean", c, node.cond.span)
+    raise AssertionFailed(f"assertion '{dump(node.cond)}' failed", node.span)
+
+
+def assert_eq_failed(a: Any, b: Any, node: Any) -> Any:
+    """An ``assert a == b`` failed: explain the first difference, like Nix."""
+    msg = yield from explain_difference(a, b)
+    raise AssertionFailed(msg or f"assertion failed", node.span)
+
+
+def _article_kind(v: Any) -> str:
+    cls = v.__class__
+    if cls is int:
+        return "an integer"
+    if cls is float:
+        return "a float"
+    if cls is bool:
+        return "a Boolean"
+    if v is None:
+        return "null"
+    if cls is str or cls is CtxStr:
+        return "a string"
+    if cls is NixPath:
+        return "a path"
+    if cls is list:
+        return "a list"
+    if cls is Attrs:
+        return "a set"
+    return show_type(v)
+
+
+def explain_difference(a: Any, b: Any) -> Any:
+    """Generator: Nix 2.36's message for why ``a == b`` is false."""
+    from .printer import show_value_for_error as sv
+
+    stack = [(a, b)]
+    while stack:
+        x, y = stack.pop()
+        if x.__class__ is Thunk:
+            x = yield x
+        if y.__class__ is Thunk:
+            y = yield y
+        eq = yield from op_eq(x, y)
+        if eq:
+            continue
+        xc, yc = x.__class__, y.__class__
+        num = (int, float)
+        if xc is bool and yc is bool:
+            return f"boolean '{sv(x)}' is not equal to boolean '{sv(y)}'"
+        if (xc in num and yc in num) or (xc is not yc and not (_is_str(x) and _is_str(y))):
+            if xc is not yc or xc in num:
+                return (
+                    f"{_article_kind(x)} with value '{sv(x)}' is not equal to "
+                    f"{_article_kind(y)} with value '{sv(y)}'"
+                )
+        if _is_str(x) and _is_str(y):
+            return f"string '{sv(x)}' is not equal to string '{sv(y)}'"
+        if xc is NixPath:
+            return f"path '{x.path}' is not equal to path '{y.path}'"
+        if xc is list:
+            if len(x) != len(y):
+                return (
+                    f"list of size '{len(x)}' is not equal to list of size '{len(y)}', "
+                    f"left hand side is '{sv(x)}', right hand side is '{sv(y)}'"
+                )
+            for i in range(len(x) - 1, -1, -1):
+                stack.append((x[i], y[i]))
+            continue
+        if xc is Attrs:
+            if sorted(x) != sorted(y):
+                return (
+                    f"attribute names of attribute set '{sv(x)}' differs from "
+                    f"attribute set '{sv(y)}'"
+                )
+            for k in sorted(x, reverse=True):
+                stack.append((x[k], y[k]))
+            continue
+        if xc in (Lambda, PrimOp, PrimOpApp):
+            return "distinct functions and immediate comparisons of identical functions compare as unequal"
+        return f"{_article_kind(x)} of value '{sv(x)}' is not equal to {_article_kind(y)} of value '{sv(y)}'"
+    return None
+
+
+def _is_str(v: Any) -> bool:
+    return v.__class__ is str or v.__class__ is CtxStr
+
+
+# ------------------------------------------------------------- arithmetic
+def _num_check(v: Any, what: str, span: Any) -> None:
+    c = v.__class__
+    if c is not int and c is not float:
+        raise type_error("an integer", v, span)
+
+
+def op_sub(a: Any, b: Any, span: Any) -> Any:
+    ac, bc = a.__class__, b.__class__
+    if ac is int and bc is int:
+        r = a - b
+        if not INT_MIN <= r <= INT_MAX:
+            overflow("subtracting", a, "-", b, span)
+        return r
+    _num_check(a, "first", span)
+    _num_check(b, "second", span)
+    return float(a) - float(b)
+
+
+def op_mul(a: Any, b: Any, span: Any) -> Any:
+    ac, bc = a.__class__, b.__class__
+    if ac is int and bc is int:
+        r = a * b
+        if not INT_MIN <= r <= INT_MAX:
+            overflow("multiplying", a, "*", b, span)
+        return r
+    _num_check(a, "first", span)
+    _num_check(b, "second", span)
+    return float(a) * float(b)
+
+
+def op_div(a: Any, b: Any, span: Any) -> Any:
+    _num_check(a, "first", span)
+    _num_check(b, "second", span)
+    if b == 0:
+        raise NixError("division by zero", span)
+    if a.__class__ is int and b.__class__ is int:
+        if a == INT_MIN and b == -1:
+            overflow("dividing", a, "/", b, span)
+        q = abs(a) // abs(b)
+        return q if (a >= 0) == (b >= 0) else -q
+    return float(a) / float(b)
+
+
+def op_add(a: Any, b: Any, span: Any) -> Any:
+    """Generator: ``a + b`` for everything but int + int."""
+    ac, bc = a.__class__, b.__class__
+    if (ac is int or ac is float) and (bc is int or bc is float):
+        return float(a) + float(b)
+    if ac is int or ac is float:
+        raise NixError(f"cannot add {show_type(b)} to {show_type(a)}", span)
+    if ac is NixPath:
+        if bc is NixPath:
+            s = b.path
+        else:
+            s = yield from coerce_to_string(b, span, copy_to_store=False)
+            if context_of(s):
+                raise NixError(
+                    "a string that refers to a store path cannot be appended to a path", span
+                )
+        return NixPath(canon_path(a.path + s))
+    sa = yield from coerce_to_string(a, span)
+    sb = yield from coerce_to_string(b, span)
+    return cat_strings((sa, sb))
+
+
+def op_concat(a: Any, b: Any, span: Any) -> list[Any]:
+    if a.__class__ is not list:
+        raise type_error("a list", a, span)
+    if b.__class__ is not list:
+        raise type_error("a list", b, span)
+    if not a:
+        return b
+    if not b:
+        return a
+    return a + b
+
+
+def op_update(a: Any, b: Any, span: Any) -> Attrs:
+    if a.__class__ is not Attrs:
+        raise type_error("a set", a, span)
+    if b.__class__ is not Attrs:
+        raise type_error("a set", b, span)
+    if not b:
+        return a
+    if not a:
+        return b
+    r = Attrs(a)
+    r.update(b)
+    if a.pos is not None or b.pos is not None:
+        r.pos = {**(a.pos or {}), **(b.pos or {})}
+    return r
+
+
+# ------------------------------------------------------------- comparison
+def op_eq(a: Any, b: Any) -> Any:
+    """Generator: Nix equality (deep, forcing as needed, iterative)."""
+    stack: list[tuple[Any, Any, bool]] = [(a, b, True)]
+    while stack:
+        x, y, top = stack.pop()
+        if not top and x is y:
+            continue
+        if x.__class__ is Thunk:
+            x = x.v if x.c is None else (yield x)
+        if y.__class__ is Thunk:
+            y = y.v if y.c is None else (yield y)
+        xc, yc = x.__class__, y.__class__
+        if xc is int or xc is float:
+            if (yc is int or yc is float) and x == y:
+                continue
+            return False
+        if xc is str or xc is CtxStr:
+            if (yc is str or yc is CtxStr) and str.__eq__(x, y):
+                continue
+            return False
+        if xc is bool or x is None:
+            if x is y:
+                continue
+            return False
+        if xc is NixPath:
+            if yc is NixPath and x.path == y.path:
+                continue
+            return False
+        if xc is list:
+            if yc is not list or len(x) != len(y):
+                return False
+            for i in range(len(x) - 1, -1, -1):
+                stack.append((x[i], y[i], False))
+            continue
+        if xc is Attrs:
+            if yc is not Attrs:
+                return False
+            if x is y:
+                continue
+            # Derivations compare by their output path only.
+            if "type" in x and "type" in y:
+                tx = x["type"]
+                if tx.__class__ is Thunk:
+                    tx = tx.v if tx.c is None else (yield tx)
+                ty = y["type"]
+                if ty.__class__ is Thunk:
+                    ty = ty.v if ty.c is None else (yield ty)
+                if tx == "derivation" and ty == "derivation" and "outPath" in x and "outPath" in y:
+                    stack.append((x["outPath"], y["outPath"], False))
+                    continue
+            if len(x) != len(y):
+                return False
+            keys = sorted(x)
+            for k in keys:
+                if k not in y:
+                    return False
+            for k in reversed(keys):
+                stack.append((x[k], y[k], False))
+            continue
+        return False
+    return True
+
+
+def op_lt(a: Any, b: Any, span: Any) -> Any:
+    """Generator: ``a < b`` (numbers, strings, paths, lists)."""
+    ac, bc = a.__class__, b.__class__
+    if (ac is int or ac is float) and (bc is int or bc is float):
+        return a < b
+    if (ac is str or ac is CtxStr) and (bc is str or bc is CtxStr):
+        return str.__lt__(a, b)
+    if ac is NixPath and bc is NixPath:
+        return a.path < b.path
+    if ac is list and bc is list:
+        i = 0
+        while True:
+            if i == len(a):
+                return i != len(b)
+            if i == len(b):
+                return False
+            x = a[i]
+            y = b[i]
+            if x.__class__ is Thunk:
+                x = yield x
+            if y.__class__ is Thunk:
+                y = yield y
+            same = yield from op_eq(x, y)
+            if not same:
+                return (yield from op_lt(x, y, span))
+            i += 1
+    if ac is bc or ({ac, bc} <= {str, CtxStr}):
+        raise NixError(
+            f"cannot compare {show_type(a)} with {show_type(b)}; values of that type are "
+            f"incomparable (values are {_show(a)} and {_show(b)})",
+            span,
+        )
+    raise NixError(
+        f"cannot compare {show_type(a)} with {show_type(b)}; values are {_show(a)} and {_show(b)}",
+        span,
+    )
+
+
+# ------------------------------------------------------------ attributes
+def has_attr_path(v: Any, keys: tuple[str, ...]) -> Any:
+    """Generator: ``v ? a.b.c``."""
+    for k in keys:
+        if v.__class__ is not Attrs:
+            return False
+        if k not in v:
+            return False
+        v = v[k]
+        if v.__class__ is Thunk:
+            v = v.v if v.c is None else (yield v)
+    return True
+
+
+def select_or(v: Any, keys: tuple[str, ...]) -> Any:
+    """Generator: ``v.a.b`` or MISSING when any step fails (for ``or``)."""
+    for k in keys:
+        if v.__class__ is not Attrs:
+            return MISSING
+        v = v.get(k, MISSING)
+        if v is MISSING:
+            return MISSING
+        if v.__class__ is Thunk:
+            v = v.v if v.c is None else (yield v)
+    return v
+
+
+def attr_name(v: Any, span: Any) -> Any:
+    """Generator: a dynamic attribute name used in a selection."""
+    if v.__class__ is str or v.__class__ is CtxStr:
+        return str(v)
+    raise type_error("a string", v, span)
+    yield  # pragma: no cover
+
+
+def dyn_attr_name(v: Any, span: Any) -> Any:
+    """Generator: a dynamic attribute name in a set literal (null skips it)."""
+    if v is None:
+        return None
+    if v.__class__ is str or v.__class__ is CtxStr:
+        return str(v)
+    raise type_error("a string", v, span)
+    yield  # pragma: no cover
+
+
+def add_dynamic(attrs: Attrs, key: str, value: Any, span: Any) -> None:
+    if key in attrs:
+        where = ""
+        if attrs.pos and key in attrs.pos:
+            where = f" at {attrs.pos[key]}"
+        raise NixError(f"dynamic attribute '{key}' already defined{where}", span)
+    attrs[key] = value
+    if attrs.pos is None:
+        attrs.pos = {}
+    else:
+        attrs.pos = dict(attrs.pos)
+    attrs.pos[key] = span
+
+
+def inherit_from(env: tuple[Any, str, Any]) -> Any:
+    """Thunk code for ``inherit (src) name``."""
+    src, name, span = env
+    if src.__class__ is Thunk:
+        src = src.v if src.c is None else (yield src)
+    if src.__class__ is not Attrs:
+        raise type_error("a set", src, span)
+    v = src.get(name, MISSING)
+    if v is MISSING:
+        raise_missing_attr(name, src, span)
+    if v.__class__ is Thunk:
+        v = v.v if v.c is None else (yield v)
+    return v
+
+
+def with_lookup(name: str, envs: tuple[Any, ...], fallback: Any, span: Any) -> Any:
+    """Generator: look ``name`` up in the ``with`` scopes, innermost first."""
+    for e in envs:
+        if e.__class__ is Thunk:
+            e = e.v if e.c is None else (yield e)
+        if e.__class__ is not Attrs:
+            raise type_error("a set", e, span)
+        v = e.get(name, MISSING)
+        if v is not MISSING:
+            if v.__class__ is Thunk:
+                v = v.v if v.c is None else (yield v)
+            return v
+    if fallback is not MISSING:
+        return fallback
+    raise NixError(f"undefined variable '{name}'", span)
+
+
+# --------------------------------------------------------------- strings
+def cat_strings(parts: tuple[Any, ...]) -> Any:
+    """Concatenate coerced strings, merging their contexts."""
+    ctx: frozenset[str] | None = None
+    for p in parts:
+        if p.__class__ is CtxStr:
+            ctx = p.ctx if ctx is None else ctx | p.ctx
+    s = "".join(parts)
+    if ctx:
+        return CtxStr(s, ctx)
+    return s
+
+
+def coerce_interp(v: Any, span: Any) -> Any:
+    """Generator: coerce an interpolated value to a string."""
+    return (yield from coerce_to_string(v, span))
+
+
+def format_float(f: float) -> str:
+    """``toString`` of a float: C's ``%f``."""
+    if math.isinf(f):
+        return "inf" if f > 0 else "-inf"
+    if math.isnan(f):
+        return "nan" if math.copysign(1, f) > 0 else "-nan"
+    return "%f" % f
+
+
+def coerce_to_string(
+    v: Any,
+    span: Any = None,
+    *,
+    coerce_more: bool = False,
+    copy_to_store: bool = True,
+    what: str = "",
+) -> Any:
+    """Generator: Nix's ``coerceToString``; iterative over nested lists."""
+    if v.__class__ is Thunk:
+        v = yield v
+    cls = v.__class__
+    if cls is str or cls is CtxStr:
+        return v
+    if cls is NixPath:
+        if copy_to_store:
+            ctx = yield CONTEXT
+            return ctx.copy_path_to_store(v.path, span)
+        return v.path
+    if cls is Attrs:
+        if "__toString" in v:
+            fn = v["__toString"]
+            if fn.__class__ is Thunk:
+                fn = yield fn
+            r = yield (fn, v, span)
+            if r.__class__ is not str and r.__class__ is not CtxStr:
+                if r.__class__ in (NixPath, Attrs, list) or coerce_more:
+                    r = yield from coerce_to_string(
+                        r, span, coerce_more=coerce_more, copy_to_store=copy_to_store
+                    )
+                    return r
+                raise NixError(
+                    f"`__toString` should return a string, but got {show_type(r)}: {_show(r)}",
+                    span,
+                )
+            return r
+        if "outPath" in v:
+            return (
+                yield from coerce_to_string(
+                    v["outPath"], span, coerce_more=coerce_more, copy_to_store=copy_to_store
+                )
+            )
+    if coerce_more:
+        if cls is int:
+            return str(v)
+        if cls is float:
+            return format_float(v)
+        if v is True:
+            return "1"
+        if v is False or v is None:
+            return ""
+        if cls is list:
+            out: list[Any] = []
+            for i, item in enumerate(v):
+                s = yield from coerce_to_string(
+                    item, span, coerce_more=True, copy_to_store=copy_to_store
+                )
+                if i > 0:
+                    # Nix separates elements with a space, except after an
+                    # empty nested list.
+                    prev = v[i - 1]
+                    if prev.__class__ is Thunk:
+                        prev = prev.v
+                    if not (prev.__class__ is list and not prev):
+                        out.append(" ")
+                out.append(s)
+            return cat_strings(tuple(out))
+    raise NixError(f"cannot coerce {show_type(v)} to a string: {_show(v)}", span)
+
+
+# ----------------------------------------------------------------- paths
+def canon_path(p: str) -> str:
+    """Nix's ``canonPath``: absolute, no ``.``/``..``/``//``, no trailing /."""
+    parts: list[str] = []
+    for seg in p.split("/"):
+        if seg == "" or seg == ".":
+            continue
+        if seg == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(seg)
+    return "/" + "/".join(parts)
+
+
+def coerce_path_part(v: Any, span: Any) -> Any:
+    """Generator: an interpolated piece of a path literal."""
+    if v.__class__ is NixPath:
+        return v.path
+    s = yield from coerce_to_string(v, span, copy_to_store=False)
+    return s
+
+
+def make_path(parts: tuple[str, ...], span: Any) -> NixPath:
+    s = "".join(parts)
+    if context_of(s) if isinstance(s, CtxStr) else False:
+        pass
+    if not s.startswith("/"):
+        raise NixError(f"string '{s}' doesn't represent an absolute path", span)
+    return NixPath(canon_path(s))
+
+
+# -------------------------------------------------------------- namespace
+def global_ref(name: str) -> str:
+    """The generated-code name of a global (builtin) value."""
+    return "G_" + name
+
+
+def global_may_be_thunk(name: str) -> bool:
+    return True
+
+
+NAMESPACE: dict[str, Any] = {
+    name: obj
+    for name, obj in dict(globals()).items()
+    if not name.startswith("__") and name not in ("annotations", "math", "Any")
+}
+NAMESPACE.update(
+    {
+        "Thunk": Thunk,
+        "Attrs": Attrs,
+        "Lambda": Lambda,
+        "MISSING": MISSING,
+        "NixPath": NixPath,
+        "CONTEXT": CONTEXT,
+    }
+)

@@ -1,0 +1,442 @@
+"""The driver loop: one explicit frame stack for every generator in flight.
+
+Compiled Nix code and builtins are Python generators.  Whenever they need
+something that may take unbounded work (forcing a thunk, calling a function,
+running another generator) they *yield a request* and the driver answers it.
+Host stack depth therefore never grows with Nix call depth or data depth.
+
+The request set (answered only in ``Machine.run``):
+
+=================  ==========================================================
+request            answer
+=================  ==========================================================
+``Thunk``          force: its value (computed in a new frame if needed)
+``(f, arg, span)`` call the forced function ``f`` with ``arg``: the result
+generator          run it as a new frame: its return value
+``Emit(diag)``     record a warning/trace diagnostic: ``None``
+``CONTEXT``        the ``Machine`` (I/O, import cache, settings, builtins)
+``CALL_SPAN``      the span of the innermost call frame (for messages)
+``TryForce(v)``    force ``v``; ``(True, value)`` or ``(False, error)`` when a
+                   catchable error escaped (``builtins.tryEval``)
+``WithContext``    force ``v``; an error escaping gets ``msg`` in its trace
+=================  ==========================================================
+
+Deep operations (deep-force, equality, string coercion, printing, JSON) are
+generator helpers with explicit work lists; equality and coercion are called
+with ``yield from`` (bounded host nesting), the deep ones iterate.
+"""
+
+from __future__ import annotations
+
+import time
+import types
+from typing import Any
+
+from .errors import Cancelled, EvalLimit, InfiniteRecursion, NixError, StackOverflow
+from .values import BLACKHOLE, Attrs, Lambda, PrimOp, PrimOpApp, Thunk, show_type
+
+GeneratorType = types.GeneratorType
+
+
+class Emit:
+    """Request: record a diagnostic (trace/warn/deprecation)."""
+
+    __slots__ = ("diag",)
+
+    def __init__(self, diag: Any) -> None:
+        self.diag = diag
+
+
+class TryForce:
+    """Request: force ``value``, catching catchable errors."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class WithContext:
+    """Request: force ``value``; errors passing through get ``msg`` traced."""
+
+    __slots__ = ("value", "msg", "span")
+
+    def __init__(self, value: Any, msg: str, span: Any = None) -> None:
+        self.value = value
+        self.msg = msg
+        self.span = span
+
+
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+CONTEXT = _Marker("CONTEXT")
+CALL_SPAN = _Marker("CALL_SPAN")
+
+
+def force(v: Any) -> Any:
+    """``v = yield from force(v)``: the forced value of ``v``."""
+    if v.__class__ is Thunk:
+        if v.c is None:
+            return v.v
+        v = yield v
+    return v
+
+
+def _force_frame(v: Any) -> Any:
+    """A frame that forces ``v`` (used under TryForce/WithContext markers)."""
+    if v.__class__ is Thunk:
+        v = yield v
+    return v
+
+
+def _functor_call(f: Attrs, arg: Any, span: Any) -> Any:
+    """Call an attribute set with ``__functor``: ``(f.__functor f) arg``."""
+    fn = f["__functor"]
+    if fn.__class__ is Thunk:
+        fn = yield fn
+    g = yield (fn, f, span)
+    return (yield (g, arg, span))
+
+
+def not_callable(f: Any) -> NixError:
+    from .printer import show_value_for_error
+
+    return NixError(
+        f"attempt to call something which is not a function but {show_type(f)}: "
+        f"{show_value_for_error(f)}"
+    )
+
+
+class Frame:
+    """Bookkeeping for frames that are not plain thunk/call frames."""
+
+    __slots__ = ("kind", "data", "span")
+
+    def __init__(self, kind: str, data: Any = None, span: Any = None) -> None:
+        self.kind = kind  # "try" | "context"
+        self.data = data
+        self.span = span
+
+
+class Budget:
+    """Limits for one evaluation; all optional."""
+
+    __slots__ = ("max_steps", "deadline", "cancel", "max_depth", "max_call_depth", "timeout_s")
+
+    def __init__(
+        self,
+        max_steps: int | None = None,
+        timeout_s: float | None = None,
+        cancel: Any = None,
+        max_depth: int | None = 10_000_000,
+        max_call_depth: int | None = None,
+    ) -> None:
+        self.max_steps = max_steps
+        self.timeout_s = timeout_s
+        self.deadline: float | None = None
+        self.cancel = cancel  # anything with is_set()
+        self.max_depth = max_depth
+        self.max_call_depth = max_call_depth
+
+    def start(self) -> None:
+        """Fix the deadline from now."""
+        if self.timeout_s is not None:
+            self.deadline = time.monotonic() + self.timeout_s
+
+
+def frame_note(info: Any) -> tuple[str, Any] | None:
+    """The trace line a frame contributes, or None."""
+    cls = info.__class__
+    if cls is Thunk:
+        code = info.v  # parked code while blackholed
+        desc = getattr(code, "desc", None)
+        if desc:
+            return desc, getattr(code, "span", None)
+        return None
+    if cls is tuple:
+        f, _arg, span = info
+        if f.__class__ is Lambda:
+            name = f.node.name
+            what = f"while calling '{name}'" if name else "while calling anonymous lambda"
+            return what, f.node.span
+        if f.__class__ is PrimOp:
+            return f"while calling the '{f.name}' builtin", span
+        if f.__class__ is PrimOpApp:
+            return f"while calling the '{f.prim.name}' builtin", span
+        return "from call site", span
+    if cls is Frame and info.kind == "context":
+        return info.data, info.span
+    return None
+
+
+def _frame_span(info: Any) -> Any:
+    cls = info.__class__
+    if cls is tuple:
+        return info[2]
+    if cls is Thunk:
+        return getattr(info.v, "span", None)
+    if cls is Frame:
+        return info.span
+    return None
+
+
+class Machine:
+    """Runs generators to completion; holds what builtins ask for via CONTEXT."""
+
+    def __init__(self, budget: Budget | None = None) -> None:
+        self.budget = budget or Budget()
+        self.warnings: list[Any] = []
+        self.steps = 0
+        # Filled by the evaluator (evaluator.eval.Evaluator) that owns this.
+        self.owner: Any = None
+
+    def run(self, gen: Any) -> Any:
+        """Drive ``gen`` (a generator) to its result; raises NixError."""
+        budget = self.budget
+        max_steps = budget.max_steps
+        max_depth = budget.max_depth or 1 << 62
+        max_calls = budget.max_call_depth
+        deadline = budget.deadline
+        cancel = budget.cancel
+        check_every = 4096
+        next_check = self.steps + check_every
+        steps = self.steps
+
+        stack: list[Any] = []
+        infos: list[Any] = []
+        info: Any = None
+        send: Any = None
+        exc: NixError | None = None
+        call_depth = 0
+        cur = gen
+
+        while True:
+            steps += 1
+            try:
+                if steps >= next_check:
+                    next_check = steps + check_every
+                    self.steps = steps
+                    if max_steps is not None and steps > max_steps:
+                        raise EvalLimit(
+                            f"evaluation limit: more than {max_steps} steps", "steps"
+                        )
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise EvalLimit("evaluation limit: time budget exceeded", "deadline")
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled()
+                if exc is None:
+                    req = cur.send(send)
+                else:
+                    e, exc = exc, None
+                    req = cur.throw(e)
+            except StopIteration as stop:
+                val = stop.value
+                if info.__class__ is Thunk:
+                    info.c = None
+                    info.e = None
+                    info.v = val
+                elif info.__class__ is tuple:
+                    call_depth -= 1
+                elif info.__class__ is Frame and info.kind == "try":
+                    val = (True, val)
+                if not stack:
+                    self.steps = steps
+                    return val
+                cur = stack.pop()
+                info = infos.pop()
+                send = val
+                continue
+            except (NixError, RecursionError) as raised:
+                if isinstance(raised, NixError):
+                    err = raised
+                else:
+                    err = NixError("expression nested too deeply for the host stack")
+                err = self._unwind_one(err, info)
+                if info.__class__ is tuple:
+                    call_depth -= 1
+                if info.__class__ is Frame and info.kind == "try" and err.catchable:
+                    # tryEval: the error stops here and becomes a value.
+                    if not stack:
+                        self.steps = steps
+                        return (False, err)
+                    cur = stack.pop()
+                    info = infos.pop()
+                    send = (False, err)
+                    continue
+                if not stack:
+                    self.steps = steps
+                    raise err.with_traceback(None) from None
+                cur = stack.pop()
+                info = infos.pop()
+                exc = err.with_traceback(None)
+                continue
+
+            rc = req.__class__
+            # ---- force a thunk -------------------------------------------
+            if rc is Thunk:
+                c = req.c
+                if c is None:
+                    send = req.v
+                    continue
+                if c is BLACKHOLE:
+                    exc = InfiniteRecursion()
+                    continue
+                req.c = BLACKHOLE
+                req.v = c
+                stack.append(cur)
+                infos.append(info)
+                if len(stack) > max_depth:
+                    exc = EvalLimit(
+                        f"evaluation limit: more than {max_depth} nested frames", "depth"
+                    )
+                    cur = _raise_later()
+                    info = req
+                    send = None
+                    continue
+                cur = c(req.e)
+                info = req
+                send = None
+                continue
+            # ---- call a function -----------------------------------------
+            if rc is tuple:
+                f = req[0]
+                fc = f.__class__
+                if fc is Lambda:
+                    stack.append(cur)
+                    infos.append(info)
+                    cur = f.code(f.env, req[1])
+                    info = req
+                    send = None
+                    call_depth += 1
+                    if max_calls is not None and call_depth > max_calls:
+                        exc = StackOverflow()
+                    elif len(stack) > max_depth:
+                        exc = EvalLimit(
+                            f"evaluation limit: more than {max_depth} nested frames", "depth"
+                        )
+                    continue
+                if fc is PrimOp or fc is PrimOpApp:
+                    if fc is PrimOp:
+                        prim = f
+                        args: tuple[Any, ...] = (req[1],)
+                    else:
+                        prim = f.prim
+                        args = f.args + (req[1],)
+                    if len(args) < prim.arity:
+                        send = PrimOpApp(prim, args)
+                        continue
+                    if prim.plain:
+                        try:
+                            send = prim.fn(*args)
+                        except NixError as err:
+                            if err.span is None:
+                                err.span = req[2]
+                            exc = err
+                        continue
+                    stack.append(cur)
+                    infos.append(info)
+                    cur = prim.fn(*args)
+                    info = req
+                    call_depth += 1
+                    send = None
+                    continue
+                if fc is Thunk:
+                    # Defensive: callers should pass forced functions.
+                    stack.append(cur)
+                    infos.append(info)
+                    cur = _force_then_call(f, req[1], req[2])
+                    info = None
+                    send = None
+                    continue
+                if fc is Attrs and "__functor" in f:
+                    stack.append(cur)
+                    infos.append(info)
+                    cur = _functor_call(f, req[1], req[2])
+                    info = None
+                    send = None
+                    continue
+                err = not_callable(f)
+                err.span = req[2]
+                exc = err
+                continue
+            # ---- run a generator as a frame ------------------------------
+            if rc is GeneratorType:
+                stack.append(cur)
+                infos.append(info)
+                if len(stack) > max_depth:
+                    exc = EvalLimit(
+                        f"evaluation limit: more than {max_depth} nested frames", "depth"
+                    )
+                cur = req
+                info = None
+                send = None
+                continue
+            if rc is Emit:
+                self.warnings.append(req.diag)
+                send = None
+                continue
+            if req is CONTEXT:
+                send = self.owner
+                continue
+            if req is CALL_SPAN:
+                send = _innermost_call_span(info, infos)
+                continue
+            if rc is TryForce:
+                stack.append(cur)
+                infos.append(info)
+                cur = _force_frame(req.value)
+                info = Frame("try")
+                send = None
+                continue
+            if rc is WithContext:
+                stack.append(cur)
+                infos.append(info)
+                cur = _force_frame(req.value)
+                info = Frame("context", req.msg, req.span)
+                send = None
+                continue
+            exc = NixError(f"internal error: unknown VM request {req!r}")
+
+    @staticmethod
+    def _unwind_one(err: NixError, info: Any) -> NixError:
+        """Account for one frame an error leaves: restore thunks, add trace."""
+        if info.__class__ is Thunk:
+            if info.c is BLACKHOLE:
+                info.c = info.v
+                info.v = None
+        if not isinstance(err, NixError):  # pragma: no cover - defensive
+            err = NixError(str(err))
+        if err.span is None:
+            err.span = _frame_span(info)
+        note = frame_note(info)
+        if note is not None:
+            err.add_trace(*note)
+        return err
+
+
+def _innermost_call_span(info: Any, infos: list[Any]) -> Any:
+    if info.__class__ is tuple:
+        return info[2]
+    for i in range(len(infos) - 1, -1, -1):
+        if infos[i].__class__ is tuple:
+            return infos[i][2]
+    return None
+
+
+def _raise_later() -> Any:
+    """A frame that only exists so a pending error can be thrown into it."""
+    yield None
+    return None
+
+
+def _force_then_call(f: Any, arg: Any, span: Any) -> Any:
+    f = yield f
+    return (yield (f, arg, span))
