@@ -264,13 +264,13 @@ class Compiler:
         return t
 
     def c_Int(self, node: N.Int, fn: Fn, scope: Scope) -> str:
-        return repr(node.value)
+        return f"({node.value!r})"
 
     def c_Float(self, node: N.Float, fn: Fn, scope: Scope) -> str:
         v = node.value
         if v != v or v in (float("inf"), float("-inf")):
             return self.const(v)
-        return repr(v)
+        return f"({v!r})"
 
     def c_Uri(self, node: N.Uri, fn: Fn, scope: Scope) -> str:
         return repr(node.value)
@@ -530,9 +530,10 @@ class Compiler:
         l_ = self.val(node.left, fn, scope)
         r_ = self.val(node.right, fn, scope)
         t = fn.tmp()
+        both_int = _both_int(l_, r_)
         if op == "+":
             fn.emit(
-                f"if {l_}.__class__ is int and {r_}.__class__ is int:"
+                f"if {both_int}:"
                 f"\n{'    ' * (fn.ind + 1)}{t} = {l_} + {r_}"
                 f"\n{'    ' * (fn.ind + 1)}if not -9223372036854775808 <= {t} <= 9223372036854775807: overflow('adding', {l_}, '+', {r_}, {span})"
                 f"\n{'    ' * fn.ind}else: {t} = yield from op_add({l_}, {r_}, {span})"
@@ -546,13 +547,13 @@ class Compiler:
             fn.emit(f"{t} = op_div({l_}, {r_}, {span})")
         elif op == "==":
             fn.emit(
-                f"if {l_}.__class__ is int and {r_}.__class__ is int: {t} = {l_} == {r_}"
+                f"if {both_int}: {t} = {l_} == {r_}"
                 f"\n{'    ' * fn.ind}else: {t} = yield from op_eq({l_}, {r_})"
             )
             fn.has_yield = True
         elif op == "!=":
             fn.emit(
-                f"if {l_}.__class__ is int and {r_}.__class__ is int: {t} = {l_} != {r_}"
+                f"if {both_int}: {t} = {l_} != {r_}"
                 f"\n{'    ' * fn.ind}else: {t} = not (yield from op_eq({l_}, {r_}))"
             )
             fn.has_yield = True
@@ -561,7 +562,7 @@ class Compiler:
             neg = op in (">=", "<=")
             cmp = f"{a} < {b}"
             fn.emit(
-                f"if {a}.__class__ is int and {b}.__class__ is int: {t} = {'not ' if neg else ''}({cmp})"
+                f"if {both_int}: {t} = {'not ' if neg else ''}({cmp})"
                 f"\n{'    ' * fn.ind}else: {t} = {'not ' if neg else ''}(yield from op_lt({a}, {b}, {span}))"
             )
             fn.has_yield = True
@@ -685,6 +686,16 @@ class Compiler:
             return self.lazy(node, fn, scope)
         code = self.thunk_fn(node, scope, desc=f"while evaluating the attribute '{name}'")
         return f"Thunk({code}, {self.cur_env(fn, scope)})"
+
+
+def _is_int_literal(expr: str) -> bool:
+    return expr.startswith("(") and expr[1:-1].isdigit()
+
+
+def _both_int(a: str, b: str) -> str:
+    """Python condition: both operands are Nix integers (literals known)."""
+    tests = [f"{e}.__class__ is int" for e in (a, b) if not _is_int_literal(e)]
+    return " and ".join(tests) or "True"
 
 
 class _Attach:

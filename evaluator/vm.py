@@ -28,6 +28,7 @@ with ``yield from`` (bounded host nesting), the deep ones iterate.
 
 from __future__ import annotations
 
+import gc
 import time
 import types
 from typing import Any
@@ -200,6 +201,16 @@ class Machine:
 
     def run(self, gen: Any) -> Any:
         """Drive ``gen`` (a generator) to its result; raises NixError."""
+        # Deep evaluations keep millions of live frames: a young-generation
+        # threshold this high keeps the cyclic GC from rescanning them.
+        old = gc.get_threshold()
+        gc.set_threshold(max(old[0], 50_000), max(old[1], 20), max(old[2], 100))
+        try:
+            return self._run(gen)
+        finally:
+            gc.set_threshold(*old)
+
+    def _run(self, gen: Any) -> Any:
         budget = self.budget
         max_steps = budget.max_steps
         max_depth = budget.max_depth or 1 << 62

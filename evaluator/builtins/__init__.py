@@ -65,12 +65,16 @@ def constant(name: str) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]
 
 def _load() -> None:
     # Importing the modules registers their builtins.
+    import importlib
+
     from . import core  # noqa: F401
 
-    try:
-        from . import more  # noqa: F401
-    except ImportError:  # pragma: no cover - optional during development
-        pass
+    for mod in ("lists", "strings", "serial", "paths", "derivations", "context", "misc"):
+        try:
+            importlib.import_module(f"{__name__}.{mod}")
+        except ModuleNotFoundError as e:  # a module not written yet
+            if e.name != f"{__name__}.{mod}":
+                raise
 
 
 def make_globals(ev: Any) -> dict[str, Any]:
@@ -83,6 +87,7 @@ def make_globals(ev: Any) -> dict[str, Any]:
     for name, fn in CONSTANTS.items():
         b[name] = fn(ev)
     b["builtins"] = b
+    b["true"], b["false"], b["null"] = True, False, None
     g: dict[str, Any] = {"true": True, "false": False, "null": None, "builtins": b}
     for name, v in b.items():
         g["__" + name] = v

@@ -28,7 +28,7 @@ from ..vm import CALL_SPAN, CONTEXT, Emit, TryForce, force
 from . import builtin, constant
 
 
-def _force_list(v: Any) -> Any:
+def force_list(v: Any) -> Any:
     if v.__class__ is Thunk:
         v = yield v
     if v.__class__ is not list:
@@ -36,7 +36,7 @@ def _force_list(v: Any) -> Any:
     return v
 
 
-def _force_attrs(v: Any) -> Any:
+def force_attrs(v: Any) -> Any:
     if v.__class__ is Thunk:
         v = yield v
     if v.__class__ is not Attrs:
@@ -44,7 +44,7 @@ def _force_attrs(v: Any) -> Any:
     return v
 
 
-def _force_int(v: Any) -> Any:
+def force_int(v: Any) -> Any:
     if v.__class__ is Thunk:
         v = yield v
     if v.__class__ is not int:
@@ -52,7 +52,7 @@ def _force_int(v: Any) -> Any:
     return v
 
 
-def _force_bool(v: Any) -> Any:
+def force_bool(v: Any) -> Any:
     if v.__class__ is Thunk:
         v = yield v
     if v.__class__ is not bool:
@@ -60,7 +60,7 @@ def _force_bool(v: Any) -> Any:
     return v
 
 
-def _force_fn(v: Any) -> Any:
+def force_fn(v: Any) -> Any:
     if v.__class__ is Thunk:
         v = yield v
     if not (v.__class__ in (Lambda, PrimOp, PrimOpApp) or (v.__class__ is Attrs and "__functor" in v)):
@@ -252,8 +252,8 @@ def _less_than(a: Any, b: Any) -> Any:
 
 def _bitop(name: str, op: Any) -> None:
     def fn(a: Any, b: Any) -> Any:
-        a = yield from _force_int(a)
-        b = yield from _force_int(b)
+        a = yield from force_int(a)
+        b = yield from force_int(b)
         return op(a, b)
 
     fn.__doc__ = f"Bitwise {name[3:].upper()} of two integers."
@@ -291,14 +291,14 @@ _round("floor", math.floor)
 @builtin("length", 1)
 def _length(xs: Any) -> Any:
     """The number of elements of a list."""
-    xs = yield from _force_list(xs)
+    xs = yield from force_list(xs)
     return len(xs)
 
 
 @builtin("head", 1)
 def _head(xs: Any) -> Any:
     """The first element of a list."""
-    xs = yield from _force_list(xs)
+    xs = yield from force_list(xs)
     if not xs:
         raise NixError("'builtins.head' called on an empty list")
     return (yield from force(xs[0]))
@@ -307,7 +307,7 @@ def _head(xs: Any) -> Any:
 @builtin("tail", 1)
 def _tail(xs: Any) -> Any:
     """A list without its first element."""
-    xs = yield from _force_list(xs)
+    xs = yield from force_list(xs)
     if not xs:
         raise NixError("'builtins.tail' called on an empty list")
     return xs[1:]
@@ -316,8 +316,8 @@ def _tail(xs: Any) -> Any:
 @builtin("elemAt", 2)
 def _elem_at(xs: Any, n: Any) -> Any:
     """The element of a list at an index (from 0)."""
-    xs = yield from _force_list(xs)
-    n = yield from _force_int(n)
+    xs = yield from force_list(xs)
+    n = yield from force_int(n)
     if n < 0 or n >= len(xs):
         raise NixError(f"'builtins.elemAt' called with index {n} on a list of size {len(xs)}")
     return (yield from force(xs[n]))
@@ -355,7 +355,7 @@ def _apply2_code(env: Any) -> Any:
 @builtin("map", 2)
 def _map(f: Any, xs: Any) -> Any:
     """Apply a function to every element of a list (lazily)."""
-    xs = yield from _force_list(xs)
+    xs = yield from force_list(xs)
     span = yield CALL_SPAN
     return [Thunk(_apply_code, (f, x, span)) for x in xs]
 
@@ -363,8 +363,8 @@ def _map(f: Any, xs: Any) -> Any:
 @builtin("filter", 2)
 def _filter(f: Any, xs: Any) -> Any:
     """The elements of a list for which the predicate is true."""
-    f = yield from _force_fn(f)
-    xs = yield from _force_list(xs)
+    f = yield from force_fn(f)
+    xs = yield from force_list(xs)
     out = []
     for x in xs:
         r = yield (f, x, None)
@@ -378,8 +378,8 @@ def _filter(f: Any, xs: Any) -> Any:
 @builtin("foldl'", 3)
 def _foldl(op: Any, nul: Any, xs: Any) -> Any:
     """Left fold, forcing the accumulator at each step."""
-    op = yield from _force_fn(op)
-    xs = yield from _force_list(xs)
+    op = yield from force_fn(op)
+    xs = yield from force_list(xs)
     acc = nul
     if not xs:
         return (yield from force(acc))
@@ -392,7 +392,7 @@ def _foldl(op: Any, nul: Any, xs: Any) -> Any:
 @builtin("genList", 2)
 def _gen_list(f: Any, n: Any) -> Any:
     """``[ (f 0) (f 1) ... (f (n - 1)) ]``."""
-    n = yield from _force_int(n)
+    n = yield from force_int(n)
     if n < 0:
         raise NixError(f"cannot create list of size {n}")
     ctx = yield CONTEXT
@@ -403,10 +403,10 @@ def _gen_list(f: Any, n: Any) -> Any:
 @builtin("concatLists", 1)
 def _concat_lists(xss: Any) -> Any:
     """Concatenate a list of lists."""
-    xss = yield from _force_list(xss)
+    xss = yield from force_list(xss)
     out: list[Any] = []
     for xs in xss:
-        xs = yield from _force_list(xs)
+        xs = yield from force_list(xs)
         out.extend(xs)
     return out
 
@@ -415,14 +415,14 @@ def _concat_lists(xss: Any) -> Any:
 @builtin("attrNames", 1)
 def _attr_names(s: Any) -> Any:
     """The names of a set's attributes, sorted."""
-    s = yield from _force_attrs(s)
+    s = yield from force_attrs(s)
     return sorted(s)
 
 
 @builtin("attrValues", 1)
 def _attr_values(s: Any) -> Any:
     """The values of a set's attributes, sorted by name."""
-    s = yield from _force_attrs(s)
+    s = yield from force_attrs(s)
     return [s[k] for k in sorted(s)]
 
 
@@ -430,7 +430,7 @@ def _attr_values(s: Any) -> Any:
 def _get_attr(name: Any, s: Any) -> Any:
     """``s.${name}``."""
     name = yield from force_string(name)
-    s = yield from _force_attrs(s)
+    s = yield from force_attrs(s)
     v = s.get(str(name), MISSING)
     if v is MISSING:
         raise NixError(f"attribute '{name}' missing")
@@ -441,15 +441,15 @@ def _get_attr(name: Any, s: Any) -> Any:
 def _has_attr(name: Any, s: Any) -> Any:
     """``s ? ${name}``."""
     name = yield from force_string(name)
-    s = yield from _force_attrs(s)
+    s = yield from force_attrs(s)
     return str(name) in s
 
 
 @builtin("removeAttrs", 2)
 def _remove_attrs(s: Any, names: Any) -> Any:
     """A set without the named attributes."""
-    s = yield from _force_attrs(s)
-    names = yield from _force_list(names)
+    s = yield from force_attrs(s)
+    names = yield from force_list(names)
     drop = set()
     for n in names:
         n = yield from force_string(n)
@@ -464,10 +464,10 @@ def _remove_attrs(s: Any, names: Any) -> Any:
 @builtin("listToAttrs", 1)
 def _list_to_attrs(xs: Any) -> Any:
     """A set from a list of ``{ name; value; }`` (first occurrence wins)."""
-    xs = yield from _force_list(xs)
+    xs = yield from force_list(xs)
     r = Attrs()
     for x in xs:
-        x = yield from _force_attrs(x)
+        x = yield from force_attrs(x)
         if "name" not in x:
             raise NixError("attribute 'name' missing")
         name = yield from force_string(x["name"])
@@ -483,7 +483,7 @@ def _list_to_attrs(xs: Any) -> Any:
 @builtin("mapAttrs", 2)
 def _map_attrs(f: Any, s: Any) -> Any:
     """Apply ``f name value`` to every attribute (lazily)."""
-    s = yield from _force_attrs(s)
+    s = yield from force_attrs(s)
     r = Attrs({k: apply2_thunk(f, k, v) for k, v in s.items()})
     r.pos = s.pos
     return r
@@ -528,8 +528,8 @@ def _string_length(s: Any) -> Any:
 @builtin("substring", 3)
 def _substring(start: Any, length: Any, s: Any) -> Any:
     """``length`` bytes of ``s`` from byte ``start``."""
-    start = yield from _force_int(start)
-    length = yield from _force_int(length)
+    start = yield from force_int(start)
+    length = yield from force_int(length)
     s = yield from coerce_to_string(s)
     if start < 0:
         raise NixError("negative start position in 'substring'")
@@ -549,7 +549,7 @@ def _concat_strings_sep(sep: Any, xs: Any) -> Any:
     from ..runtime import cat_strings
 
     sep = yield from force_string(sep)
-    xs = yield from _force_list(xs)
+    xs = yield from force_list(xs)
     parts: list[Any] = []
     for i, x in enumerate(xs):
         if i:
@@ -573,7 +573,7 @@ def _import(p: Any) -> Any:
 def _scoped_import(scope: Any, p: Any) -> Any:
     """``import`` with extra names in the file's outermost scope."""
     ctx = yield CONTEXT
-    scope = yield from _force_attrs(scope)
+    scope = yield from force_attrs(scope)
     path = yield from ctx.realise_path_arg(p)
     gen = ctx.scoped_import(path, scope)
     return (yield gen)
@@ -633,12 +633,12 @@ def _nix_path(ev: Any) -> Any:
 @builtin("findFile", 2)
 def _find_file(search: Any, name: Any) -> Any:
     """Resolve ``<name>`` against a search path list."""
-    search = yield from _force_list(search)
+    search = yield from force_list(search)
     name = yield from force_string(name)
     name = str(name)
     ctx = yield CONTEXT
     for entry in search:
-        entry = yield from _force_attrs(entry)
+        entry = yield from force_attrs(entry)
         prefix = yield from force_string(entry.get("prefix", ""))
         if "path" not in entry:
             raise NixError("attribute 'path' missing")
@@ -675,5 +675,16 @@ def _placeholder(output: Any) -> Any:
     return "/" + nix_base32(digest)
 
 
-__all__ = ["deep_force", "apply_thunk", "force_string", "utf8_len"]
+__all__ = [
+    "deep_force",
+    "apply_thunk",
+    "apply2_thunk",
+    "force_string",
+    "force_list",
+    "force_attrs",
+    "force_int",
+    "force_bool",
+    "force_fn",
+    "utf8_len",
+]
 _ = op_eq
