@@ -698,6 +698,103 @@ def _both_int(a: str, b: str) -> str:
     return " and ".join(tests) or "True"
 
 
+class FocusCompiler(Compiler):
+    """Compiles "the value of one node in its lexical environment".
+
+    Instead of evaluating the file, the generated code walks down the chain
+    of ancestors of the target node, building each scope it passes (``let``,
+    ``rec``, ``with``, function arguments) and then evaluates the target.
+    Arguments of enclosing functions are bound to thunks that fail with
+    ``DependsOnArgument`` unless ``arg_values`` supplies observed values.
+    """
+
+    def __init__(
+        self,
+        source: N.Source,
+        globals_: dict[str, Any],
+        path: list[N.Node],
+        arg_values: dict[int, Any] | None = None,
+    ):
+        super().__init__(source, globals_, [])
+        self.path = path
+        self.on_path = {id(n) for n in path}
+        self.arg_values = arg_values or {}
+
+    def focus(self, node: N.Node, fn: Fn, scope: Scope) -> str:
+        """Descend from ``node`` (on the path) to the target."""
+        target = self.path[-1]
+        while node is not target:
+            child = self._next(node)
+            cls = node.__class__
+            if cls is N.Let:
+                inner, _e, _s = self.bind_scope(fn, scope, node.attrs, node.inherit_from, True)  # type: ignore[attr-defined]
+                scope = self._scope_for_child(node, child, scope, inner)
+            elif cls is N.Attrs and node.rec:  # type: ignore[attr-defined]
+                inner, _e, _s = self.bind_scope(fn, scope, node.attrs, node.inherit_from, True)  # type: ignore[attr-defined]
+                scope = self._scope_for_child(node, child, scope, inner)
+            elif cls is N.LegacyLet:
+                pass
+            elif cls is N.With:
+                if child is not node.env:  # type: ignore[attr-defined]
+                    e = self.lazy(node.env, fn, scope)  # type: ignore[attr-defined]
+                    inner = Scope(scope, {}, is_with=True)
+                    ev = fn.env_var()
+                    fn.emit(f"{ev} = [{self.cur_env(fn, scope)}, {e}]")
+                    fn.local[id(inner)] = ev
+                    scope = inner
+            elif cls is N.Lambda:
+                scope = self._bind_unknown_args(node, fn, scope)  # type: ignore[arg-type]
+            node = child
+        return self.val(node, fn, scope)
+
+    def _scope_for_child(self, node: Any, child: Any, outer: Scope, inner: Scope) -> Scope:
+        # ``inherit x;`` values live in the outer scope; all else in inner.
+        for d in node.attrs.values():
+            if d.value is child and d.kind == "inherit":
+                return outer
+        return inner
+
+    def _next(self, node: N.Node) -> N.Node:
+        i = self.path.index(node)
+        return self.path[i + 1]
+
+    def _bind_unknown_args(self, node: N.Lambda, fn: Fn, scope: Scope) -> Scope:
+        observed = self.arg_values.get(id(node))
+        names: dict[str, int] = {}
+        if node.formals is not None:
+            for i, f in enumerate(node.formals):
+                names[f.name] = i + 1
+        if node.arg:
+            names[node.arg] = len(names) + 1
+        inner = Scope(scope, names)
+        ev = fn.env_var()
+        fn.emit(f"{ev} = [{self.cur_env(fn, scope)}{', None' * len(names)}]")
+        fn.local[id(inner)] = ev
+        obs = self.const(observed) if observed is not None else "None"
+        if node.formals is not None:
+            for i, f in enumerate(node.formals):
+                if f.default is not None:
+                    d = self.lazy(f.default, fn, inner, initialising=inner)
+                    fn.emit(f"{ev}[{i + 1}] = arg_or({obs}, {f.name!r}, {d})")
+                else:
+                    fn.emit(f"{ev}[{i + 1}] = arg_or({obs}, {f.name!r}, unknown_arg({f.name!r}))")
+        if node.arg:
+            fn.emit(f"{ev}[{names[node.arg]}] = arg_or({obs}, None, unknown_arg({node.arg!r}))")
+        return inner
+
+    def compile_focus(self, root: N.Node) -> Any:
+        fn = self.new_fn("M", "e0", self.top)
+        r = self.focus(root, fn, self.top)
+        fn.emit(f"return {r}")
+        src = "\n\n".join(f.source() for f in self.fns)
+        ns: dict[str, Any] = dict(runtime.NAMESPACE)
+        ns.update(self.consts)
+        for name, value in self.globals.items():
+            ns[runtime.global_ref(name)] = value
+        exec(compile(src, f"<nix focus {self.source.name}>", "exec"), ns)
+        return ns[fn.name]
+
+
 class _Attach:
     """A pseudo-function that sets trace attributes on a generated function."""
 

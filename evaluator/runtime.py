@@ -619,6 +619,38 @@ def make_path(parts: tuple[str, ...], span: Any) -> NixPath:
     return NixPath(canon_path(s))
 
 
+# ------------------------------------------------------------------ hover
+class DependsOnArgument(NixError):
+    """Hover: the value needs an argument no evaluation has supplied."""
+
+    code = "depends_on_argument"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"depends on the function argument '{name}'")
+        self.name = name
+
+
+def _unknown_code(env: Any) -> Any:
+    raise DependsOnArgument(env)
+    yield  # pragma: no cover
+
+
+def unknown_arg(name: str) -> Thunk:
+    """A thunk standing for an argument whose value is not known."""
+    return Thunk(_unknown_code, name)
+
+
+def arg_or(observed: Any, name: str | None, default: Any) -> Any:
+    """An observed argument value (``name`` None: the whole argument)."""
+    if observed is None:
+        return default
+    if name is None:
+        return observed
+    if observed.__class__ is Attrs and name in observed:
+        return observed[name]
+    return default
+
+
 # -------------------------------------------------------------- namespace
 def global_ref(name: str) -> str:
     """The generated-code name of a global (builtin) value."""

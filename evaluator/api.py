@@ -1,0 +1,238 @@
+"""The evaluator's public API for tools: evaluate a document, hover a node.
+
+Both return whole results (never raise for Nix errors) and run under a
+``Budget`` (steps, wall time, cancellation).  Spans are byte offsets; the
+language server converts them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import nodes as N
+from .compiler import CompileError, FocusCompiler
+from .diagnostics import Diagnostic, Severity
+from .errors import EvalLimit, NixError
+from .eval import Evaluator, ParseFailed
+from .printer import PrintOptions, show_value
+from .report import error_to_diagnostic
+from .runtime import DependsOnArgument
+from .values import Attrs, Lambda, PrimOp, PrimOpApp, Thunk, type_name
+from .vm import Budget as _VMBudget
+from .walk import path_to
+
+
+@dataclass
+class Budget:
+    """Limits for one API call."""
+
+    max_steps: int | None = 5_000_000
+    timeout_s: float | None = 2.0
+    cancel: threading.Event | None = None
+    max_values: int | None = 10_000_000
+
+    def vm(self) -> _VMBudget:
+        b = _VMBudget(max_steps=self.max_steps, timeout_s=self.timeout_s, cancel=self.cancel)
+        b.start()
+        return b
+
+
+@dataclass
+class EvalResult:
+    value_text: str | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: set[str] = field(default_factory=set)
+    elapsed_ms: float = 0.0
+
+
+@dataclass
+class HoverInfo:
+    markdown: str
+    span: N.Span
+    value_text: str | None = None
+
+
+def _make_evaluator(io: Any, budget: Budget, search_path: Any) -> Evaluator:
+    return Evaluator(
+        io=io,
+        search_path=list(search_path),
+        budget=budget.vm(),
+        max_values=budget.max_values,
+        home=os.environ.get("HOME"),
+    )
+
+
+def _deep_force_limited(v: Any, depth: int) -> Any:
+    """Generator: force ``v`` down to ``depth`` levels (for display)."""
+    stack = [(v, 0)]
+    while stack:
+        x, d = stack.pop()
+        if x.__class__ is Thunk:
+            x = x.v if x.c is None else (yield x)
+        if d >= depth:
+            continue
+        if x.__class__ is list:
+            for item in x[:50]:
+                stack.append((item, d + 1))
+        elif x.__class__ is Attrs:
+            for k in sorted(x)[:50]:
+                stack.append((x[k], d + 1))
+    return None
+
+
+def evaluate(
+    text: str | bytes,
+    path: str | None,
+    *,
+    io: Any = None,
+    budget: Budget | None = None,
+    search_path: Any = (),
+    entry: str | None = None,
+    entry_dir: str | None = None,
+    strict: bool = True,
+) -> EvalResult:
+    """Evaluate a document (or the configured entry expression) strictly.
+
+    Diagnostics: the error (with its trace as notes) and every trace/warn
+    output.  A document whose value is a function is not called."""
+    budget = budget or Budget()
+    t0 = time.monotonic()
+    ev = _make_evaluator(io, budget, search_path)
+    result = EvalResult(None)
+    try:
+        if entry:
+            base = entry_dir or (os.path.dirname(path) if path else os.getcwd())
+            v = ev.eval_text(entry, os.path.join(base, "«entry»"), "«entry»")
+        else:
+            v = ev.eval_text(text, path, None if path else "«buffer»")
+        if strict and v.__class__ not in (Lambda, PrimOp, PrimOpApp):
+            ev.deep_force(v)
+        result.value_text = show_value(v, PrintOptions(max_depth=4, max_attrs=50, max_items=50, max_string=200))
+    except ParseFailed:
+        pass  # syntax errors are reported by the syntax layer
+    except CompileError:
+        pass  # undefined variables are reported by static analysis
+    except NixError as err:
+        result.diagnostics.append(error_to_diagnostic(err))
+    result.diagnostics[:0] = list(ev.warnings)
+    result.files = set(ev.files_seen)
+    result.elapsed_ms = (time.monotonic() - t0) * 1000
+    return result
+
+
+def _target(path: list[N.Node], offset: int) -> list[N.Node]:
+    """Adjust the node chain to "the smallest meaningful node"."""
+    node = path[-1]
+    if node.__class__ is N.Select:
+        for i, sp in enumerate(node.path_spans):  # type: ignore[attr-defined]
+            if sp.start <= offset < sp.end and i < len(node.path) - 1:  # type: ignore[attr-defined]
+                sub = N.Select(
+                    N.Span(node.span.source, node.span.start, sp.end),
+                    node.expr,  # type: ignore[attr-defined]
+                    node.path[: i + 1],  # type: ignore[attr-defined]
+                    None,
+                    node.path_spans[: i + 1],  # type: ignore[attr-defined]
+                )
+                return [*path[:-1], sub]
+    if node.__class__ in (N.Let, N.Attrs):
+        # On a binding's name: the binding's value.
+        for _name, d in node.attrs.items():  # type: ignore[attr-defined]
+            if d.span.start <= offset < d.span.end:
+                if d.kind == "plain":
+                    return [*path, d.value]
+                return [*path, d.value]
+    return path
+
+
+def _describe_function(v: Any) -> str:
+    if v.__class__ is PrimOp:
+        return f"builtin `{v.name}` (arity {v.arity})" + (f"\n\n{v.doc}" if v.doc else "")
+    if v.__class__ is PrimOpApp:
+        return f"builtin `{v.prim.name}` applied to {len(v.args)} of {v.prim.arity} arguments"
+    node = v.node
+    src = node.span.source.text
+    if node.formals is None:
+        sig = f"{node.arg}: …"
+    else:
+        parts = []
+        for f in node.formals:
+            if f.default is not None:
+                d = src[f.default.span.start : f.default.span.end].decode("utf-8", "replace")
+                if len(d) > 40:
+                    d = d[:37] + "…"
+                parts.append(f"{f.name} ? {d}")
+            else:
+                parts.append(f.name)
+        if node.ellipsis:
+            parts.append("...")
+        sig = "{ " + ", ".join(parts) + " }" + (f"@{node.arg}" if node.arg else "") + ": …"
+    name = f"`{node.name}` " if node.name else ""
+    return f"function {name}\n```nix\n{sig}\n```"
+
+
+def hover(
+    text: str | bytes,
+    path: str | None,
+    offset: int,
+    *,
+    io: Any = None,
+    budget: Budget | None = None,
+    print_depth: int = 3,
+    search_path: Any = (),
+) -> HoverInfo | None:
+    """The value of the expression at ``offset``, evaluated in its scope."""
+    budget = budget or Budget(timeout_s=0.2)
+    t0 = time.monotonic()
+    ev = _make_evaluator(io, budget, search_path)
+    try:
+        res = ev.parse(text, path, None if path else "«buffer»")
+    except ParseFailed:
+        return None
+    chain = path_to(res.root, offset)
+    chain = _target(chain, offset)
+    target = chain[-1]
+    span = target.span
+    try:
+        comp = FocusCompiler(res.source, ev.globals, chain)
+        entry = comp.compile_focus(res.root)
+    except CompileError as err:
+        return HoverInfo(f"error: {err.msg}", span)
+    except RecursionError:
+        return None
+    lines: list[str] = []
+    value_text = None
+    try:
+        v = ev.run(entry([None]))
+        try:
+            ev.run(_deep_force_limited(v, print_depth))
+        except EvalLimit:
+            pass
+        except NixError:
+            pass  # parts that fail to evaluate print as «thunk»
+        if v.__class__ in (Lambda, PrimOp, PrimOpApp):
+            lines.append(_describe_function(v))
+        else:
+            opts = PrintOptions(max_depth=print_depth, max_attrs=30, max_items=30, max_string=400)
+            value_text = show_value(v, opts)
+            lines.append(f"```nix\n{value_text}\n```")
+            extra = ""
+            if v.__class__ is list:
+                extra = f" of {len(v)} element{'s' if len(v) != 1 else ''}"
+            elif v.__class__ is Attrs:
+                extra = f" with {len(v)} attribute{'s' if len(v) != 1 else ''}"
+            lines.append(f"*{type_name(v)}*{extra}")
+    except DependsOnArgument as err:
+        lines.append(f"*depends on the function argument `{err.name}`, which no evaluation has supplied*")
+    except EvalLimit as err:
+        ms = int((time.monotonic() - t0) * 1000)
+        lines.append(f"*stopped after {ms} ms* ({err.msg})")
+    except NixError as err:
+        lines.append(f"**error:** {err.msg}")
+    return HoverInfo("\n\n".join(lines), span, value_text)
+
+
+__all__ = ["Budget", "EvalResult", "HoverInfo", "evaluate", "hover", "Severity"]
