@@ -137,7 +137,7 @@ class Budget:
         max_steps: int | None = None,
         timeout_s: float | None = None,
         cancel: Any = None,
-        max_depth: int | None = 10_000_000,
+        max_depth: int | None = 2_500_000,
         max_call_depth: int | None = None,
     ) -> None:
         self.max_steps = max_steps
