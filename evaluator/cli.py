@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Nix options (max-call-depth is honoured, others ignored)")
     p.add_argument("--extra-experimental-features", default=None, help="ignored")
     p.add_argument("--store", default=None, help="ignored: nixlens never writes a store")
+    p.add_argument("--impure", action="store_true", help="accepted for compatibility")
+    p.add_argument("--no-show-trace", action="store_true", help="print no trace")
+    for lint in ("url-literals", "short-path-literals", "absolute-path-literals"):
+        p.add_argument(f"--lint-{lint}", choices=["ignore", "warn", "fatal"], default=None,
+                       help=f"Nix 2.36's {lint} lint")
     return p
 
 
@@ -122,7 +127,12 @@ def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
     budget.start()
     env_path = os.environ.get("NIX_PATH", "")
     search = list(ns.include) + [e for e in env_path.split(":") if e]
-    ev = Evaluator(search_path=search, budget=budget, home=os.environ.get("HOME"))
+    lints = {}
+    for lint in ("url-literals", "short-path-literals", "absolute-path-literals"):
+        mode = getattr(ns, "lint_" + lint.replace("-", "_"))
+        if mode in ("warn", "fatal"):
+            lints[lint] = mode
+    ev = Evaluator(search_path=search, budget=budget, home=os.environ.get("HOME"), lints=lints)
     printed = 0
 
     def flush_warnings() -> None:
@@ -188,7 +198,7 @@ def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
         return 1
     except NixError as e:
         flush_warnings()
-        err.write(format_error(e))
+        err.write(format_error(e, show_trace=not ns.no_show_trace))
         return 1
 
 

@@ -34,6 +34,8 @@ _counter = itertools.count()
 class CompileError(NixError):
     """A static error found while compiling (e.g. undefined variable)."""
 
+    code = "undefined_variable"
+
 
 class Scope:
     """A compile-time scope; at run time an env list ``[parent, *slots]``."""
@@ -82,9 +84,18 @@ class Fn:
 class Compiler:
     """Compiles one parsed file into a generator function ``entry(env)``."""
 
-    def __init__(self, source: N.Source, globals_: dict[str, Any], extra: list[str]):
+    def __init__(
+        self,
+        source: N.Source,
+        globals_: dict[str, Any],
+        extra: list[str],
+        lints: dict[str, str] | None = None,
+    ):
         self.source = source
         self.globals = globals_
+        # Nix 2.36's literal lints: kind -> "warn" | "fatal".
+        self.lints = lints or {}
+        self.warnings: list[Any] = []
         self.consts: dict[str, Any] = {}
         self._const_ids: dict[int, str] = {}
         self.fns: list[Fn] = []
@@ -273,7 +284,53 @@ class Compiler:
         return f"({v!r})"
 
     def c_Uri(self, node: N.Uri, fn: Fn, scope: Scope) -> str:
+        mode = self.lints.get("url-literals")
+        if mode:
+            word = "disallowed" if mode == "fatal" else "discouraged"
+            self._lint(
+                mode,
+                f'URL literals are {word}. Consider using a string literal "{node.value}" '
+                "instead (lint-url-literals)",
+                node.span,
+            )
         return repr(node.value)
+
+    def _lint(self, mode: str, msg: str, span: N.Span) -> None:
+        from .diagnostics import Diagnostic, Severity
+
+        if mode == "fatal":
+            raise CompileError(msg, span)
+        self.warnings.append(Diagnostic("deprecated", Severity.WARNING, msg, span))
+
+    def _lint_path(self, node: N.Path) -> None:
+        text = self.source.text[node.span.start : node.span.end].decode("utf-8", "replace")
+        if text.startswith("/"):
+            mode = self.lints.get("absolute-path-literals")
+            if mode:
+                self._lint(
+                    mode,
+                    f"absolute path literals are not portable. Consider replacing path literal "
+                    f"'{text}' by a string, relative path, or parameter (lint-absolute-path-literals)",
+                    node.span,
+                )
+        elif text.startswith("~"):
+            mode = self.lints.get("absolute-path-literals")
+            if mode:
+                self._lint(
+                    mode,
+                    f"home path literals are not portable. Consider replacing path literal "
+                    f"'{text}' by a string, relative path, or parameter (lint-absolute-path-literals)",
+                    node.span,
+                )
+        elif not text.startswith("./") and not text.startswith("../"):
+            mode = self.lints.get("short-path-literals")
+            if mode:
+                self._lint(
+                    mode,
+                    f"relative path literal '{text}' should be prefixed with '.' for clarity: "
+                    f"'./{text}' (lint-short-path-literals)",
+                    node.span,
+                )
 
     def c_Var(self, node: N.Var, fn: Fn, scope: Scope) -> str:
         return self.var_val(node, fn, scope)
@@ -307,6 +364,8 @@ class Compiler:
         return t
 
     def c_Path(self, node: N.Path, fn: Fn, scope: Scope) -> str:
+        if self.lints:
+            self._lint_path(node)
         parts = node.parts
         if all(p.__class__ is str for p in parts):
             return self.const(NixPath(runtime.canon_path("".join(parts))))  # type: ignore[arg-type]
@@ -647,6 +706,11 @@ class Compiler:
             inner, ev, slots = self.bind_scope(fn, scope, node.attrs, node.inherit_from, True)
             items = ", ".join(f"{name!r}: {expr}" for name, expr in slots.items())
             fn.emit(f"{t} = Attrs({{{items}}})")
+            if "__overrides" in node.attrs:
+                # Legacy: ``__overrides`` replaces attributes, also in scope.
+                slot_of = {name: inner.names[name] for name in node.attrs}
+                fn.emit(f"yield from apply_overrides({t}, {ev}, {self.const(slot_of)})")
+                fn.has_yield = True
             dyn_scope = inner
         else:
             froms = [self.lazy(e, fn, scope) for e in node.inherit_from]
@@ -808,14 +872,22 @@ class _Attach:
 
 
 def compile_program(
-    root: N.Node, source: N.Source, globals_: dict[str, Any], extra: list[str] | None = None
+    root: N.Node,
+    source: N.Source,
+    globals_: dict[str, Any],
+    extra: list[str] | None = None,
+    lints: dict[str, str] | None = None,
+    warnings: list[Any] | None = None,
 ) -> Any:
     """Compile a parsed file; returns ``entry(env) -> generator``.
 
     ``globals_`` maps the global names (builtins) to their values; ``extra``
     names the slots of the outermost env (``scopedImport``)."""
-    comp = Compiler(source, globals_, extra or [])
-    return comp.compile_root(root)
+    comp = Compiler(source, globals_, extra or [], lints)
+    entry = comp.compile_root(root)
+    if warnings is not None:
+        warnings.extend(comp.warnings)
+    return entry
 
 
 __all__ = ["compile_program", "CompileError", "Thunk"]

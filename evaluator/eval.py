@@ -52,8 +52,10 @@ class Evaluator:
         home: str | None = None,
         max_values: int | None = 50_000_000,
         env: dict[str, str] | None = None,
+        lints: dict[str, str] | None = None,
     ) -> None:
         self.io = io or RealIO()
+        self.lints = lints or {}
         self.store_dir = store_dir
         self.system = system
         self.home = home
@@ -100,7 +102,9 @@ class Evaluator:
         """Entry generator function ``entry(env)`` for a source text."""
         data = text.encode() if isinstance(text, str) else text
         res = self.parse(data, path, name)
-        return compile_program(res.root, res.source, self.globals, extra)
+        return compile_program(
+            res.root, res.source, self.globals, extra, self.lints, self.machine.warnings
+        )
 
     def eval_text(self, text: bytes | str, path: str | None = None, name: str | None = None) -> Any:
         """Evaluate source text to weak head normal form."""

@@ -70,7 +70,11 @@ def format_warning(d: Diagnostic) -> str:
         return f"trace: {d.message}\n"
     if d.code == "warn":
         return f"evaluation warning: {d.message}\n"
-    return f"warning: {d.message}\n"
+    out = [f"warning: {d.message}"]
+    if d.span is not None:
+        out.append(f"{_INDENT}  at {_pos(d.span)}:")
+        out.extend(_excerpt(d.span, _INDENT + "       "))
+    return "\n".join(out) + "\n"
 
 
 def error_to_diagnostic(err: NixError) -> Diagnostic:

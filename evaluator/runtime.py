@@ -473,6 +473,20 @@ def inherit_from(env: tuple[Any, str, Any]) -> Any:
     return v
 
 
+def apply_overrides(attrs: Attrs, env: list[Any], slot_of: dict[str, int]) -> Any:
+    """Generator: apply a rec set's legacy ``__overrides`` attribute."""
+    ov = attrs["__overrides"]
+    if ov.__class__ is Thunk:
+        ov = yield ov
+    if ov.__class__ is not Attrs:
+        raise type_error("a set", ov)
+    for k, v in ov.items():
+        attrs[k] = v
+        slot = slot_of.get(k)
+        if slot is not None:
+            env[slot] = v
+
+
 def with_lookup(name: str, envs: tuple[Any, ...], fallback: Any, span: Any) -> Any:
     """Generator: look ``name`` up in the ``with`` scopes, innermost first."""
     for e in envs:
