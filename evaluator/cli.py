@@ -152,6 +152,10 @@ def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
             else:
                 path = os.path.abspath(ns.file)
                 res = ev.parse(open(path, "rb").read(), path)
+            # Like Nix, --parse also binds variables: undefined ones fail.
+            from .compiler import compile_program
+
+            compile_program(res.root, res.source, ev.globals)
             out.write(dump(res.root) + "\n")
             return 0
         if ns.expr is not None:

@@ -23,7 +23,7 @@ def _excerpt(span: Any, indent: str) -> list[str]:
     except Exception:  # pragma: no cover - defensive
         return []
     line, col = span.line_col()
-    out = [""]
+    out: list[str] = []
     width = len(str(min(line + 1, len(lines))))
     if line - 2 >= 0 and line - 2 < len(lines):
         out.append(f"{indent}{str(line - 1).rjust(width)}| {lines[line - 2]}".rstrip())
@@ -73,7 +73,7 @@ def format_warning(d: Diagnostic) -> str:
     out = [f"warning: {d.message}"]
     if d.span is not None:
         out.append(f"{_INDENT}  at {_pos(d.span)}:")
-        out.extend(_excerpt(d.span, _INDENT + "       "))
+        out.extend(_excerpt(d.span, _INDENT + "      "))
     return "\n".join(out) + "\n"
 
 

@@ -165,12 +165,16 @@ def explain_difference(a: Any, b: Any) -> Any:
         num = (int, float)
         if xc is bool and yc is bool:
             return f"boolean '{sv(x)}' is not equal to boolean '{sv(y)}'"
-        if (xc in num and yc in num) or (xc is not yc and not (_is_str(x) and _is_str(y))):
-            if xc is not yc or xc in num:
-                return (
-                    f"{_article_kind(x)} with value '{sv(x)}' is not equal to "
-                    f"{_article_kind(y)} with value '{sv(y)}'"
-                )
+        if xc in num and yc in num:
+            return (
+                f"{_article_kind(x)} with value '{sv(x)}' is not equal to "
+                f"{_article_kind(y)} with value '{sv(y)}'"
+            )
+        if xc is not yc and not (_is_str(x) and _is_str(y)):
+            return (
+                f"{_article_kind(x)} of value '{sv(x)}' is not equal to "
+                f"{_article_kind(y)} of value '{sv(y)}'"
+            )
         if _is_str(x) and _is_str(y):
             return f"string '{sv(x)}' is not equal to string '{sv(y)}'"
         if xc is NixPath:
@@ -204,10 +208,12 @@ def _is_str(v: Any) -> bool:
 
 
 # ------------------------------------------------------------- arithmetic
-def _num_check(v: Any, what: str, span: Any) -> None:
+def _num_check(v: Any, other: Any, span: Any) -> None:
+    """Nix's arithmetic primops force floats if either side is a float."""
     c = v.__class__
     if c is not int and c is not float:
-        raise type_error("an integer", v, span)
+        want = "a float" if other.__class__ is float else "an integer"
+        raise type_error(want, v, span)
 
 
 def op_sub(a: Any, b: Any, span: Any) -> Any:
@@ -217,8 +223,8 @@ def op_sub(a: Any, b: Any, span: Any) -> Any:
         if not INT_MIN <= r <= INT_MAX:
             overflow("subtracting", a, "-", b, span)
         return r
-    _num_check(a, "first", span)
-    _num_check(b, "second", span)
+    _num_check(a, b, span)
+    _num_check(b, a, span)
     return float(a) - float(b)
 
 
@@ -229,16 +235,19 @@ def op_mul(a: Any, b: Any, span: Any) -> Any:
         if not INT_MIN <= r <= INT_MAX:
             overflow("multiplying", a, "*", b, span)
         return r
-    _num_check(a, "first", span)
-    _num_check(b, "second", span)
+    _num_check(a, b, span)
+    _num_check(b, a, span)
     return float(a) * float(b)
 
 
 def op_div(a: Any, b: Any, span: Any) -> Any:
-    _num_check(a, "first", span)
-    _num_check(b, "second", span)
+    # Nix checks the divisor first, as a float, then the dividend.
+    if b.__class__ is not int and b.__class__ is not float:
+        raise type_error("a float", b, span)
     if b == 0:
         raise NixError("division by zero", span)
+    if a.__class__ is not int and a.__class__ is not float:
+        raise type_error("a float", a, span)
     if a.__class__ is int and b.__class__ is int:
         if a == INT_MIN and b == -1:
             overflow("dividing", a, "/", b, span)
@@ -401,12 +410,15 @@ def op_lt(a: Any, b: Any, span: Any) -> Any:
 
 # ------------------------------------------------------------ attributes
 def has_attr_path(v: Any, keys: tuple[str, ...]) -> Any:
-    """Generator: ``v ? a.b.c``."""
-    for k in keys:
+    """Generator: ``v ? a.b.c`` (the value of the last name is not forced)."""
+    last = len(keys) - 1
+    for i, k in enumerate(keys):
         if v.__class__ is not Attrs:
             return False
         if k not in v:
             return False
+        if i == last:
+            break
         v = v[k]
         if v.__class__ is Thunk:
             v = v.v if v.c is None else (yield v)
@@ -557,14 +569,10 @@ def coerce_to_string(
                 fn = yield fn
             r = yield (fn, v, span)
             if r.__class__ is not str and r.__class__ is not CtxStr:
-                if r.__class__ in (NixPath, Attrs, list) or coerce_more:
-                    r = yield from coerce_to_string(
+                return (
+                    yield from coerce_to_string(
                         r, span, coerce_more=coerce_more, copy_to_store=copy_to_store
                     )
-                    return r
-                raise NixError(
-                    f"`__toString` should return a string, but got {show_type(r)}: {_show(r)}",
-                    span,
                 )
             return r
         if "outPath" in v:

@@ -356,6 +356,9 @@ def _apply2_code(env: Any) -> Any:
 def _map(f: Any, xs: Any) -> Any:
     """Apply a function to every element of a list (lazily)."""
     xs = yield from force_list(xs)
+    if not xs:
+        return xs
+    f = yield from force_fn(f)
     span = yield CALL_SPAN
     return [Thunk(_apply_code, (f, x, span)) for x in xs]
 
@@ -363,8 +366,8 @@ def _map(f: Any, xs: Any) -> Any:
 @builtin("filter", 2)
 def _filter(f: Any, xs: Any) -> Any:
     """The elements of a list for which the predicate is true."""
-    f = yield from force_fn(f)
     xs = yield from force_list(xs)
+    f = yield from force_fn(f)
     out = []
     for x in xs:
         r = yield (f, x, None)
@@ -395,6 +398,8 @@ def _gen_list(f: Any, n: Any) -> Any:
     n = yield from force_int(n)
     if n < 0:
         raise NixError(f"cannot create list of size {n}")
+    if n:
+        f = yield from force_fn(f)
     ctx = yield CONTEXT
     ctx.check_size(n)
     return [Thunk(_apply_code, (f, i, None)) for i in range(n)]
@@ -658,7 +663,7 @@ def _find_file(search: Any, name: Any) -> Any:
             from ..runtime import canon_path
 
             return NixPath(canon_path(cand))
-    raise NixError(
+    raise ThrowError(
         f"file '{name}' was not found in the Nix search path (add it using $NIX_PATH or -I)"
     )
 

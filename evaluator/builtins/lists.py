@@ -311,13 +311,13 @@ def _generic_closure(args: Any) -> Any:
         try:
             out = yield (op, e, None)
             if out.__class__ is not list:
-                err = type_error("a list", out)
-                err.add_trace(
+                bad = type_error("a list", out)
+                bad.add_trace(
                     "while evaluating the return value of the `operator` passed to "
                     "builtins.genericClosure",
                     None,
                 )
-                raise err
+                raise bad
             for x in out:
                 x = yield from force(x)
                 queue.append(x)

@@ -18,11 +18,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import regex
 
-from ..diagnostics import Diagnostic, Severity
+from ..diagnostics import Diagnostic, Note, Severity
 from ..errors import NixError
 from ..runtime import cat_strings, type_error
 from ..values import Attrs, CtxStr, context_of
@@ -553,6 +554,15 @@ def _nix32_decode(s: str) -> bytes:
     return bytes(res)
 
 
+def _b16_decode(s: str) -> bytes:
+    if len(s) % 2 or any(c not in _HEX for c in s):
+        raise ValueError("invalid character in Base16 string")
+    return bytes.fromhex(s)
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 def _b64_decode(s: str) -> bytes:
     body = s.split("=", 1)[0].replace("\n", "")
     body += "=" * (-len(body) % 4)
@@ -580,10 +590,11 @@ def parse_hash(text: str, algo: str | None) -> tuple[str, bytes]:
     algo = parsed or algo
     assert algo is not None
     size = _HASH_SIZES[algo]
+    decode: Callable[[str], bytes]
     if is_sri:
         name, decode = "SRI", _b64_decode
     elif len(rest) == 2 * size:
-        name, decode = "base16", bytes.fromhex
+        name, decode = "base16", _b16_decode
     elif len(rest) == (size * 8 - 1) // 5 + 1:
         name, decode = "nix32", _nix32_decode
     elif len(rest) == (size + 2) // 3 * 4:
@@ -664,13 +675,16 @@ def _convert_hash(args: Any) -> Any:
     )
     fmt = str(fmt)
     if fmt == "base32":
+        # Nix prints this warning without a position; the call site is
+        # kept as a note for editors.
         span = yield CALL_SPAN
         yield Emit(
             Diagnostic(
                 "deprecated",
                 Severity.WARNING,
                 '"base32" is a deprecated alias for hash format "nix32".',
-                span,
+                None,
+                [Note("the deprecated hash format is requested here", span)],
             )
         )
         fmt = "nix32"
