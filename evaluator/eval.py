@@ -34,8 +34,32 @@ def parse_search_path(entries: list[str] | tuple[str, ...]) -> list[tuple[str, s
             prefix, path = e.split("=", 1)
         else:
             prefix, path = "", e
+        if "://" not in path:
+            path = os.path.abspath(path)
         out.append((prefix, path))
     return out
+
+
+# Files Nix itself provides under ``<nix/...>`` (its "corepkgs").
+INTERNAL_DIR = "/__nix_internal__"
+INTERNAL_FILES = {
+    "fetchurl.nix": b"""{ system ? "", url, hash ? "", sha256 ? "", sha1 ? "", sha512 ? "",
+  outputHash ? if hash != "" then hash else if sha512 != "" then sha512
+    else if sha1 != "" then sha1 else sha256,
+  outputHashAlgo ? if hash != "" then "" else if sha512 != "" then "sha512"
+    else if sha1 != "" then "sha1" else "sha256",
+  executable ? false, unpack ? false, name ? baseNameOf (toString url), impure ? false }:
+derivation ({
+  builder = "builtin:fetchurl";
+  outputHashMode = if unpack || executable then "recursive" else "flat";
+  inherit name url executable unpack;
+  system = "builtin";
+  preferLocalBuild = true;
+  impureEnvVars = [ "http_proxy" "https_proxy" "ftp_proxy" "all_proxy" "no_proxy" ];
+  urls = [ url ];
+} // (if impure then { __impure = true; } else { inherit outputHashAlgo outputHash; }))
+""",
+}
 
 
 class Evaluator:
@@ -137,6 +161,10 @@ class Evaluator:
         return t
 
     def load(self, path: str, extra: list[str] | None = None) -> Any:
+        if path.startswith(INTERNAL_DIR + "/"):
+            data = INTERNAL_FILES.get(path[len(INTERNAL_DIR) + 1 :])
+            if data is not None:
+                return self.compile(data, path, "«nix-internal»/" + os.path.basename(path), extra)
         if self.io.file_type(path) is None:
             raise NixError(f"path '{path}' does not exist")
         data = self.io.read_bytes(path)

@@ -247,7 +247,7 @@ def op_div(a: Any, b: Any, span: Any) -> Any:
     if b == 0:
         raise NixError("division by zero", span)
     if a.__class__ is not int and a.__class__ is not float:
-        raise type_error("a float", a, span)
+        raise type_error("a float" if b.__class__ is float else "an integer", a, span)
     if a.__class__ is int and b.__class__ is int:
         if a == INT_MIN and b == -1:
             overflow("dividing", a, "/", b, span)

@@ -10,7 +10,17 @@ from typing import Any
 from ..diagnostics import Diagnostic, Severity
 from ..errors import AbortError, NixError, ThrowError
 from ..printer import show_value
-from ..runtime import MISSING, coerce_to_string, op_eq, op_lt, type_error
+from ..runtime import (
+    MISSING,
+    _num_check,
+    coerce_to_string,
+    op_div,
+    op_eq,
+    op_lt,
+    op_mul,
+    op_sub,
+    type_error,
+)
 from ..values import (
     INT_MAX,
     INT_MIN,
@@ -202,43 +212,39 @@ def _num(v: Any) -> Any:
 @builtin("add", 2)
 def _add(a: Any, b: Any) -> Any:
     """Add two numbers."""
-    a = yield from _num(a)
-    b = yield from _num(b)
+    a = yield from force(a)
+    b = yield from force(b)
     if a.__class__ is int and b.__class__ is int:
         r = a + b
         if not INT_MIN <= r <= INT_MAX:
             raise NixError(f"integer overflow in adding {a} + {b}")
         return r
+    _num_check(a, b, None)
+    _num_check(b, a, None)
     return float(a) + float(b)
 
 
 @builtin("sub", 2)
 def _sub(a: Any, b: Any) -> Any:
     """Subtract two numbers."""
-    from ..runtime import op_sub
-
-    a = yield from _num(a)
-    b = yield from _num(b)
+    a = yield from force(a)
+    b = yield from force(b)
     return op_sub(a, b, None)
 
 
 @builtin("mul", 2)
 def _mul(a: Any, b: Any) -> Any:
     """Multiply two numbers."""
-    from ..runtime import op_mul
-
-    a = yield from _num(a)
-    b = yield from _num(b)
+    a = yield from force(a)
+    b = yield from force(b)
     return op_mul(a, b, None)
 
 
 @builtin("div", 2)
 def _div(a: Any, b: Any) -> Any:
     """Divide two numbers (integer division truncates)."""
-    from ..runtime import op_div
-
-    a = yield from _num(a)
-    b = yield from _num(b)
+    a = yield from force(a)
+    b = yield from force(b)
     return op_div(a, b, None)
 
 
@@ -663,6 +669,11 @@ def _find_file(search: Any, name: Any) -> Any:
             from ..runtime import canon_path
 
             return NixPath(canon_path(cand))
+    if name.startswith("nix/"):
+        from ..eval import INTERNAL_DIR, INTERNAL_FILES
+
+        if name[4:] in INTERNAL_FILES:
+            return NixPath(f"{INTERNAL_DIR}/{name[4:]}")
     raise ThrowError(
         f"file '{name}' was not found in the Nix search path (add it using $NIX_PATH or -I)"
     )
