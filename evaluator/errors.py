@@ -22,6 +22,9 @@ class NixError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.span = span
+        # True when the span was filled in from an enclosing frame (Nix
+        # prints no position for such errors, but editors still want one).
+        self.span_inferred = False
         # (message, span) pairs, innermost first.
         self.trace: list[tuple[str, Any]] = []
 

@@ -36,31 +36,27 @@ def _excerpt(span: Any, indent: str) -> list[str]:
 
 
 def format_error(err: NixError, *, show_trace: bool = True) -> str:
-    """The stderr text for an evaluation error."""
-    msg_lines = err.msg.split("\n")
+    """The stderr text for an evaluation error, laid out as Nix does."""
+    first, *hints = err.msg.split("\n")
     out: list[str] = []
     trace = list(reversed(err.trace)) if show_trace else []
-    if not trace:
-        out.append(f"error: {msg_lines[0]}")
-        for extra in msg_lines[1:]:
-            out.append(f"{_INDENT}{extra}")
-        if err.span is not None:
-            out.append(f"{_INDENT}at {_pos(err.span)}:")
-            out.extend(_excerpt(err.span, _INDENT + "    "))
-        return "\n".join(out) + "\n"
-    out.append("error:")
-    for message, span in trace:
-        out.append(f"{_INDENT}… {message}")
-        if span is not None:
-            out.append(f"{_INDENT}  at {_pos(span)}:")
-            out.extend(_excerpt(span, _INDENT + "    "))
-        out.append("")
-    out.append(f"{_INDENT}error: {msg_lines[0]}")
-    for extra in msg_lines[1:]:
+    own_span = err.span if (err.span is not None and not err.span_inferred) else None
+    if trace:
+        out.append("error:")
+        for message, span in trace:
+            out.append(f"{_INDENT}… {message}")
+            if span is not None:
+                out.append(f"{_INDENT}  at {_pos(span)}:")
+                out.extend(_excerpt(span, _INDENT + "     "))
+            out.append("")
+        out.append(f"{_INDENT}error: {first}")
+    else:
+        out.append(f"error: {first}")
+    if own_span is not None:
+        out.append(f"{_INDENT}at {_pos(own_span)}:")
+        out.extend(_excerpt(own_span, _INDENT + "     "))
+    for extra in hints:
         out.append(f"{_INDENT}{extra}")
-    if err.span is not None:
-        out.append(f"{_INDENT}at {_pos(err.span)}:")
-        out.extend(_excerpt(err.span, _INDENT + "    "))
     return "\n".join(out) + "\n"
 
 
@@ -73,7 +69,7 @@ def format_warning(d: Diagnostic) -> str:
     out = [f"warning: {d.message}"]
     if d.span is not None:
         out.append(f"{_INDENT}  at {_pos(d.span)}:")
-        out.extend(_excerpt(d.span, _INDENT + "      "))
+        out.extend(_excerpt(d.span, _INDENT + "       "))
     return "\n".join(out) + "\n"
 
 

@@ -102,9 +102,6 @@ def raise_unexpected_arg(a: Attrs, allowed: frozenset[str], node: Any) -> None:
 
 def missing_arg(name: str, node: Any) -> Any:
     span = node.span
-    for f in node.formals:
-        if f.name == name:
-            span = f.span
     raise NixError(f"function '{lambda_name(node)}' called without required argument '{name}'", span)
 
 

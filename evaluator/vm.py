@@ -350,6 +350,7 @@ class Machine:
                         except NixError as err:
                             if err.span is None:
                                 err.span = req[2]
+                                err.span_inferred = True
                             exc = err
                         continue
                     stack.append(cur)
@@ -427,6 +428,7 @@ class Machine:
             err = NixError(str(err))
         if err.span is None:
             err.span = _frame_span(info)
+            err.span_inferred = True
         note = frame_note(info)
         if note is not None:
             err.add_trace(*note)
