@@ -65,7 +65,10 @@ def format_warning(d: Diagnostic) -> str:
     if d.code == "trace":
         return f"trace: {d.message}\n"
     if d.code == "warn":
-        return f"evaluation warning: {d.message}\n"
+        if d.message.startswith("\n"):
+            return f"evaluation warning:{d.message}\n"
+        pad = " " * len("evaluation warning: ")
+        return f"evaluation warning: {d.message.replace(chr(10), chr(10) + pad)}\n"
     out = [f"warning: {d.message}"]
     if d.span is not None:
         out.append(f"{_INDENT}  at {_pos(d.span)}:")

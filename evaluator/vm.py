@@ -28,6 +28,7 @@ with ``yield from`` (bounded host nesting), the deep ones iterate.
 
 from __future__ import annotations
 
+import copy
 import gc
 import time
 import types
@@ -420,12 +421,21 @@ class Machine:
     @staticmethod
     def _unwind_one(err: NixError, info: Any) -> NixError:
         """Account for one frame an error leaves: restore thunks, add trace."""
-        if info.__class__ is Thunk:
-            if info.c is BLACKHOLE:
-                info.c = info.v
-                info.v = None
         if not isinstance(err, NixError):  # pragma: no cover - defensive
             err = NixError(str(err))
+        if info.__class__ is Thunk:
+            if info.c is BLACKHOLE:
+                if isinstance(err, EvalLimit):
+                    # A budget stop is not the thunk's fault: it may be
+                    # forced again later.
+                    info.c = info.v
+                    info.v = None
+                else:
+                    # Since Nix 2.34 errors are memoised: forcing the thunk
+                    # again raises the same error without re-evaluating.
+                    info.c = _memo_error
+                    info.e = err
+                    info.v = None
         if err.span is None:
             err.span = _frame_span(info)
             err.span_inferred = True
@@ -442,6 +452,14 @@ def _innermost_call_span(info: Any, infos: list[Any]) -> Any:
         if infos[i].__class__ is tuple:
             return infos[i][2]
     return None
+
+
+def _memo_error(err: Any) -> Any:
+    """Thunk code of a thunk whose evaluation failed: raise a copy again."""
+    again = copy.copy(err)
+    again.trace = list(err.trace)
+    raise again
+    yield  # pragma: no cover
 
 
 def _raise_later() -> Any:
