@@ -47,6 +47,8 @@ class EvalResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: set[str] = field(default_factory=set)
     elapsed_ms: float = 0.0
+    # Argument values lambdas were called with: (source name, offset) -> values.
+    observed: dict[tuple[str, int], list[Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,6 +104,7 @@ def evaluate(
     budget = budget or Budget()
     t0 = time.monotonic()
     ev = _make_evaluator(io, budget, search_path)
+    ev.machine.observe = {}
     result = EvalResult(None)
     try:
         if entry:
@@ -120,6 +123,7 @@ def evaluate(
         result.diagnostics.append(error_to_diagnostic(err))
     result.diagnostics[:0] = list(ev.warnings)
     result.files = set(ev.files_seen)
+    result.observed = ev.machine.observe
     result.elapsed_ms = (time.monotonic() - t0) * 1000
     return result
 
@@ -174,11 +178,51 @@ def _describe_function(v: Any) -> str:
     return f"function {name}\n```nix\n{sig}\n```"
 
 
+def _short(v: Any) -> str:
+    s = show_value(v, PrintOptions(max_depth=2, max_attrs=5, max_items=5, max_string=40))
+    return s if len(s) <= 80 else s[:77] + "…"
+
+
+def _hover_run(ev: Evaluator, entry: Any, print_depth: int, t0: float) -> tuple[str, str | None]:
+    """Run one focus program; markdown and the printed value (if any)."""
+    lines: list[str] = []
+    value_text = None
+    try:
+        v = ev.run(entry([None]))
+        try:
+            ev.run(_deep_force_limited(v, print_depth))
+        except NixError:
+            pass  # parts that fail to evaluate (or run out of budget) print as «thunk»
+        if v.__class__ in (Lambda, PrimOp, PrimOpApp):
+            lines.append(_describe_function(v))
+        else:
+            opts = PrintOptions(max_depth=print_depth, max_attrs=30, max_items=30, max_string=400)
+            value_text = show_value(v, opts)
+            lines.append(f"```nix\n{value_text}\n```")
+            extra = ""
+            if v.__class__ is list:
+                extra = f" of {len(v)} element{'s' if len(v) != 1 else ''}"
+            elif v.__class__ is Attrs:
+                extra = f" with {len(v)} attribute{'s' if len(v) != 1 else ''}"
+            lines.append(f"*{type_name(v)}*{extra}")
+    except DependsOnArgument as err:
+        lines.append(
+            f"*depends on the function argument `{err.name}`, which no evaluation has supplied*"
+        )
+    except EvalLimit as err:
+        ms = int((time.monotonic() - t0) * 1000)
+        lines.append(f"*stopped after {ms} ms* ({err.msg})")
+    except NixError as err:
+        lines.append(f"**error:** {err.msg}")
+    return "\n\n".join(lines), value_text
+
+
 def hover(
     text: str | bytes,
     path: str | None,
     offset: int,
     *,
+    observed: dict[tuple[str, int], list[Any]] | None = None,
     io: Any = None,
     budget: Budget | None = None,
     print_depth: int = 3,
@@ -196,42 +240,35 @@ def hover(
     chain = _target(chain, offset)
     target = chain[-1]
     span = target.span
-    try:
-        comp = FocusCompiler(res.source, ev.globals, chain)
-        entry = comp.compile_focus(res.root)
-    except CompileError as err:
-        return HoverInfo(f"error: {err.msg}", span)
-    except RecursionError:
-        return None
+    lambdas = [n for n in chain[:-1] if n.__class__ is N.Lambda]
+    key_of = {id(n): (n.span.source.name, n.span.start) for n in lambdas}
+    runs: list[dict[tuple[str, int], Any]] = [{}]
+    if observed and lambdas:
+        # One run per observed call of the innermost enclosing function.
+        inner = lambdas[-1]
+        seen = observed.get(key_of[id(inner)], [])
+        if seen:
+            runs = [{key_of[id(inner)]: v} for v in seen[:3]]
     lines: list[str] = []
     value_text = None
-    try:
-        v = ev.run(entry([None]))
+    for i, arg_values in enumerate(runs):
         try:
-            ev.run(_deep_force_limited(v, print_depth))
-        except EvalLimit:
-            pass
-        except NixError:
-            pass  # parts that fail to evaluate print as «thunk»
-        if v.__class__ in (Lambda, PrimOp, PrimOpApp):
-            lines.append(_describe_function(v))
+            comp = FocusCompiler(res.source, ev.globals, chain, arg_values)
+            entry = comp.compile_focus(res.root)
+        except CompileError as err:
+            return HoverInfo(f"error: {err.msg}", span)
+        except RecursionError:
+            return None
+        text, vt = _hover_run(ev, entry, print_depth, t0)
+        if value_text is None:
+            value_text = vt
+        if len(runs) > 1 or arg_values:
+            label = f"*when called with* `{_short(next(iter(arg_values.values())))}`"
+            lines.append(f"{label}\n\n{text}")
         else:
-            opts = PrintOptions(max_depth=print_depth, max_attrs=30, max_items=30, max_string=400)
-            value_text = show_value(v, opts)
-            lines.append(f"```nix\n{value_text}\n```")
-            extra = ""
-            if v.__class__ is list:
-                extra = f" of {len(v)} element{'s' if len(v) != 1 else ''}"
-            elif v.__class__ is Attrs:
-                extra = f" with {len(v)} attribute{'s' if len(v) != 1 else ''}"
-            lines.append(f"*{type_name(v)}*{extra}")
-    except DependsOnArgument as err:
-        lines.append(f"*depends on the function argument `{err.name}`, which no evaluation has supplied*")
-    except EvalLimit as err:
-        ms = int((time.monotonic() - t0) * 1000)
-        lines.append(f"*stopped after {ms} ms* ({err.msg})")
-    except NixError as err:
-        lines.append(f"**error:** {err.msg}")
+            lines.append(text)
+        if i == 0 and vt is None and "depends on" not in text and len(runs) > 1:
+            break
     return HoverInfo("\n\n".join(lines), span, value_text)
 
 

@@ -777,7 +777,7 @@ class FocusCompiler(Compiler):
         source: N.Source,
         globals_: dict[str, Any],
         path: list[N.Node],
-        arg_values: dict[int, Any] | None = None,
+        arg_values: dict[tuple[str, int], Any] | None = None,
     ):
         super().__init__(source, globals_, [])
         self.path = path
@@ -823,7 +823,7 @@ class FocusCompiler(Compiler):
         return self.path[i + 1]
 
     def _bind_unknown_args(self, node: N.Lambda, fn: Fn, scope: Scope) -> Scope:
-        observed = self.arg_values.get(id(node))
+        observed = self.arg_values.get((node.span.source.name, node.span.start))
         names: dict[str, int] = {}
         if node.formals is not None:
             for i, f in enumerate(node.formals):

@@ -663,6 +663,8 @@ def arg_or(observed: Any, name: str | None, default: Any) -> Any:
     """An observed argument value (``name`` None: the whole argument)."""
     if observed is None:
         return default
+    if observed.__class__ is Thunk and observed.c is None:
+        observed = observed.v
     if name is None:
         return observed
     if observed.__class__ is Attrs and name in observed:

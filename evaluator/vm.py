@@ -197,6 +197,9 @@ class Machine:
         self.budget = budget or Budget()
         self.warnings: list[Any] = []
         self.steps = 0
+        # When a dict: argument values of lambda calls, keyed by the
+        # lambda's (source name, start offset), first few kept (for hover).
+        self.observe: dict[tuple[str, int], list[Any]] | None = None
         # Filled by the evaluator (evaluator.eval.Evaluator) that owns this.
         self.owner: Any = None
 
@@ -229,6 +232,7 @@ class Machine:
         exc: NixError | None = None
         call_depth = 0
         cur = gen
+        observe = self.observe
 
         while True:
             steps += 1
@@ -322,6 +326,8 @@ class Machine:
                 f = req[0]
                 fc = f.__class__
                 if fc is Lambda:
+                    if observe is not None:
+                        _observe(observe, f, req[1])
                     stack.append(cur)
                     infos.append(info)
                     cur = f.code(f.env, req[1])
@@ -452,6 +458,16 @@ def _innermost_call_span(info: Any, infos: list[Any]) -> Any:
         if infos[i].__class__ is tuple:
             return infos[i][2]
     return None
+
+
+def _observe(observe: dict[tuple[str, int], list[Any]], f: Lambda, arg: Any) -> None:
+    sp = f.node.span
+    key = (sp.source.name, sp.start)
+    seen = observe.get(key)
+    if seen is None:
+        observe[key] = [arg]
+    elif len(seen) < 3:
+        seen.append(arg)
 
 
 def _memo_error(err: Any) -> Any:
