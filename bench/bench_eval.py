@@ -22,13 +22,13 @@ PROGRAMS: dict[str, str] = {
     "fib27": "let fib = n: if n < 2 then n else fib (n - 1) + fib (n - 2); in fib 27",
     "foldl100k": "builtins.foldl' (a: b: a + b) 0 (builtins.genList (x: x * 2) 100000)",
     "attrs-build-merge": (
-        "let mk = p: builtins.listToAttrs (builtins.genList (i: { name = \"${p}${toString i}\"; "
-        "value = i; }) 20000); a = mk \"a\"; b = mk \"b\"; m = a // b // { extra = 1; }; "
+        'let mk = p: builtins.listToAttrs (builtins.genList (i: { name = "${p}${toString i}"; '
+        'value = i; }) 20000); a = mk "a"; b = mk "b"; m = a // b // { extra = 1; }; '
         "in builtins.length (builtins.attrNames m) + m.a19999 + m.b5"
     ),
     "string-concat": (
-        "let go = n: s: if n == 0 then s else go (n - 1) (s + \"x\"); "
-        "in builtins.stringLength (go 20000 \"\")"
+        'let go = n: s: if n == 0 then s else go (n - 1) (s + "x"); '
+        'in builtins.stringLength (go 20000 "")'
     ),
     "sort10k": (
         "let xs = builtins.genList (i: (i * 7919) - (i / 13) * 10007) 10000; "
@@ -37,11 +37,11 @@ PROGRAMS: dict[str, str] = {
     "deep-recursion-50k": "let f = n: if n == 0 then 0 else 1 + f (n - 1); in f 50000",
     # Builtin-heavy programs (issue 3).
     "split-replace": (
-        "let s = builtins.concatStringsSep \",\" (builtins.genList toString 50000); "
-        "in builtins.length (builtins.split \",\" (builtins.replaceStrings [\"1\"] [\"one\"] s))"
+        'let s = builtins.concatStringsSep "," (builtins.genList toString 50000); '
+        'in builtins.length (builtins.split "," (builtins.replaceStrings ["1"] ["one"] s))'
     ),
     "json-roundtrip-1MB": (
-        "let d = builtins.genList (i: { id = i; name = \"item${toString i}\"; tags = [ \"a\" \"b\" ]; }) 20000; "
+        'let d = builtins.genList (i: { id = i; name = "item${toString i}"; tags = [ "a" "b" ]; }) 20000; '
         "j = builtins.toJSON d; in builtins.length (builtins.fromJSON j) + builtins.stringLength j"
     ),
     "sort100k": (
@@ -53,8 +53,8 @@ PROGRAMS: dict[str, str] = {
         "operator = x: if x.key < 10000 then [ { key = x.key + 1; } ] else [ ]; })"
     ),
     "derivation-1000-attrs": (
-        "(derivation ({ name = \"big\"; system = \"x86_64-linux\"; builder = \"/bin/sh\"; } // "
-        "builtins.listToAttrs (builtins.genList (i: { name = \"a${toString i}\"; value = toString i; }) 1000))).drvPath"
+        '(derivation ({ name = "big"; system = "x86_64-linux"; builder = "/bin/sh"; } // '
+        'builtins.listToAttrs (builtins.genList (i: { name = "a${toString i}"; value = toString i; }) 1000))).drvPath'
     ),
 }
 
@@ -83,8 +83,18 @@ def main() -> int:
         if ns.only and not any(o in name for o in ns.only):
             continue
         ours_cmd = [sys.executable, "-m", "server.cli", "eval", "--strict", "-E", src]
-        nix_cmd = [nix, "--eval", "--strict", "--option", "build-users-group", "",
-                   "--store", f"dummy://", "-E", src]
+        nix_cmd = [
+            nix,
+            "--eval",
+            "--strict",
+            "--option",
+            "build-users-group",
+            "",
+            "--store",
+            "dummy://",
+            "-E",
+            src,
+        ]
         best_ours = best_nix = math.inf
         out_ours = out_nix = ""
         rc_ours = rc_nix = 0
@@ -93,7 +103,11 @@ def main() -> int:
             best_ours = min(best_ours, t)
             t, out_nix, rc_nix = run(nix_cmd, env)
             best_nix = min(best_nix, t)
-        same = "same" if out_ours == out_nix else f"DIFFERENT: ours={out_ours[:60]!r} nix={out_nix[:60]!r}"
+        same = (
+            "same"
+            if out_ours == out_nix
+            else f"DIFFERENT: ours={out_ours[:60]!r} nix={out_nix[:60]!r}"
+        )
         if rc_ours != 0 or rc_nix != 0:
             same = f"rc ours={rc_ours} nix={rc_nix}: {out_ours[:80]!r} / {out_nix[:80]!r}"
             print(f"{name:24} {best_ours:10.3f} {best_nix:8.3f} {'-':>7}  {same}")

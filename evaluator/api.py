@@ -114,7 +114,9 @@ def evaluate(
             v = ev.eval_text(text, path, None if path else "«buffer»")
         if strict and v.__class__ not in (Lambda, PrimOp, PrimOpApp):
             ev.deep_force(v)
-        result.value_text = show_value(v, PrintOptions(max_depth=4, max_attrs=50, max_items=50, max_string=200))
+        result.value_text = show_value(
+            v, PrintOptions(max_depth=4, max_attrs=50, max_items=50, max_string=200)
+        )
     except ParseFailed:
         pass  # syntax errors are reported by the syntax layer
     except CompileError:

@@ -30,23 +30,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parse", action="store_true", help="print the parsed expression")
     p.add_argument("--eval", action="store_true", help="accepted for compatibility")
     p.add_argument("--show-trace", action="store_true", help="accepted; traces are always kept")
-    p.add_argument("-I", dest="include", action="append", default=[], metavar="PATH",
-                   help="add a search path entry (prefix=path or path)")
+    p.add_argument(
+        "-I",
+        dest="include",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="add a search path entry (prefix=path or path)",
+    )
     p.add_argument("--arg", nargs=2, action="append", default=[], metavar=("NAME", "EXPR"))
     p.add_argument("--argstr", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
     p.add_argument("-A", "--attr", dest="attr", action="append", default=[], metavar="ATTRPATH")
     p.add_argument("--max-call-depth", type=int, default=None, help="Nix's max-call-depth")
     p.add_argument("--max-steps", type=int, default=None, help="stop after N VM steps")
     p.add_argument("--timeout", type=float, default=None, help="stop after N seconds")
-    p.add_argument("--option", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="Nix options (max-call-depth is honoured, others ignored)")
+    p.add_argument(
+        "--option",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="Nix options (max-call-depth is honoured, others ignored)",
+    )
     p.add_argument("--extra-experimental-features", default=None, help="ignored")
     p.add_argument("--store", default=None, help="ignored: nixlens never writes a store")
     p.add_argument("--impure", action="store_true", help="accepted for compatibility")
     p.add_argument("--no-show-trace", action="store_true", help="print no trace")
     for lint in ("url-literals", "short-path-literals", "absolute-path-literals"):
-        p.add_argument(f"--lint-{lint}", choices=["ignore", "warn", "fatal"], default=None,
-                       help=f"Nix 2.36's {lint} lint")
+        p.add_argument(
+            f"--lint-{lint}",
+            choices=["ignore", "warn", "fatal"],
+            default=None,
+            help=f"Nix 2.36's {lint} lint",
+        )
     return p
 
 
@@ -77,7 +93,9 @@ def _select(ev: Evaluator, v: Any, path: str) -> Any:
                 cur = cur[idx]
                 continue
             if cur.__class__ is not Attrs:
-                raise NixError(f"the expression selected by the selection path '{path}' should be a set")
+                raise NixError(
+                    f"the expression selected by the selection path '{path}' should be a set"
+                )
             if key not in cur:
                 raise NixError(f"attribute '{key}' in selection path '{path}' not found")
             cur = cur[key]

@@ -27,7 +27,11 @@ from .errors import NixError
 from .values import Attrs, NixPath, Thunk
 
 _MAX_INDENT = 40
-_LITERALS = {"true": "True", "false": "False", "null": "None"}  # Python allows 100 levels; spill well before that.
+_LITERALS = {
+    "true": "True",
+    "false": "False",
+    "null": "None",
+}  # Python allows 100 levels; spill well before that.
 _counter = itertools.count()
 
 
@@ -214,7 +218,9 @@ class Compiler:
         if withs:
             envs = ", ".join(f"{self.env_expr(fn, scope, w)}[1]" for w in withs)
             t = fn.tmp()
-            fn.emit(f"{t} = yield from with_lookup({name!r}, ({envs},), MISSING, {self.const(node.span)})")
+            fn.emit(
+                f"{t} = yield from with_lookup({name!r}, ({envs},), MISSING, {self.const(node.span)})"
+            )
             fn.has_yield = True
             return t
         raise CompileError(f"undefined variable '{name}'", node.span)
@@ -439,7 +445,9 @@ class Compiler:
         for i, f in enumerate(node.formals):
             slot = i + 1
             if f.default is None:
-                lf.emit(f"{ev}[{slot}] = a[{f.name!r}] if {f.name!r} in a else missing_arg({f.name!r}, {self.const(node)})")
+                lf.emit(
+                    f"{ev}[{slot}] = a[{f.name!r}] if {f.name!r} in a else missing_arg({f.name!r}, {self.const(node)})"
+                )
             else:
                 lf.emit(f"if {f.name!r} in a: {ev}[{slot}] = a[{f.name!r}]")
                 lf.emit("else:")
@@ -491,7 +499,9 @@ class Compiler:
             t = fn.tmp()
             fn.emit(f"{t} = yield from op_eq({l_}, {r_})")
             fn.has_yield = True
-            fn.emit(f"if {t} is not True: yield from assert_eq_failed({l_}, {r_}, {self.const(node)})")
+            fn.emit(
+                f"if {t} is not True: yield from assert_eq_failed({l_}, {r_}, {self.const(node)})"
+            )
         else:
             c = self.val(cond, fn, scope)
             fn.emit(f"if {c} is not True: assert_failed({c}, {self.const(node)})")
@@ -549,7 +559,9 @@ class Compiler:
                 key = self.attr_keys([k], fn, scope)[0]
                 span = node.path_spans[i] if i < len(node.path_spans) else node.span
                 t = fn.tmp()
-                fn.emit(f"if {cur}.__class__ is not Attrs: raise_select_type({cur}, {self.const(span)})")
+                fn.emit(
+                    f"if {cur}.__class__ is not Attrs: raise_select_type({cur}, {self.const(span)})"
+                )
                 fn.emit(f"{t} = {cur}.get({key}, MISSING)")
                 fn.emit(f"if {t} is MISSING: raise_missing_attr({key}, {cur}, {self.const(span)})")
                 fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield {t})")
@@ -575,14 +587,18 @@ class Compiler:
         if op in ("&&", "||", "->"):
             l_ = self.val(node.left, fn, scope)
             r = fn.tmp()
-            fn.emit(f"if {l_}.__class__ is not bool: raise_expected('a Boolean', {l_}, {self.const(node.left.span)})")
+            fn.emit(
+                f"if {l_}.__class__ is not bool: raise_expected('a Boolean', {l_}, {self.const(node.left.span)})"
+            )
             short = {"&&": "False", "||": "True", "->": "False"}[op]
             short_result = {"&&": "False", "||": "True", "->": "True"}[op]
             fn.emit(f"if {l_} is {short}: {r} = {short_result}")
             fn.emit("else:")
             fn.ind += 1
             rv = self.val(node.right, fn, scope)
-            fn.emit(f"if {rv}.__class__ is not bool: raise_expected('a Boolean', {rv}, {self.const(node.right.span)})")
+            fn.emit(
+                f"if {rv}.__class__ is not bool: raise_expected('a Boolean', {rv}, {self.const(node.right.span)})"
+            )
             fn.emit(f"{r} = {rv}")
             fn.ind -= 1
             return r
@@ -719,7 +735,7 @@ class Compiler:
                 fv = fn.tmp()
                 fn.emit(f"{fv} = {f}")
                 fromvars.append(fv)
-            items = []
+            entries: list[str] = []
             for name, d in node.attrs.items():
                 if d.kind == "inherit_from":
                     v = f"Thunk(inherit_from, ({fromvars[d.from_index]}, {name!r}, {self.const(d.span)}))"
@@ -727,8 +743,8 @@ class Compiler:
                     v = self.lazy_attr(d.value, fn, scope, name)
                 else:
                     v = self.lazy(d.value, fn, scope)
-                items.append(f"{name!r}: {v}")
-            fn.emit(f"{t} = Attrs({{{', '.join(items)}}})")
+                entries.append(f"{name!r}: {v}")
+            fn.emit(f"{t} = Attrs({{{', '.join(entries)}}})")
             dyn_scope = scope
         fn.emit(f"{t}.pos = {self.const(pos)}")
         for dyn in node.dynamic:

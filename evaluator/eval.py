@@ -121,7 +121,11 @@ class Evaluator:
         return res
 
     def compile(
-        self, text: bytes | str, path: str | None, name: str | None = None, extra: list[str] | None = None
+        self,
+        text: bytes | str,
+        path: str | None,
+        name: str | None = None,
+        extra: list[str] | None = None,
     ) -> Any:
         """Entry generator function ``entry(env)`` for a source text."""
         data = text.encode() if isinstance(text, str) else text

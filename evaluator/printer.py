@@ -25,7 +25,7 @@ def format_float_g(f: float) -> str:
         return "inf" if f > 0 else "-inf"
     if math.isnan(f):
         return "nan" if math.copysign(1.0, f) > 0 else "-nan"
-    return "%g" % f
+    return f"{f:g}"
 
 
 def escape_string(s: str) -> str:
@@ -135,7 +135,10 @@ def print_value(v: Any, opts: PrintOptions = OUTPUT) -> str:
         elif cls is str or cls is CtxStr:
             s = str(x)
             if opts.max_string is not None and len(s) > opts.max_string:
-                out.append(escape_string(s[: opts.max_string]) + f"«{len(s) - opts.max_string} bytes elided»")
+                out.append(
+                    escape_string(s[: opts.max_string])
+                    + f"«{len(s) - opts.max_string} bytes elided»"
+                )
             else:
                 out.append(escape_string(s))
         elif cls is NixPath:
@@ -192,13 +195,19 @@ def print_value(v: Any, opts: PrintOptions = OUTPUT) -> str:
             work.extend(reversed(pending))
         elif cls is Lambda:
             if opts.errors:
-                out.append(f"«lambda @ {x.node.span}»" if x.node.name is None else f"«lambda {x.node.name} @ {x.node.span}»")
+                out.append(
+                    f"«lambda @ {x.node.span}»"
+                    if x.node.name is None
+                    else f"«lambda {x.node.name} @ {x.node.span}»"
+                )
             else:
                 out.append("<LAMBDA>")
         elif cls is PrimOp:
             out.append(f"«primop {x.name}»" if opts.errors else "<PRIMOP>")
         elif cls is PrimOpApp:
-            out.append(f"«partially applied primop {x.prim.name}»" if opts.errors else "<PRIMOP-APP>")
+            out.append(
+                f"«partially applied primop {x.prim.name}»" if opts.errors else "<PRIMOP-APP>"
+            )
         else:
             out.append(f"«{cls.__name__}»")
         # Elision markers are resolved lazily, see below.

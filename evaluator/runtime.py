@@ -102,7 +102,9 @@ def raise_unexpected_arg(a: Attrs, allowed: frozenset[str], node: Any) -> None:
 
 def missing_arg(name: str, node: Any) -> Any:
     span = node.span
-    raise NixError(f"function '{lambda_name(node)}' called without required argument '{name}'", span)
+    raise NixError(
+        f"function '{lambda_name(node)}' called without required argument '{name}'", span
+    )
 
 
 def overflow(what: str, a: int, op: str, b: int, span: Any) -> None:
@@ -120,7 +122,7 @@ def assert_failed(c: Any, node: Any) -> None:
 def assert_eq_failed(a: Any, b: Any, node: Any) -> Any:
     """An ``assert a == b`` failed: explain the first difference, like Nix."""
     msg = yield from explain_difference(a, b)
-    raise AssertionFailed(msg or f"assertion failed", node.span)
+    raise AssertionFailed(msg or "assertion failed", node.span)
 
 
 def _article_kind(v: Any) -> str:
@@ -537,7 +539,7 @@ def format_float(f: float) -> str:
         return "inf" if f > 0 else "-inf"
     if math.isnan(f):
         return "nan" if math.copysign(1, f) > 0 else "-nan"
-    return "%f" % f
+    return f"{f:f}"
 
 
 def coerce_to_string(

@@ -241,9 +241,7 @@ class Machine:
                     next_check = steps + check_every
                     self.steps = steps
                     if max_steps is not None and steps > max_steps:
-                        raise EvalLimit(
-                            f"evaluation limit: more than {max_steps} steps", "steps"
-                        )
+                        raise EvalLimit(f"evaluation limit: more than {max_steps} steps", "steps")
                     if deadline is not None and time.monotonic() > deadline:
                         raise EvalLimit("evaluation limit: time budget exceeded", "deadline")
                     if cancel is not None and cancel.is_set():
@@ -382,9 +380,9 @@ class Machine:
                     info = None
                     send = None
                     continue
-                err = not_callable(f)
-                err.span = req[2]
-                exc = err
+                call_err = not_callable(f)
+                call_err.span = req[2]
+                exc = call_err
                 continue
             # ---- run a generator as a frame ------------------------------
             if rc is GeneratorType:

@@ -136,8 +136,10 @@ def _run_cli(args: list[str], stdin_bytes: bytes | None = None) -> tuple[int, st
     except Exception as e:  # an internal error is a failed test, not a crash
         import traceback
 
-        return 99, out.getvalue(), err.getvalue() + "INTERNAL ERROR: " + "".join(
-            traceback.format_exception(e)
+        return (
+            99,
+            out.getvalue(),
+            err.getvalue() + "INTERNAL ERROR: " + "".join(traceback.format_exception(e)),
         )
     return rc, out.getvalue(), err.getvalue()
 
@@ -212,8 +214,11 @@ def run_one(corpus: str, workdir: str, name: str) -> Outcome:
         got = innermost_error(err)
         ok = rc == 1 and got == want
         full = ok and err == exp
-        detail = "" if ok else f"rc={rc} got {got!r} want {want!r}" + (
-            f" {err[-800:]!r}" if rc not in (0, 1) or got is None else ""
+        detail = (
+            ""
+            if ok
+            else f"rc={rc} got {got!r} want {want!r}"
+            + (f" {err[-800:]!r}" if rc not in (0, 1) or got is None else "")
         )
         return Outcome(name, kind, ok, full, detail)
     return Outcome(name, kind, False, False, "unknown kind")

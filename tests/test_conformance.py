@@ -3,9 +3,8 @@ with its reason, in tests/conformance-divergences.txt."""
 
 from __future__ import annotations
 
-import pytest
-
 import conformance
+import pytest
 
 REPORT = None
 

@@ -37,16 +37,22 @@ def ints() -> st.SearchStrategy[str]:
 
     def extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
         return st.one_of(
-            st.tuples(inner, st.sampled_from(["+", "-", "*"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
+            st.tuples(inner, st.sampled_from(["+", "-", "*"]), inner).map(
+                lambda t: f"({t[0]} {t[1]} {t[2]})"
+            ),
             st.tuples(inner, inner).map(lambda t: f"(if {t[0]} < {t[1]} then {t[0]} else {t[1]})"),
-            st.tuples(inner, inner).map(lambda t: f"(builtins.div {t[0]} (if {t[1]} == 0 then 1 else {t[1]}))"),
+            st.tuples(inner, inner).map(
+                lambda t: f"(builtins.div {t[0]} (if {t[1]} == 0 then 1 else {t[1]}))"
+            ),
             st.tuples(lists(inner)).map(lambda t: f"(builtins.length {t[0]})"),
             st.tuples(inner, inner).map(lambda t: f"(let a = {t[0]}; in a + {t[1]})"),
             st.tuples(inner, inner).map(lambda t: f"((x: x * 2 + {t[1]}) {t[0]})"),
             st.tuples(inner, inner).map(lambda t: f"(({{ x, y ? 3 }}: x - y) {{ x = {t[0]}; }})"),
             st.tuples(inner, inner).map(lambda t: f"(rec {{ p = {t[0]}; q = p + {t[1]}; }}).q"),
             st.tuples(inner).map(lambda t: f"(with {{ c = {t[0]}; }}; c)"),
-            st.tuples(inner, inner).map(lambda t: f"(builtins.foldl' (s: v: s + v) {t[0]} [ {t[1]} 1 2 ])"),
+            st.tuples(inner, inner).map(
+                lambda t: f"(builtins.foldl' (s: v: s + v) {t[0]} [ {t[1]} 1 2 ])"
+            ),
             st.tuples(inner).map(lambda t: f"({{ z = {t[0]}; }}.z or 0)"),
             st.tuples(inner).map(lambda t: f"(builtins.stringLength (toString {t[0]}))"),
         )
@@ -67,7 +73,9 @@ def programs() -> st.SearchStrategy[str]:
         st.tuples(i).map(lambda t: f"builtins.map (v: v + 1) [ {t[0]} 2 ]"),
         st.tuples(i, i).map(lambda t: f"builtins.filter (v: v > 0) [ {t[0]} {t[1]} (-1) ]"),
         st.tuples(i, i).map(lambda t: f"builtins.sort builtins.lessThan [ {t[0]} {t[1]} 0 ]"),
-        st.tuples(i, i).map(lambda t: f"[ ({t[0]} == {t[1]}) ({t[0]} != {t[1]}) ({t[0]} <= {t[1]}) ]"),
+        st.tuples(i, i).map(
+            lambda t: f"[ ({t[0]} == {t[1]}) ({t[0]} != {t[1]}) ({t[0]} <= {t[1]}) ]"
+        ),
         st.tuples(i).map(lambda t: f'builtins.concatStringsSep "," (map toString [ {t[0]} 1 ])'),
         st.tuples(i).map(lambda t: f"builtins.attrNames {{ b = {t[0]}; a = 1; }} // {{ }}"),
         st.tuples(i).map(lambda t: f"builtins.toJSON {{ k = [ {t[0]} true null 1.5 ]; }}"),
@@ -80,7 +88,18 @@ def programs() -> st.SearchStrategy[str]:
 def nix_eval(src: str) -> tuple[bool, str]:
     assert NIX is not None
     p = subprocess.run(
-        [NIX, "--eval", "--strict", "--option", "build-users-group", "", "--store", "dummy://", "-E", src],
+        [
+            NIX,
+            "--eval",
+            "--strict",
+            "--option",
+            "build-users-group",
+            "",
+            "--store",
+            "dummy://",
+            "-E",
+            src,
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -8,7 +8,15 @@ import threading
 
 import pytest
 
-from evaluator.errors import AbortError, Cancelled, EvalLimit, InfiniteRecursion, NixError, StackOverflow, ThrowError
+from evaluator.errors import (
+    AbortError,
+    Cancelled,
+    EvalLimit,
+    InfiniteRecursion,
+    NixError,
+    StackOverflow,
+    ThrowError,
+)
 from evaluator.eval import Evaluator
 from evaluator.printer import show_value
 from evaluator.vm import Budget
@@ -38,15 +46,15 @@ def ev_str(src: str, **kw: object) -> str:
         ("[ 1 ] ++ [ 2 ]", "[ 1 2 ]"),
         ("{ a.b = 1; } ? a.b", "true"),
         ("{ a = 1; }.b or 5", "5"),
-        ("if 1 < 2 then \"y\" else \"n\"", '"y"'),
+        ('if 1 < 2 then "y" else "n"', '"y"'),
         ("[ 1 2 ] < [ 1 3 ]", "true"),
         ("1.5 + 1", "2.5"),
         ("7 / 2", "3"),
         ("-7 / 2", "-3"),
         ("let s = { __functor = self: x: x + 1; }; in s 1", "2"),
-        ("builtins.tryEval (throw \"x\")", "{ success = false; value = false; }"),
+        ('builtins.tryEval (throw "x")', "{ success = false; value = false; }"),
         ("let x = { inherit (y) a; }; y = { a = 5; }; in x.a", "5"),
-        ("[ (1 == 1.0) (\"a\" == \"a\") ([1] == [1]) ({a=1;} == {a=1;}) ]", "[ true true true true ]"),
+        ('[ (1 == 1.0) ("a" == "a") ([1] == [1]) ({a=1;} == {a=1;}) ]', "[ true true true true ]"),
         ("let f = x: x; in f == f", "false"),
         ("true -> false", "false"),
         ("!true || true && false", "false"),
@@ -57,14 +65,14 @@ def test_language(src: str, want: str) -> None:
 
 
 def test_laziness() -> None:
-    assert ev_str("let x = throw \"no\"; in 1") == "1"
-    assert ev_str("builtins.length [ (throw \"a\") (abort \"b\") ]") == "2"
-    assert ev_str("{ a = throw \"x\"; }.b or 2") == "2"
+    assert ev_str('let x = throw "no"; in 1') == "1"
+    assert ev_str('builtins.length [ (throw "a") (abort "b") ]') == "2"
+    assert ev_str('{ a = throw "x"; }.b or 2') == "2"
 
 
 def test_thunks_are_memoised() -> None:
     ev = Evaluator()
-    v = ev.eval_text("let x = builtins.trace \"once\" 1; in x + x")
+    v = ev.eval_text('let x = builtins.trace "once" 1; in x + x')
     assert v == 2
     assert [w.message for w in ev.warnings] == ["once"]
 

@@ -93,7 +93,14 @@ def make_globals(ev: Any) -> dict[str, Any]:
         g["__" + name] = v
         if name in GLOBAL_NAMES:
             g[name] = v
-    for name in ("currentSystem", "currentTime", "nixPath", "storeDir", "nixVersion", "langVersion"):
+    for name in (
+        "currentSystem",
+        "currentTime",
+        "nixPath",
+        "storeDir",
+        "nixVersion",
+        "langVersion",
+    ):
         if name in b:
             g["__" + name] = b[name]
     return g

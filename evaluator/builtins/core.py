@@ -73,7 +73,9 @@ def force_bool(v: Any) -> Any:
 def force_fn(v: Any) -> Any:
     if v.__class__ is Thunk:
         v = yield v
-    if not (v.__class__ in (Lambda, PrimOp, PrimOpApp) or (v.__class__ is Attrs and "__functor" in v)):
+    if not (
+        v.__class__ in (Lambda, PrimOp, PrimOpApp) or (v.__class__ is Attrs and "__functor" in v)
+    ):
         raise type_error("a function", v)
     return v
 
