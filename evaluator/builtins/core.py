@@ -684,13 +684,10 @@ def _find_file(search: Any, name: Any) -> Any:
 @builtin("placeholder", 1)
 def _placeholder(output: Any) -> Any:
     """The placeholder string for a derivation output."""
-    import hashlib
-
-    from ..store import nix_base32
+    from ..store import hash_placeholder
 
     output = yield from force_string(output)
-    digest = hashlib.sha256(f"nix-output:{output}".encode()).digest()
-    return "/" + nix_base32(digest)
+    return hash_placeholder(str(output))
 
 
 __all__ = [

@@ -1,0 +1,363 @@
+"""Name resolution: what every variable refers to, and which names are visible where.
+
+This is the static layer that lint, go-to-definition, references, rename and
+completion share.  It follows Nix's ``bindVars``:
+
+* ``let`` and ``rec`` scopes are recursive; a plain attribute set's values,
+  keys and ``inherit`` sources live in the enclosing scope.
+* ``inherit x;`` looks ``x`` up *outside* the set or let (even ``rec``/``let``),
+  while the source ``e`` of ``inherit (e) x;`` is evaluated inside the
+  recursive scope of a ``rec`` set or ``let`` (``rec { inherit (a) b; a = …; }``
+  works in Nix).
+* A lambda's argument and formals share one scope; defaults see all of them.
+* Lookup order is Nix's: the innermost lexical binding, then the global base
+  environment (builtins such as ``map`` or ``true``), then the enclosing
+  ``with`` expressions innermost-first.  So ``with { true = 2; }; true`` is the
+  builtin ``true``.  A name found nowhere, with no ``with`` around it, is an
+  undefined variable (Nix reports it before evaluating anything).
+* ``<p>`` is sugar for ``__findFile __nixPath "p"``: it refers to whatever
+  ``__findFile``/``__nixPath`` are lexically in scope (recorded in ``implicit``).
+
+The walk uses an explicit work stack, so nesting depth never grows the Python
+stack.  Maps are keyed on node objects (nodes hash by identity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import cast
+
+from . import nodes as N
+from .nodes import Span
+from .walk import children as walk_children
+
+# Builtins registered without the ``__`` prefix (Nix's primops with a ``.name``
+# not starting with ``__``, plus ``derivation``): visible as-is in the global
+# scope and *not* as ``__name``.  Checked against ``nix-instantiate`` (every
+# other builtin is global only as ``__name``).
+_UNPREFIXED: frozenset[str] = frozenset(
+    {
+        "abort",
+        "baseNameOf",
+        "break",
+        "derivation",
+        "derivationStrict",
+        "dirOf",
+        "fetchGit",
+        "fetchMercurial",
+        "fetchTarball",
+        "fetchTree",
+        "fromTOML",
+        "import",
+        "isNull",
+        "map",
+        "placeholder",
+        "removeAttrs",
+        "scopedImport",
+        "throw",
+        "toString",
+    }
+)
+
+# Constants visible only as ``__name`` (and as ``builtins.name``).
+_PREFIXED_CONSTANTS = (
+    "currentSystem",
+    "currentTime",
+    "langVersion",
+    "nixPath",
+    "nixVersion",
+    "storeDir",
+)
+
+# ``builtins.<name>`` for the other primops (Nix 2.36, default settings; the
+# unsafe-native-code ones ``importNative``/``exec`` are left out).
+_PREFIXED_PRIMOPS = (
+    "add addDrvOutputDependencies addErrorContext all any appendContext attrNames "
+    "attrValues bitAnd bitOr bitXor catAttrs ceil compareVersions concatLists "
+    "concatMap concatStringsSep convertHash deepSeq div elem elemAt fetchClosure "
+    "fetchurl filter filterSource findFile flakeRefToString floor foldl' fromJSON "
+    "functionArgs genList genericClosure getAttr getContext getEnv getFlake groupBy "
+    "hasAttr hasContext hashFile hashString head intersectAttrs isAttrs isBool "
+    "isFloat isFunction isInt isList isPath isString length lessThan listToAttrs "
+    "mapAttrs match mul outputOf parseDrvName parseFlakeRef partition path "
+    "pathExists readDir readFile readFileType replaceStrings seq sort split "
+    "splitVersion storePath stringLength sub substring tail toFile toJSON toPath "
+    "toXML trace traceVerbose tryEval typeOf unsafeDiscardOutputDependency "
+    "unsafeDiscardStringContext unsafeGetAttrPos warn zipAttrsWith"
+).split()
+
+#: Attribute names of ``builtins``.
+BUILTIN_ATTRS: frozenset[str] = frozenset(
+    {*_UNPREFIXED, *_PREFIXED_CONSTANTS, *_PREFIXED_PRIMOPS, "builtins", "true", "false", "null"}
+)
+
+#: Names of Nix's global base environment (what a bare variable can refer to).
+GLOBAL_NAMES: frozenset[str] = frozenset(
+    {
+        *_UNPREFIXED,
+        "builtins",
+        "true",
+        "false",
+        "null",
+        *("__" + n for n in _PREFIXED_CONSTANTS),
+        *("__" + n for n in _PREFIXED_PRIMOPS),
+    }
+)
+
+
+@dataclass(slots=True, eq=False)
+class Definition:
+    """A name bound by a let, a ``rec`` set, a lambda argument or a formal.
+
+    kind: ``"let"``, ``"rec"`` (also ``let { … }``), ``"arg"``, ``"formal"``.
+    via: the ``AttrDef`` kind (``"plain"``, ``"inherit"``, ``"inherit_from"``)
+    for let/rec bindings, ``None`` for arguments.
+    """
+
+    name: str
+    kind: str
+    span: Span
+    owner: N.Node  # the Let, Attrs or Lambda that binds it
+    via: str | None = None
+    attr: N.AttrDef | N.Formal | None = None
+    uses: list[N.Var | N.SearchPath] = field(default_factory=list)  # `<p>` uses __findFile
+
+    @property
+    def value(self) -> N.Node | None:
+        """The bound expression (a formal's default), if any."""
+        a = self.attr
+        if isinstance(a, N.AttrDef):
+            return a.value
+        if isinstance(a, N.Formal):
+            return a.default
+        return None
+
+
+@dataclass(slots=True, frozen=True)
+class Ref:
+    """What one variable occurrence refers to.
+
+    kind: ``"definition"``, ``"builtin"``, ``"with"`` (looked up at run time in
+    ``withs``, innermost first) or ``"undefined"``.
+    """
+
+    kind: str
+    definition: Definition | None = None
+    withs: tuple[N.With, ...] = ()
+
+
+@dataclass(slots=True, eq=False)
+class Scope:
+    """A region of source where some names are visible.
+
+    kind: ``"let"``, ``"rec"``, ``"lambda"`` or ``"with"`` (``names`` empty,
+    ``with_node`` set: its attributes are visible dynamically).
+    """
+
+    kind: str
+    span: Span
+    owner: N.Node
+    names: dict[str, Definition] = field(default_factory=dict)
+    with_node: N.With | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Resolution:
+    refs: dict[N.Var, Ref] = field(default_factory=dict)
+    # ``<p>`` -> [ref of __findFile, ref of __nixPath].
+    implicit: dict[N.SearchPath, list[Ref]] = field(default_factory=dict)
+    definitions: list[Definition] = field(default_factory=list)
+    scopes: list[Scope] = field(default_factory=list)
+    # Every With node -> whether some variable was looked up through it.
+    with_used: dict[N.With, bool] = field(default_factory=dict)
+    # Definitions by the AttrDef / Formal / Lambda that introduced them.
+    by_binder: dict[object, Definition] = field(default_factory=dict)
+
+
+# Work-stack items: ("visit", Node) | ("enter"/"exit", Scope) | ("with+"/"with-", With)
+_Stack = list[tuple[str, object]]
+
+
+def resolve(root: N.Node) -> Resolution:
+    """Resolve every variable under ``root`` (iteratively, any depth)."""
+    res = Resolution()
+    bound: dict[str, list[Definition]] = {}  # name -> definitions, innermost last
+    withs: list[N.With] = []  # enclosing withs, outermost first
+    stack: _Stack = [("visit", root)]
+
+    def lookup(name: str) -> Ref:
+        defs = bound.get(name)
+        if defs:
+            return Ref("definition", defs[-1])
+        if name in GLOBAL_NAMES:
+            return Ref("builtin")
+        if withs:
+            for w in withs:
+                res.with_used[w] = True
+            return Ref("with", None, tuple(reversed(withs)))
+        return Ref("undefined")
+
+    def define(scope: Scope, d: Definition, binder: object) -> None:
+        scope.names[d.name] = d
+        res.definitions.append(d)
+        res.by_binder[binder] = d
+
+    while stack:
+        action, obj = stack.pop()
+        if action == "enter":
+            for name, d in cast(Scope, obj).names.items():
+                bound.setdefault(name, []).append(d)
+        elif action == "exit":
+            for name in cast(Scope, obj).names:
+                lst = bound[name]
+                lst.pop()
+                if not lst:
+                    del bound[name]
+        elif action == "with+":
+            withs.append(cast(N.With, obj))
+        elif action == "with-":
+            withs.pop()
+        elif isinstance(obj, N.Var):
+            ref = lookup(obj.name)
+            res.refs[obj] = ref
+            if ref.definition is not None:
+                ref.definition.uses.append(obj)
+        elif isinstance(obj, N.SearchPath):
+            refs = [lookup("__findFile"), lookup("__nixPath")]
+            res.implicit[obj] = refs
+            for r in refs:
+                if r.definition is not None:
+                    r.definition.uses.append(obj)
+        elif isinstance(obj, N.Lambda):
+            scope = Scope("lambda", obj.span, obj)
+            if obj.arg is not None:
+                define(scope, Definition(obj.arg, "arg", obj.arg_span or obj.span, obj), obj)
+            for f in obj.formals or ():
+                define(scope, Definition(f.name, "formal", f.span, obj, attr=f), f)
+            res.scopes.append(scope)
+            stack.append(("exit", scope))
+            stack.append(("visit", obj.body))
+            for f in reversed(obj.formals or ()):
+                if f.default is not None:
+                    stack.append(("visit", f.default))
+            stack.append(("enter", scope))
+        elif isinstance(obj, N.Let):
+            _visit_bindings(obj, "let", res, stack, define)
+        elif isinstance(obj, N.Attrs) and obj.rec:
+            _visit_bindings(obj, "rec", res, stack, define)
+        elif isinstance(obj, N.With):
+            res.with_used.setdefault(obj, False)
+            res.scopes.append(Scope("with", obj.body.span, obj, with_node=obj))
+            stack.append(("with-", obj))
+            stack.append(("visit", obj.body))
+            stack.append(("with+", obj))
+            stack.append(("visit", obj.env))
+        else:
+            for c in reversed(children(cast(N.Node, obj))):
+                stack.append(("visit", c))
+    res.definitions.sort(key=lambda d: (d.span.start, d.span.end))
+    return res
+
+
+def _visit_bindings(
+    node: N.Let | N.Attrs,
+    kind: str,
+    res: Resolution,
+    stack: _Stack,
+    define: Callable[[Scope, Definition, object], None],
+) -> None:
+    """Schedule a recursive binding set: inherit names outside, the rest inside."""
+    scope = Scope(kind, node.span, node)
+    for name, ad in node.attrs.items():
+        define(scope, Definition(name, kind, ad.span, node, ad.kind, ad), ad)
+    res.scopes.append(scope)
+    stack.append(("exit", scope))
+    inner: list[N.Node] = list(node.inherit_from)
+    inherits: list[N.Node] = []
+    for ad in node.attrs.values():
+        if ad.kind == "plain":
+            inner.append(ad.value)
+        elif ad.kind == "inherit":
+            inherits.append(ad.value)
+    if isinstance(node, N.Attrs):
+        for dyn in node.dynamic:
+            inner.extend((dyn.key, dyn.value))
+    else:
+        inner.append(node.body)
+    inner.sort(key=lambda n: n.span.start)
+    for n in reversed(inner):
+        stack.append(("visit", n))
+    stack.append(("enter", scope))
+    for n in reversed(inherits):
+        stack.append(("visit", n))
+
+
+def children(node: N.Node) -> list[N.Node]:
+    """Direct sub-expressions, like ``walk.children`` but also the ``Var`` of
+    each ``inherit x;`` (and each ``inherit (e)`` source once, never the
+    synthetic ``Select`` wrapping it)."""
+    if isinstance(node, (N.Attrs, N.Let)):
+        out: list[N.Node] = list(node.inherit_from)
+        for d in node.attrs.values():
+            if d.kind != "inherit_from":
+                out.append(d.value)
+        if isinstance(node, N.Attrs):
+            for dyn in node.dynamic:
+                out.extend((dyn.key, dyn.value))
+        else:
+            out.append(node.body)
+        out.sort(key=lambda n: n.span.start)
+        return out
+    return walk_children(node)
+
+
+# --------------------------------------------------------------------------
+# Queries for the editor features.
+# --------------------------------------------------------------------------
+
+
+def _contains(span: Span, offset: int) -> bool:
+    return span.start <= offset <= span.end
+
+
+def visible_names(res: Resolution, offset: int) -> dict[str, Definition | None]:
+    """Names usable at ``offset``: lexical ones map to their definition,
+    global builtins to None (attributes of enclosing ``with``s are dynamic:
+    see ``enclosing_withs``)."""
+    out: dict[str, Definition | None] = dict.fromkeys(GLOBAL_NAMES)
+    containing = [s for s in res.scopes if s.kind != "with" and _contains(s.span, offset)]
+    containing.sort(key=lambda s: s.span.end - s.span.start, reverse=True)
+    for s in containing:  # outermost first, so inner ones override
+        out.update(s.names)
+    return out
+
+
+def enclosing_withs(res: Resolution, offset: int) -> list[N.With]:
+    """The ``with`` nodes whose body contains ``offset``, innermost first."""
+    ws = [s for s in res.scopes if s.kind == "with" and _contains(s.span, offset)]
+    ws.sort(key=lambda s: s.span.end - s.span.start)
+    return [s.with_node for s in ws if s.with_node is not None]
+
+
+def reference_at(res: Resolution, offset: int) -> tuple[N.Var, Ref] | None:
+    """The variable occurrence under ``offset`` and what it refers to."""
+    best: tuple[N.Var, Ref] | None = None
+    for var, ref in res.refs.items():
+        if _contains(var.span, offset) and (
+            best is None or var.span.end - var.span.start < best[0].span.end - best[0].span.start
+        ):
+            best = (var, ref)
+    return best
+
+
+def definition_at(res: Resolution, offset: int) -> Definition | None:
+    """The definition a variable at ``offset`` refers to, else the definition
+    whose name is at ``offset`` (``inherit x;`` goes to the outer ``x``)."""
+    found = reference_at(res, offset)
+    if found is not None and found[1].definition is not None:
+        return found[1].definition
+    for d in res.definitions:
+        if _contains(d.span, offset):
+            return d
+    return None

@@ -1,0 +1,161 @@
+"""End to end: Neovim's real LSP client talking to ``nixlens serve``.
+
+A headless ``nvim -u NONE`` with the plugin opens a Nix file with a syntax
+error, an unused ``let`` binding and a ``builtins.trace``; a Lua script polls
+``vim.diagnostic.get(0)``, fixes the syntax error, waits for its diagnostic to
+go, then asks for hover on ``let x = 1 + 2; in x`` and writes what it saw as
+JSON. Every wait has a timeout. Skipped without nvim or a runnable server.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = ROOT / "editors" / "nvim"
+NVIM = shutil.which("nvim")
+NIXLENS = shutil.which("nixlens")
+
+
+def _server_importable() -> bool:
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", "import server.lsp"],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+pytestmark = [
+    pytest.mark.skipif(NVIM is None, reason="nvim is not installed"),
+    pytest.mark.skipif(
+        NIXLENS is None or not _server_importable(), reason="nixlens serve is not available"
+    ),
+]
+
+SOURCE = """let
+  unused = 1;
+  t = builtins.trace "hello" 2;
+in t +
+"""
+
+SCRIPT = r"""
+local out = {}
+local function diagnostics()
+  local result = {}
+  for _, d in ipairs(vim.diagnostic.get(0)) do
+    table.insert(result, {
+      lnum = d.lnum, col = d.col, severity = d.severity,
+      message = d.message, code = d.code and tostring(d.code) or vim.NIL,
+    })
+  end
+  return result
+end
+local function any(pred)
+  for _, d in ipairs(vim.diagnostic.get(0)) do
+    if pred(d) then return true end
+  end
+  return false
+end
+local function syntax_error(d)
+  return d.lnum == 3 and d.severity == vim.diagnostic.severity.ERROR
+end
+local function unused(d)
+  local text = (d.message .. " " .. tostring(d.code or "")):lower()
+  return d.lnum == 1 and text:find("unused") ~= nil
+end
+local function traced(d)
+  return d.message:find("hello") ~= nil
+end
+local function finish()
+  vim.fn.writefile({ vim.fn.json_encode(out) }, RESULT)
+  for _, c in pairs(vim.lsp.get_active_clients()) do c.stop() end
+  vim.wait(3000, function() return #vim.lsp.get_active_clients() == 0 end, 50)
+  vim.cmd("qa!")
+end
+
+local ok, err = pcall(function()
+  require("nixlens").setup({ cmd = { NIXLENS, "serve" } })
+  vim.cmd("edit " .. vim.fn.fnameescape(FILE))
+  out.filetype = vim.bo.filetype
+
+  out.saw_syntax_error = vim.wait(TIMEOUT, function()
+    return any(syntax_error) and any(unused)
+  end, 100)
+  out.before_fix = diagnostics()
+
+  vim.api.nvim_buf_set_lines(0, 3, 4, false, { "in t" })
+  out.syntax_error_gone = vim.wait(TIMEOUT, function()
+    return not any(syntax_error) and any(traced)
+  end, 100)
+  out.after_fix = diagnostics()
+
+  vim.api.nvim_buf_set_lines(0, 0, -1, false, { "let x = 1 + 2; in x" })
+  vim.wait(1000)
+  local params = {
+    textDocument = { uri = vim.uri_from_bufnr(0) },
+    position = { line = 0, character = 18 },
+  }
+  local responses = vim.lsp.buf_request_sync(0, "textDocument/hover", params, TIMEOUT)
+  local texts = {}
+  for _, response in pairs(responses or {}) do
+    local contents = response.result and response.result.contents
+    if type(contents) == "string" then
+      table.insert(texts, contents)
+    elseif type(contents) == "table" then
+      if contents.value then
+        table.insert(texts, contents.value)
+      else
+        for _, item in ipairs(contents) do
+          table.insert(texts, type(item) == "table" and item.value or item)
+        end
+      end
+    end
+  end
+  out.hover = table.concat(texts, "\n")
+end)
+out.error = ok and vim.NIL or tostring(err)
+finish()
+"""
+
+
+def test_diagnostics_and_hover_in_neovim(tmp_path: Path) -> None:
+    assert NVIM is not None and NIXLENS is not None
+    nix_file = tmp_path / "broken.nix"
+    nix_file.write_text(SOURCE)
+    result_file = tmp_path / "result.json"
+    script = tmp_path / "e2e.lua"
+    script.write_text(
+        f"FILE = {json.dumps(str(nix_file))}\nRESULT = {json.dumps(str(result_file))}\n"
+        f"NIXLENS = {json.dumps(NIXLENS)}\nTIMEOUT = 20000\n" + SCRIPT
+    )
+    try:
+        proc = subprocess.run(
+            [NVIM, "--headless", "-u", "NONE", "-i", "NONE", "--cmd", f"set rtp^={PLUGIN}"]
+            + ["-c", f"luafile {script}", "-c", "qa!"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"nvim did not finish: {e.stderr!r}")
+    assert result_file.exists(), proc.stderr
+    out = json.loads(result_file.read_text())
+    context = json.dumps(out, indent=1)
+    assert out["error"] is None, context
+    assert out["filetype"] == "nix"
+    assert out["saw_syntax_error"], f"no syntax error + unused binding diagnostics:\n{context}"
+    assert out["syntax_error_gone"], f"syntax error stayed or no trace diagnostic:\n{context}"
+    assert "3" in out["hover"], context
