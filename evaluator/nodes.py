@@ -283,6 +283,8 @@ class ParseError:
 
     message: str
     span: Span
+    # A stable diagnostic code (see evaluator.diagnostics.CODES).
+    code: str = "syntax_error"
 
     def __str__(self) -> str:
         return f"{self.message} at {self.span}"

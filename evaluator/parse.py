@@ -315,6 +315,19 @@ _EXPR_TYPES = frozenset(
 )
 
 
+def _empty_inherit(n: Node) -> bool:
+    """Grammar gap: ``inherit;`` and ``inherit (e);`` are valid Nix, but
+    tree-sitter-nix reads them as an inherit of one MISSING identifier."""
+    p = n.parent
+    return (
+        n.is_missing
+        and n.start_byte == n.end_byte
+        and p is not None
+        and p.type == "inherited_attrs"
+        and p.named_child_count == 1
+    )
+
+
 class _Binds:
     """Bindings being collected for an attribute set or ``let``."""
 
@@ -347,7 +360,13 @@ class _Lowerer:
         return Span(self.source, n.start_byte, n.end_byte)
 
     def error(self, message: str, start: int, end: int) -> None:
-        self.errors.append(ParseError(message, Span(self.source, start, end)))
+        if "already defined at" in message:
+            code = "duplicate_attribute"
+        elif message.startswith("duplicate formal"):
+            code = "duplicate_formal"
+        else:
+            code = "syntax_error"
+        self.errors.append(ParseError(message, Span(self.source, start, end), code))
 
     def raw(self, n: Node) -> bytes:
         return self.text[n.start_byte : n.end_byte]
@@ -374,7 +393,8 @@ class _Lowerer:
                 self.report_error_node(n)
                 continue
             if n.is_missing:
-                self.report_missing(n)
+                if not _empty_inherit(n):
+                    self.report_missing(n)
                 continue
             if n.has_error:
                 stack.extend(reversed(n.children))
@@ -1018,6 +1038,8 @@ class _Lowerer:
         if attrs is None:
             return
         for c in attrs.children_by_field_name("attr"):
+            if _empty_inherit(c):
+                continue
             name = self.attr_name(c)
             if name is None:
                 continue

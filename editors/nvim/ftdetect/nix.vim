@@ -1,0 +1,2 @@
+" nixlens: *.nix files are Nix.
+autocmd BufRead,BufNewFile *.nix setfiletype nix
