@@ -191,12 +191,17 @@ def run_one(corpus: str, workdir: str, name: str) -> Outcome:
     rel = f"lang/{name}.nix"
     if kind == "eval-okay":
         xml = os.path.exists(base + ".exp.xml")
-        if not os.path.exists(base + ".exp") and not xml:
-            return Outcome(name, kind, False, False, "disabled upstream (no .exp)")
+        exp_file = base + (".exp.xml" if xml else ".exp")
+        if not os.path.exists(exp_file) and os.path.exists(base + ".exp-disabled"):
+            # Switched off upstream because C++ Nix's stack is too small;
+            # nixlens's VM has no such limit, so run it anyway.
+            exp_file = base + ".exp-disabled"
+        if not os.path.exists(exp_file):
+            return Outcome(name, kind, False, False, "no expected output")
         args = ["--eval", "--strict"] + (["--xml", "--no-location"] if xml else [])
         args = (flags or []) + args + [rel]
         rc, out, err = _run_cli(args)
-        exp = _read(base + (".exp.xml" if xml else ".exp"))
+        exp = _read(exp_file)
         got = _fix(out, workdir)
         ok = rc == 0 and got == exp
         err_exp = _read(base + ".err.exp") if os.path.exists(base + ".err.exp") else ""
