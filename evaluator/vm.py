@@ -154,29 +154,30 @@ class Budget:
             self.deadline = time.monotonic() + self.timeout_s
 
 
-def frame_note(info: Any) -> tuple[str, Any] | None:
-    """The trace line a frame contributes, or None."""
+def frame_notes(info: Any) -> list[tuple[str, Any]]:
+    """The trace lines a frame contributes, innermost first (as Nix words them)."""
     cls = info.__class__
     if cls is Thunk:
         code = info.v  # parked code while blackholed
         desc = getattr(code, "desc", None)
         if desc:
-            return desc, getattr(code, "span", None)
-        return None
+            return [(desc, getattr(code, "span", None))]
+        return []
     if cls is tuple:
         f, _arg, span = info
         if f.__class__ is Lambda:
             name = f.node.name
-            what = f"while calling '{name}'" if name else "while calling anonymous lambda"
-            return what, f.node.span
+            if name:
+                return [(f"while calling '{name}'", f.node.span), ("from call site", span)]
+            return [("from call site", span)]
         if f.__class__ is PrimOp:
-            return f"while calling the '{f.name}' builtin", span
+            return [(f"while calling the '{f.name}' builtin", span)]
         if f.__class__ is PrimOpApp:
-            return f"while calling the '{f.prim.name}' builtin", span
-        return "from call site", span
+            return [(f"while calling the '{f.prim.name}' builtin", span)]
+        return [("from call site", span)]
     if cls is Frame and info.kind == "context":
-        return info.data, info.span
-    return None
+        return [(info.data, info.span)]
+    return []
 
 
 def _frame_span(info: Any) -> Any:
@@ -427,25 +428,25 @@ class Machine:
         """Account for one frame an error leaves: restore thunks, add trace."""
         if not isinstance(err, NixError):  # pragma: no cover - defensive
             err = NixError(str(err))
-        if info.__class__ is Thunk:
-            if info.c is BLACKHOLE:
-                if isinstance(err, EvalLimit):
-                    # A budget stop is not the thunk's fault: it may be
-                    # forced again later.
-                    info.c = info.v
-                    info.v = None
-                else:
-                    # Since Nix 2.34 errors are memoised: forcing the thunk
-                    # again raises the same error without re-evaluating.
-                    info.c = _memo_error
-                    info.e = err
-                    info.v = None
         if err.span is None:
             err.span = _frame_span(info)
             err.span_inferred = True
-        note = frame_note(info)
-        if note is not None:
+        for note in frame_notes(info):
             err.add_trace(*note)
+        if info.__class__ is Thunk and info.c is BLACKHOLE:
+            if isinstance(err, EvalLimit):
+                # A budget stop is not the thunk's fault: it may be forced
+                # again later.
+                info.c = info.v
+                info.v = None
+            else:
+                # Since Nix 2.34 errors are memoised: forcing the thunk again
+                # raises the same error without re-evaluating.
+                memo = copy.copy(err)
+                memo.trace = list(err.trace)
+                info.c = _memo_error
+                info.e = memo
+                info.v = None
         return err
 
 
