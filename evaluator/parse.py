@@ -507,7 +507,10 @@ class _Lowerer:
             bad = text[start : start + 1]
             if bad and bad[0] >= 0x80:
                 ch = _dec(text[start:end]).strip()[:1] or "?"
-                self.error(f"unexpected character `{ch}`", start, start + len(ch.encode()))
+                width = len(ch.encode("utf-8", "surrogateescape"))
+                if "\udc80" <= ch <= "\udcff":
+                    ch = f"\\x{ord(ch) - 0xDC00:02x}"  # an invalid UTF-8 byte
+                self.error(f"unexpected character `{ch}`", start, start + width)
                 return
         body = _dec(text[start:end]).strip()
         prev = self._prev_leaf(n)
