@@ -52,7 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("NAME", "VALUE"),
         help="Nix options (max-call-depth is honoured, others ignored)",
     )
-    p.add_argument("--extra-experimental-features", default=None, help="ignored")
+    p.add_argument(
+        "--extra-experimental-features",
+        default=None,
+        help="experimental features (parse-toml-timestamps, fetch-closure, flakes)",
+    )
     p.add_argument("--store", default=None, help="ignored: nixlens never writes a store")
     p.add_argument("--impure", action="store_true", help="accepted for compatibility")
     p.add_argument("--no-show-trace", action="store_true", help="print no trace")
@@ -151,6 +155,12 @@ def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
         if mode in ("warn", "fatal"):
             lints[lint] = mode
     ev = Evaluator(search_path=search, budget=budget, home=os.environ.get("HOME"), lints=lints)
+    features = (ns.extra_experimental_features or "").split()
+    for name, value in ns.option:
+        if name in ("experimental-features", "extra-experimental-features"):
+            features += value.split()
+    # Read by builtins gated on a feature (fromTOML timestamps, fetchClosure).
+    ev.experimental_features = set(features)
     printed = 0
 
     def flush_warnings() -> None:

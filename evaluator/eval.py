@@ -85,6 +85,8 @@ class Evaluator:
         self.home = home
         self.env = dict(os.environ if env is None else env)
         self.search_path = parse_search_path(list(search_path))
+        # Enabled experimental features (``--extra-experimental-features``).
+        self.experimental_features: set[str] = set()
         self.machine = Machine(budget or Budget())
         self.machine.owner = self
         self.max_values = max_values

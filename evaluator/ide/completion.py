@@ -1,0 +1,272 @@
+"""Completion: names in scope, attributes after ``e.``, formals of the called
+function inside ``f { … }``, names inside ``inherit (e) …``, keywords and
+file-system paths.
+
+Incomplete text: typing ``lib.`` makes the file unparsable, so the analysis
+runs on a repaired copy (``_doc.analyse_repaired``: a placeholder identifier
+inserted at the cursor, followed by the first of a few closing suffixes that
+makes the text parse, or the text cut at the cursor).  Attribute names come
+from evaluating the expression before the dot in its lexical scope under a
+small budget; anything that fails or depends on an argument offers nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .. import nodes as N
+from ..builtins import REGISTRY, _load
+from ..io import RealIO
+from ..parse import KEYWORDS
+from ..scope import enclosing_withs, visible_names
+from ..values import Attrs, Lambda, PrimOp, PrimOpApp, Thunk
+from ._doc import (
+    HOLE,
+    Doc,
+    analyse_repaired,
+    chain_to,
+    eval_chain,
+    ident_after,
+    ident_before,
+    node_at,
+)
+from .types import CompletionItem
+
+#: At most this many items are returned (locals come first).
+LIMIT = 200
+
+_RANK = {"local": "0", "with": "1", "builtin": "2", "keyword": "3"}
+
+
+def completion(
+    text: str | bytes, path: str | None, offset: int, io: Any = None
+) -> list[CompletionItem]:
+    """Completions at ``offset`` (byte offset), best first, at most ``LIMIT``."""
+    io = io or RealIO()
+    if not REGISTRY:
+        _load()
+    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    start = ident_before(data, offset)
+    end = ident_after(data, offset)
+    source = N.Source(data, path)
+    edit = N.Span(source, start, end)
+    prefix = data[start:offset].decode("utf-8", "replace")
+    paths = _path_items(data, path, offset, edit, io)
+    if paths is not None:
+        return paths[:LIMIT]
+    doc, _inserted = analyse_repaired(data, path, offset)
+    if doc.root is None:
+        return _filter(_keywords(edit), prefix)
+    items = _contextual(doc, offset, edit, io)
+    return _filter(items, prefix)[:LIMIT]
+
+
+def resolve_completion(item: CompletionItem) -> CompletionItem:
+    """Fill in ``documentation`` (builtins' docs are looked up only here)."""
+    if item.data and item.data.startswith("builtin:") and item.documentation is None:
+        if not REGISTRY:
+            _load()
+        prim = REGISTRY.get(item.data[len("builtin:") :])
+        if prim is not None:
+            item.documentation = prim.doc
+            item.detail = item.detail or f"builtin, {prim.arity} argument(s)"
+    return item
+
+
+def _filter(items: list[CompletionItem], prefix: str) -> list[CompletionItem]:
+    """Items whose label contains ``prefix`` as a subsequence, sorted."""
+    p = prefix.lower()
+    out = []
+    for it in items:
+        it_iter = iter(it.label.lower())
+        if all(c in it_iter for c in p):
+            out.append(it)
+    # Within a rank, labels starting with the prefix before other matches.
+    out.sort(key=lambda it: (it.sort_text[:1], not it.label.lower().startswith(p), it.label))
+    return out
+
+
+def _contextual(doc: Doc, offset: int, edit: N.Span, io: Any) -> list[CompletionItem]:
+    assert doc.root is not None
+    # e.`cursor`: the attributes of e.
+    sel = node_at(doc.root, offset, lambda n: isinstance(n, (N.Select, N.HasAttr)))
+    if sel is not None:
+        assert isinstance(sel, (N.Select, N.HasAttr))
+        for i, sp in enumerate(sel.path_spans):
+            if sp.start <= offset <= sp.end:
+                return _attr_items(doc, sel, i, edit, io)
+    # Inside a binding name of a set: formals of the called function, or
+    # the attributes of an ``inherit (e)`` source.
+    owner = node_at(doc.root, offset, lambda n: isinstance(n, (N.Attrs, N.Let)))
+    if owner is not None:
+        assert isinstance(owner, (N.Attrs, N.Let))
+        for ad in owner.attrs.values():
+            if ad.span.start <= offset <= ad.span.end and not _in_value(ad, offset):
+                if ad.kind == "inherit_from":
+                    src = owner.inherit_from[ad.from_index]
+                    value = eval_chain(doc, chain_to(doc.root, src), None, io)
+                    return _value_attrs(value, edit, "field")
+                if ad.kind == "plain" and isinstance(owner, N.Attrs):
+                    return _formal_items(doc, owner, edit, io)
+        if isinstance(owner, N.Attrs) and not _in_any_value(owner, offset):
+            formals = _formal_items(doc, owner, edit, io)
+            if formals:
+                return formals
+    return _scope_items(doc, offset, edit, io)
+
+
+def _in_any_value(owner: N.Attrs, offset: int) -> bool:
+    """Whether ``offset`` is inside a value (or key) of ``owner``, not between bindings."""
+    spans = [ad.value.span for ad in owner.attrs.values() if ad.kind == "plain"]
+    spans += [d.value.span for d in owner.dynamic] + [d.key.span for d in owner.dynamic]
+    spans += [e.span for e in owner.inherit_from]
+    return any(sp.start <= offset <= sp.end for sp in spans)
+
+
+def _in_value(ad: N.AttrDef, offset: int) -> bool:
+    return ad.kind == "plain" and ad.value.span.start <= offset <= ad.value.span.end
+
+
+def _scope_items(doc: Doc, offset: int, edit: N.Span, io: Any) -> list[CompletionItem]:
+    """Lexical names, then attributes of enclosing ``with``s, builtins, keywords."""
+    out: list[CompletionItem] = []
+    seen: set[str] = {HOLE}
+    for name, d in visible_names(doc.res, offset).items():
+        if d is None or name in seen:
+            continue
+        seen.add(name)
+        kind = "function" if isinstance(d.value, N.Lambda) else "variable"
+        detail = {"arg": "argument", "formal": "formal argument"}.get(d.kind, f"{d.kind} binding")
+        out.append(CompletionItem(name, kind, edit, _RANK["local"] + name, detail))
+    assert doc.root is not None
+    for w in enclosing_withs(doc.res, offset)[:3]:
+        value = eval_chain(doc, chain_to(doc.root, w.env), None, io)
+        for it in _value_attrs(value, edit, "field", rank=_RANK["with"]):
+            if it.label not in seen:
+                seen.add(it.label)
+                it.detail = "from `with`"
+                out.append(it)
+    for name in sorted(visible_names(doc.res, offset)):
+        if name in seen or name.startswith("__"):
+            continue
+        seen.add(name)
+        out.append(
+            CompletionItem(
+                name,
+                "function" if name in REGISTRY else "constant",
+                edit,
+                _RANK["builtin"] + name,
+                "builtin",
+                data=f"builtin:{name}",
+            )
+        )
+    out.extend(_keywords(edit))
+    return out
+
+
+def _keywords(edit: N.Span) -> list[CompletionItem]:
+    return [CompletionItem(k, "keyword", edit, _RANK["keyword"] + k) for k in sorted(KEYWORDS)]
+
+
+def _value_attrs(value: Any, edit: N.Span, kind: str, rank: str = "0") -> list[CompletionItem]:
+    """One item per attribute of an evaluated set (values are not forced)."""
+    if not isinstance(value, Attrs):
+        return []
+    out = []
+    for name in sorted(value)[: LIMIT * 5]:
+        v = value[name]
+        if isinstance(v, Thunk) and v.c is None:
+            v = v.v
+        k = "function" if isinstance(v, (Lambda, PrimOp, PrimOpApp)) else kind
+        data = f"builtin:{name}" if isinstance(v, PrimOp) and v.name == name else None
+        label = name if _plain_ident(name) else '"' + name.replace('"', '\\"') + '"'
+        out.append(CompletionItem(label, k, edit, rank + name, data=data))
+    return out
+
+
+def _plain_ident(name: str) -> bool:
+    return (
+        bool(name)
+        and (name[0].isalpha() or name[0] == "_")
+        and all(c.isalnum() or c in "_'-" for c in name)
+        and name not in KEYWORDS
+    )
+
+
+def _attr_items(
+    doc: Doc, sel: N.Select | N.HasAttr, i: int, edit: N.Span, io: Any
+) -> list[CompletionItem]:
+    """Attributes of ``sel.expr.path[:i]`` (evaluated in the select's scope)."""
+    assert doc.root is not None
+    chain = chain_to(doc.root, sel)
+    if i == 0:
+        value = eval_chain(doc, [*chain, sel.expr], None, io)
+    else:
+        prefix = N.Select(
+            N.Span(sel.span.source, sel.span.start, sel.path_spans[i - 1].end),
+            sel.expr,
+            sel.path[:i],
+            None,
+            sel.path_spans[:i],
+        )
+        value = eval_chain(doc, [*chain[:-1], prefix], None, io)
+    return _value_attrs(value, edit, "field")
+
+
+def _formal_items(doc: Doc, arg: N.Attrs, edit: N.Span, io: Any) -> list[CompletionItem]:
+    """In ``f { … }``: the formals of ``f`` not given yet."""
+    assert doc.root is not None
+    from .signature import function_of_call
+
+    chain = chain_to(doc.root, arg)
+    app = chain[-2] if len(chain) >= 2 else None
+    if not isinstance(app, N.Apply) or app.arg is not arg:
+        return []
+    lam = function_of_call(doc, chain[:-1], io)
+    if lam is None or lam.formals is None:
+        return []
+    given = set(arg.attrs) - {HOLE}
+    out = []
+    for f in lam.formals:
+        if f.name in given:
+            continue
+        detail = "optional" if f.default is not None else "required"
+        rank = "0" if f.default is None else "1"
+        out.append(CompletionItem(f.name, "property", edit, rank + f.name, detail))
+    return out
+
+
+def _path_items(
+    data: bytes, path: str | None, offset: int, edit: N.Span, io: Any
+) -> list[CompletionItem] | None:
+    """After ``./``, ``../`` or ``/`` in a path literal: the directory's entries."""
+    i = offset
+    while i > 0 and (chr(data[i - 1]).isalnum() or data[i - 1] in b"._-+/~"):
+        i -= 1
+    word = data[i:offset].decode("utf-8", "replace")
+    if "/" not in word or not word.startswith(("./", "../", "/", "~/")):
+        return None
+    base = os.path.dirname(path) if path else os.getcwd()
+    dirpart, _, partial = word.rpartition("/")
+    if word.startswith("~/"):
+        directory = os.path.expanduser("~/" + dirpart[2:])
+    else:
+        directory = os.path.normpath(os.path.join(base, dirpart or "/"))
+    try:
+        names = io.list_dir(directory)
+    except Exception:  # noqa: BLE001 - unreadable or outside the allowed roots
+        return []
+    src = edit.source
+    span = N.Span(src, offset - len(partial.encode()), ident_after(data, offset))
+    out = []
+    for name in names:
+        if not name.startswith(partial) or (name.startswith(".") and not partial.startswith(".")):
+            continue
+        try:
+            is_dir = io.file_type(os.path.join(directory, name)) == "directory"
+        except Exception:  # noqa: BLE001
+            continue
+        kind = "folder" if is_dir else "file"
+        out.append(CompletionItem(name, kind, span, ("0" if is_dir else "1") + name))
+    return out
