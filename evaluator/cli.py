@@ -241,5 +241,11 @@ def _arg_code(env: Any) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Nix strings are bytes: invalid UTF-8 survives as surrogate escapes and
+    # is written back out as the original bytes.
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="surrogateescape")
     ns = build_parser().parse_args(argv)
     return evaluate_cli(ns, sys.stdout, sys.stderr)

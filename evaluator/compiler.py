@@ -255,12 +255,14 @@ class Compiler:
         code = self.thunk_fn(node, scope)
         return f"Thunk({code}, {self.cur_env(fn, scope)})"
 
-    def thunk_fn(self, node: N.Node, scope: Scope, desc: str | None = None) -> str:
+    def thunk_fn(
+        self, node: N.Node, scope: Scope, desc: str | None = None, span: N.Span | None = None
+    ) -> str:
         tf = self.new_fn("T", "e0", scope)
         r = self.val(node, tf, scope)
         tf.emit(f"return {r}")
         if desc is not None:
-            self.fns.append(_Attach(tf.name, desc, self.const(node.span)))  # type: ignore[arg-type]
+            self.fns.append(_Attach(tf.name, desc, self.const(span or node.span)))  # type: ignore[arg-type]
         return tf.name
 
     # --------------------------------------------------------------- values
@@ -682,12 +684,14 @@ class Compiler:
                 src = f"{ev}[{base + d.from_index + 1}]"
                 v = f"Thunk(inherit_from, ({src}, {name!r}, {self.const(d.span)}))"
             else:
-                v = self.lazy_binding(d.value, fn, inner, name)
+                v = self.lazy_binding(d.value, fn, inner, name, d.span)
             fn.emit(f"{ev}[{slot}] = {v}")
             slots[name] = f"{ev}[{slot}]"
         return inner, ev, slots
 
-    def lazy_binding(self, node: N.Node, fn: Fn, scope: Scope, name: str) -> str:
+    def lazy_binding(
+        self, node: N.Node, fn: Fn, scope: Scope, name: str, name_span: N.Span | None = None
+    ) -> str:
         """A binding's value inside a recursive scope being initialised."""
         if node.__class__ is N.Lambda and node.name is None:  # type: ignore[attr-defined]
             node.name = name  # type: ignore[attr-defined]
@@ -699,7 +703,9 @@ class Compiler:
         if cls is N.Var:
             r = self.lazy(node, fn, scope, initialising=scope)
             return r
-        code = self.thunk_fn(node, scope, desc=f"while evaluating the attribute '{name}'")
+        code = self.thunk_fn(
+            node, scope, desc=f"while evaluating the attribute '{name}'", span=name_span
+        )
         return f"Thunk({code}, {self.cur_env(fn, scope)})"
 
     def c_Let(self, node: N.Let, fn: Fn, scope: Scope) -> str:
@@ -740,7 +746,7 @@ class Compiler:
                 if d.kind == "inherit_from":
                     v = f"Thunk(inherit_from, ({fromvars[d.from_index]}, {name!r}, {self.const(d.span)}))"
                 elif d.kind == "plain" and d.value.__class__ is not N.Var:
-                    v = self.lazy_attr(d.value, fn, scope, name)
+                    v = self.lazy_attr(d.value, fn, scope, name, d.span)
                 else:
                     v = self.lazy(d.value, fn, scope)
                 entries.append(f"{name!r}: {v}")
@@ -756,7 +762,9 @@ class Compiler:
             fn.emit(f"if {kt} is not None: add_dynamic({t}, {kt}, {v}, {self.const(dyn.span)})")
         return t
 
-    def lazy_attr(self, node: N.Node, fn: Fn, scope: Scope, name: str) -> str:
+    def lazy_attr(
+        self, node: N.Node, fn: Fn, scope: Scope, name: str, name_span: N.Span | None = None
+    ) -> str:
         if node.__class__ is N.Lambda and node.name is None:  # type: ignore[attr-defined]
             node.name = name  # type: ignore[attr-defined]
         cls = node.__class__
@@ -764,7 +772,9 @@ class Compiler:
             cls is N.Str and all(p.__class__ is str for p in node.parts)  # type: ignore[attr-defined]
         ):
             return self.lazy(node, fn, scope)
-        code = self.thunk_fn(node, scope, desc=f"while evaluating the attribute '{name}'")
+        code = self.thunk_fn(
+            node, scope, desc=f"while evaluating the attribute '{name}'", span=name_span
+        )
         return f"Thunk({code}, {self.cur_env(fn, scope)})"
 
 

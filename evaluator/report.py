@@ -19,7 +19,7 @@ def _excerpt(span: Any, indent: str) -> list[str]:
     """Nix's source excerpt: the line before, the line, a caret, the line after."""
     src = span.source
     try:
-        lines = src.text.decode("utf-8", "replace").split("\n")
+        lines = src.text.decode("utf-8", "surrogateescape").split("\n")
     except Exception:  # pragma: no cover - defensive
         return []
     line, col = span.line_col()
@@ -44,7 +44,8 @@ def format_error(err: NixError, *, show_trace: bool = True) -> str:
     if trace:
         out.append("error:")
         for message, span in trace:
-            out.append(f"{_INDENT}… {message}")
+            # Continuation lines of a trace message line up under its text.
+            out.append(f"{_INDENT}… {message}".replace("\n", "\n" + _INDENT))
             if span is not None:
                 out.append(f"{_INDENT}  at {_pos(span)}:")
                 out.extend(_excerpt(span, _INDENT + "     "))
