@@ -55,6 +55,7 @@ CODES: dict[str, str] = {
     "trace": "output of `builtins.trace`",
     "warn": "output of `builtins.warn`",
     "deprecated": "use of a deprecated feature or builtin",
+    "structured_attrs_ignored": "a derivation attribute that `__structuredAttrs` makes ineffective",
 }
 
 

@@ -8,6 +8,8 @@ from .diagnostics import Diagnostic, Note, Severity
 from .errors import NixError
 
 _INDENT = "       "
+# Warnings Nix prints with their trace (others keep their notes for editors).
+_TRACED_WARNINGS = frozenset({"structured_attrs_ignored"})
 
 
 def _pos(span: Any) -> str:
@@ -24,14 +26,15 @@ def _excerpt(span: Any, indent: str) -> list[str]:
         return []
     line, col = span.line_col()
     out: list[str] = []
-    width = len(str(min(line + 1, len(lines))))
+    # Nix: "<prefix> %5d| <line>" with the caller's indent being prefix + 5.
+    num = indent[:-4]
     if line - 2 >= 0 and line - 2 < len(lines):
-        out.append(f"{indent}{str(line - 1).rjust(width)}| {lines[line - 2]}".rstrip())
+        out.append(f"{num}{str(line - 1).rjust(5)}| {lines[line - 2]}".rstrip())
     if line - 1 < len(lines):
-        out.append(f"{indent}{str(line).rjust(width)}| {lines[line - 1]}".rstrip())
-        out.append(f"{indent}{' ' * width}| {' ' * (col - 1)}^")
+        out.append(f"{num}{str(line).rjust(5)}| {lines[line - 1]}".rstrip())
+        out.append(f"{indent} | {' ' * (col - 1)}^")
     if line < len(lines):
-        out.append(f"{indent}{str(line + 1).rjust(width)}| {lines[line]}".rstrip())
+        out.append(f"{num}{str(line + 1).rjust(5)}| {lines[line]}".rstrip())
     return out
 
 
@@ -70,6 +73,21 @@ def format_warning(d: Diagnostic) -> str:
             return f"evaluation warning:{d.message}\n"
         pad = " " * len("evaluation warning: ")
         return f"evaluation warning: {d.message.replace(chr(10), chr(10) + pad)}\n"
+    if d.notes and d.code in _TRACED_WARNINGS:
+        # A warning with a trace: the trace first, then the message, as for errors.
+        ind = _INDENT + "  "
+        out = ["warning:"]
+        for note in reversed(d.notes):
+            out.append(f"{ind}… {note.message}")
+            if note.span is not None:
+                out.append(f"{ind}  at {_pos(note.span)}:")
+                out.extend(_excerpt(note.span, ind + "     "))
+            out.append("")
+        out.append(f"{ind}warning: {d.message}")
+        if d.span is not None:
+            out.append(f"{ind}at {_pos(d.span)}:")
+            out.extend(_excerpt(d.span, ind + "     "))
+        return "\n".join(out) + "\n"
     out = [f"warning: {d.message}"]
     if d.span is not None:
         out.append(f"{_INDENT}  at {_pos(d.span)}:")

@@ -188,6 +188,16 @@ def explain_difference(a: Any, b: Any) -> Any:
                 stack.append((x[i], y[i]))
             continue
         if xc is Attrs:
+            # Derivations compare by their output paths (as op_eq does).
+            if "type" in x and "type" in y and "outPath" in x and "outPath" in y:
+                tx, ty = x["type"], y["type"]
+                if tx.__class__ is Thunk:
+                    tx = yield tx
+                if ty.__class__ is Thunk:
+                    ty = yield ty
+                if tx == "derivation" and ty == "derivation":
+                    stack.append((x["outPath"], y["outPath"]))
+                    continue
             if sorted(x) != sorted(y):
                 return (
                     f"attribute names of attribute set '{sv(x)}' differs from "

@@ -140,14 +140,24 @@ class PrimOp:
     """A builtin function of ``arity`` arguments; ``fn(*args)`` is a generator
     function (or a plain function when ``plain``) returning a forced value."""
 
-    __slots__ = ("name", "arity", "fn", "doc", "plain")
+    __slots__ = ("name", "arity", "fn", "doc", "plain", "trace")
 
-    def __init__(self, name: str, arity: int, fn: Any, doc: str = "", plain: bool = False):
+    def __init__(
+        self,
+        name: str,
+        arity: int,
+        fn: Any,
+        doc: str = "",
+        plain: bool = False,
+        trace: bool = True,
+    ):
         self.name = name
         self.arity = arity
         self.fn = fn
         self.doc = doc
         self.plain = plain
+        # False: errors passing through a call get no "while calling" line.
+        self.trace = trace
 
     def __repr__(self) -> str:
         return f"<primop {self.name}>"

@@ -28,7 +28,6 @@ with ``yield from`` (bounded host nesting), the deep ones iterate.
 
 from __future__ import annotations
 
-import copy
 import gc
 import time
 import types
@@ -171,9 +170,10 @@ def frame_notes(info: Any) -> list[tuple[str, Any]]:
                 return [(f"while calling '{name}'", f.node.span), ("from call site", span)]
             return [("from call site", span)]
         if f.__class__ is PrimOp:
-            return [(f"while calling the '{f.name}' builtin", span)]
+            return [(f"while calling the '{f.name}' builtin", span)] if f.trace else []
         if f.__class__ is PrimOpApp:
-            return [(f"while calling the '{f.prim.name}' builtin", span)]
+            prim = f.prim
+            return [(f"while calling the '{prim.name}' builtin", span)] if prim.trace else []
         return [("from call site", span)]
     if cls is Frame and info.kind == "context":
         return [(info.data, info.span)]
@@ -439,11 +439,17 @@ class Machine:
                 # again later.
                 info.c = info.v
                 info.v = None
+            elif info.v is _memo_error:
+                # A memoised error raised again: keep the first memo.
+                info.c = _memo_error
+                info.v = None
             else:
                 # Since Nix 2.34 errors are memoised: forcing the thunk again
                 # raises the same error without re-evaluating.
-                memo = copy.copy(err)
-                memo.trace = list(err.trace)
+                memo = _clone_error(err)
+                # Shared on purpose: as in Nix, frames the first error passes
+                # through later still show when the memoised error is raised.
+                memo.trace = err.trace
                 info.c = _memo_error
                 info.e = memo
                 info.v = None
@@ -469,9 +475,17 @@ def _observe(observe: dict[tuple[str, int], list[Any]], f: Lambda, arg: Any) -> 
         seen.append(arg)
 
 
+def _clone_error(err: NixError) -> NixError:
+    """A shallow copy of an error without calling its constructor."""
+    clone = err.__class__.__new__(err.__class__)
+    clone.__dict__.update(err.__dict__)
+    clone.args = err.args
+    return clone
+
+
 def _memo_error(err: Any) -> Any:
     """Thunk code of a thunk whose evaluation failed: raise a copy again."""
-    again = copy.copy(err)
+    again = _clone_error(err)
     again.trace = list(err.trace)
     raise again
     yield  # pragma: no cover

@@ -42,12 +42,14 @@ CONSTANTS: dict[str, Callable[[Any], Any]] = {}
 
 
 def builtin(
-    name: str, arity: int, *, plain: bool = False, doc: str = ""
+    name: str, arity: int, *, plain: bool = False, doc: str = "", trace: bool = True
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a builtin called ``name`` taking ``arity`` arguments."""
+    """Register a builtin called ``name`` taking ``arity`` arguments
+    (``trace=False``: no "while calling" trace line, as Nix's addErrorContext)."""
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        REGISTRY[name] = PrimOp(name, arity, fn, doc or (fn.__doc__ or "").strip(), plain)
+        doc_text = doc or (fn.__doc__ or "").strip()
+        REGISTRY[name] = PrimOp(name, arity, fn, doc_text, plain, trace)
         return fn
 
     return deco
@@ -63,9 +65,15 @@ def constant(name: str) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]
     return deco
 
 
+_LOADED = False
+
+
 def _load() -> None:
     # Importing the modules registers their builtins.
     import importlib
+
+    global _LOADED
+    _LOADED = True
 
     from . import core  # noqa: F401
 
@@ -79,7 +87,8 @@ def _load() -> None:
 
 def make_globals(ev: Any) -> dict[str, Any]:
     """The global scope of one evaluator: ``builtins`` and its aliases."""
-    if not REGISTRY:
+    # Not "if not REGISTRY": importing one module directly fills it partly.
+    if not _LOADED:
         _load()
     b = Attrs()
     for name, prim in REGISTRY.items():

@@ -62,6 +62,7 @@ DERIVATION_NIX = """\
 # line from here on, so that error traces point at the same positions.
 #
 #
+#
 drvAttrs@{
   outputs ? [ "out" ],
   ...
@@ -194,7 +195,9 @@ def _derivation_strict(arg: Any) -> Any:
             raise type_error("a string", v)
         name = _no_ctx(v)
     except NixError as err:
-        err.add_trace("while evaluating the `name` attribute passed to builtins.derivationStrict", None)
+        err.add_trace(
+            "while evaluating the `name` attribute passed to builtins.derivationStrict", None
+        )
         err.add_trace("while evaluating the derivation attribute 'name'", name_pos)
         raise
     try:
@@ -338,7 +341,7 @@ def _derivation_attr(drv: _Drv, attrs: Attrs, key: str, ignore_nulls: bool) -> A
         if key in _LEGACY_CHECKS:
             yield Emit(
                 Diagnostic(
-                    "deprecated",
+                    "structured_attrs_ignored",
                     Severity.WARNING,
                     f"'structuredAttrs' disables the effect of the derivation attribute "
                     f"'{key}'; use 'outputChecks.<output>.{key}' instead",
@@ -365,7 +368,9 @@ def _derivation_attr(drv: _Drv, attrs: Attrs, key: str, ignore_nulls: bool) -> A
             parsed = json.loads(s)
         except ValueError as e:
             raise NixError(f"JSON parse error in '__json': {e}") from None
-        drv.json_text = json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        drv.json_text = json.dumps(
+            parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
         return
     drv.env[key] = s
     if key == "builder":
@@ -425,7 +430,9 @@ def _finish(ev: Any, drv: _Drv) -> Attrs:
         fixed = (h.algo, h, drv.hash_mode or "flat")
     json_text = drv.json_text
     if drv.json is not None:
-        json_text = "{" + ",".join(json_string(k) + ":" + drv.json[k] for k in sorted(drv.json)) + "}"
+        json_text = (
+            "{" + ",".join(json_string(k) + ":" + drv.json[k] for k in sorted(drv.json)) + "}"
+        )
 
     def modulo_of(path: str) -> str:
         h = st.modulo.get(path)
@@ -595,7 +602,9 @@ def add_path(
                 name, method, "sha256", expected.digest, (), ev.store_dir
             )
             if want != dst:
-                raise NixError(f"store path mismatch in (possibly filtered) path added from '{path}'")
+                raise NixError(
+                    f"store path mismatch in (possibly filtered) path added from '{path}'"
+                )
     except NixError as err:
         err.add_trace(f"while adding path '{path}'", None)
         raise

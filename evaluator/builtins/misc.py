@@ -1,0 +1,67 @@
+"""Builtins for debugging and introspection: attribute positions, error
+context, ``break`` and ``traceVerbose``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import NixError
+from ..runtime import coerce_to_string
+from ..values import Attrs
+from ..vm import force
+from . import builtin
+from .core import force_attrs
+from .lists import force_string_no_ctx, traced
+
+
+def position_attrs(span: Any) -> Any:
+    """Nix's ``mkPos``: ``{ file; line; column; }`` for a span in a file, else null."""
+    if span is None:
+        return None
+    path = getattr(span.source, "path", None)
+    if not path:
+        return None
+    line, col = span.line_col()
+    return Attrs({"file": path, "line": line, "column": col})
+
+
+@builtin("unsafeGetAttrPos", 2)
+def _unsafe_get_attr_pos(name: Any, s: Any) -> Any:
+    """Where an attribute was defined: ``{ file; line; column; }`` or null."""
+    name = yield from traced(
+        force_string_no_ctx(name),
+        "while evaluating the first argument passed to builtins.unsafeGetAttrPos",
+    )
+    s = yield from traced(
+        force_attrs(s), "while evaluating the second argument passed to builtins.unsafeGetAttrPos"
+    )
+    name = str(name)
+    if name not in s or not s.pos:
+        return None
+    return position_attrs(s.pos.get(name))
+
+
+@builtin("addErrorContext", 2, trace=False)
+def _add_error_context(msg: Any, v: Any) -> Any:
+    """Return ``v``; an error while forcing it gets ``msg`` in its trace."""
+    try:
+        return (yield from force(v))
+    except NixError as err:
+        text = yield from traced(
+            coerce_to_string(msg, copy_to_store=False),
+            "while evaluating the error message passed to builtins.addErrorContext",
+        )
+        err.add_trace(str(text), None)
+        raise
+
+
+@builtin("break", 1)
+def _break(v: Any) -> Any:
+    """Return the argument (a breakpoint when a debugger is attached)."""
+    return (yield from force(v))
+
+
+@builtin("traceVerbose", 2)
+def _trace_verbose(msg: Any, v: Any) -> Any:
+    """Like ``trace`` when the trace-verbose setting is on (it is off): ``v``."""
+    return (yield from force(v))

@@ -1,0 +1,435 @@
+"""The nixlens language server (pygls 2): features, diagnostic layers, ``main``.
+
+Handlers are thin: fetch the document, call one analysis function
+(``server.analysis``, ``server.evaluation``), convert (``server.convert``).
+
+Diagnostics come in two layers per document, merged when published:
+
+* static -- syntax errors from the incremental tree, or lints when there are
+  none; recomputed ``diagnostics.debounceMs`` after the last change;
+* evaluation -- run after the static layer (and at once on open/save) in a
+  worker thread; a new change cancels the run in flight, and a result for a
+  version that is no longer current is dropped.  Until the next result, the
+  previous one is shown with its ranges moved through the edits since (and
+  any diagnostic inside an edited range dropped).
+
+Diagnostics are always pushed; clients that support ``textDocument/diagnostic``
+may also pull them (result id ``uri@version``; "unchanged" when it matches).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+from pygls.uris import to_fs_path
+
+from evaluator.diagnostics import Diagnostic
+
+from . import convert, positions
+from . import settings as settings_mod
+from .analysis import static_diagnostics
+from .documents import Document, DocumentStore
+from .evaluation import Evaluations, Job
+from .settings import Settings
+
+VERSION = "0.1.0"
+
+__all__ = ["NixLensServer", "create_server", "main"]
+
+log = logging.getLogger("nixlens")
+
+
+@dataclass
+class Layers:
+    """The diagnostic layers of one document."""
+
+    static_version: int | None = -1
+    static: list[Diagnostic] = field(default_factory=list)
+    # Evaluation diagnostics, computed for ``eval_version``; positions refer
+    # to that version's text and are moved through ``Document.log``.
+    eval_version: int | None = -1
+    eval: list[Diagnostic] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+class _Answered:
+    """Stands for a request already answered with an error while decoding it."""
+
+    jsonrpc = "answered"
+
+
+class NixLensProtocol(LanguageServerProtocol):
+    """Answers requests whose params do not decode with InvalidParams (pygls drops them)."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if isinstance(data, dict) and "id" in data and "method" in data:
+                cause = exc.__cause__ or exc
+                err = JsonRpcInvalidParams(f"invalid params for {data['method']}: {cause}")
+                self._send_response(data["id"], None, err.to_response_error())
+                return _Answered()
+            raise
+
+    def handle_message(self, message: Any) -> None:
+        if isinstance(message, _Answered):
+            return
+        super().handle_message(message)
+
+
+class NixLensServer(LanguageServer):
+    """The server state: documents, settings, diagnostic layers, evaluations."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "nixlens",
+            VERSION,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=NixLensProtocol,
+        )
+        self.documents = DocumentStore()
+        self.settings = Settings()
+        self.init_settings: Any = None
+        self.evaluations = Evaluations()
+        self.layers: dict[str, Layers] = {}
+
+    @property
+    def encoding(self) -> str:
+        """The negotiated position encoding."""
+        return positions.normalize_encoding(self.workspace.position_encoding)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        log.error(
+            "server error (%s): %s", getattr(source, "__name__", source), error, exc_info=error
+        )
+        super().report_server_error(error, source)
+
+    def client_supports(self, path: str) -> bool:
+        """Whether a dotted client capability (e.g. ``workspace.configuration``) is set."""
+        node: Any = self.client_capabilities
+        for part in path.split("."):
+            node = getattr(node, part, None)
+            if node is None:
+                return False
+        return bool(node)
+
+
+# ----------------------------------------------------------------- settings
+
+
+def apply_settings(ls: NixLensServer, raw: Any) -> None:
+    """Use ``raw`` settings; report invalid values and use their defaults."""
+    new, problems = settings_mod.load(raw)
+    if problems:
+        text = "nixlens: invalid settings: " + "; ".join(problems)
+        log.warning("%s", text)
+        ls.window_show_message(
+            types.ShowMessageParams(type=types.MessageType.Warning, message=text)
+        )
+    if new != ls.settings:
+        ls.settings = new
+        ls.evaluations.invalidate()
+        for doc in ls.documents:
+            layers = ls.layers.setdefault(doc.uri, Layers())
+            layers.static_version = -1
+            schedule(ls, doc, delay=0.0)
+
+
+async def fetch_configuration(ls: NixLensServer) -> None:
+    """Read the ``nixlens`` section with ``workspace/configuration``."""
+    try:
+        items = await ls.workspace_configuration_async(
+            types.ConfigurationParams(items=[types.ConfigurationItem(section=settings_mod.SECTION)])
+        )
+    except Exception:
+        log.exception("workspace/configuration failed")
+        return
+    raw = items[0] if items else None
+    apply_settings(ls, raw if raw is not None else ls.init_settings)
+
+
+# -------------------------------------------------------------- diagnostics
+
+
+def document_path(uri: str) -> str | None:
+    """The file system path of a document (None for untitled buffers)."""
+    return to_fs_path(uri) if uri.startswith("file:") else None
+
+
+def make_job(ls: NixLensServer, doc: Document) -> Job:
+    """The evaluation job for the current version of ``doc``."""
+    path = document_path(doc.uri)
+    overlays = {}
+    for other in ls.documents:
+        other_path = document_path(other.uri)
+        if other is not doc and other_path:
+            overlays[other_path] = other.data
+    s = ls.settings
+    roots: tuple[str, ...] | None = None
+    if s.sandbox.allowed_paths:
+        folders = [to_fs_path(f.uri) for f in ls.workspace.folders.values()]
+        search = [e.split("=", 1)[-1] for e in s.search_path]
+        roots = tuple(p for p in [*s.sandbox.allowed_paths, *folders, *search] if p)
+    return Job(
+        uri=doc.uri,
+        version=doc.version,
+        path=path,
+        data=doc.data,
+        overlays=overlays,
+        allowed_roots=roots,
+        search_path=tuple(s.search_path),
+        entry=s.eval.entry or None,
+        budget_ms=s.eval.budget_ms,
+        max_steps=s.eval.max_steps or None,
+    )
+
+
+def lsp_diagnostics(ls: NixLensServer, doc: Document) -> list[types.Diagnostic]:
+    """Both layers of ``doc`` as LSP diagnostics for its current text."""
+    layers = ls.layers.setdefault(doc.uri, Layers())
+    path = document_path(doc.uri)
+    if layers.static_version != doc.version:
+        layers.static = static_diagnostics(doc, path)
+        layers.static_version = doc.version
+    cfg = ls.settings.diagnostics
+    here = convert.Target(doc.uri, path, doc.index, ls.encoding)
+    static = convert.diagnostics(layers.static, here, cfg)
+    if not layers.eval:
+        doc.take_edits()  # nothing to move through them
+        return static
+    moved = convert.Target(doc.uri, path, doc.index, ls.encoding, remap=doc.log.map_range)
+    return _merge(static, convert.diagnostics(layers.eval, moved, cfg), cfg.max_per_file)
+
+
+def _merge(
+    a: list[types.Diagnostic], b: list[types.Diagnostic], limit: int
+) -> list[types.Diagnostic]:
+    both = sorted([*a, *b], key=lambda d: (d.range.start.line, d.range.start.character))
+    return both[:limit] if limit else both
+
+
+def publish(ls: NixLensServer, doc: Document) -> None:
+    """Push the current diagnostics of ``doc``."""
+    ls.text_document_publish_diagnostics(
+        types.PublishDiagnosticsParams(
+            uri=doc.uri, version=doc.version, diagnostics=lsp_diagnostics(ls, doc)
+        )
+    )
+
+
+def is_current(ls: NixLensServer, doc: Document, version: int | None) -> bool:
+    """Whether ``doc`` is still open and still at ``version``."""
+    return ls.documents.get(doc.uri) is doc and doc.version == version
+
+
+def schedule(ls: NixLensServer, doc: Document, *, delay: float | None = None) -> None:
+    """(Re)start the diagnostics of ``doc`` after ``delay`` (default: the debounce)."""
+    layers = ls.layers.setdefault(doc.uri, Layers())
+    if layers.task is not None:
+        layers.task.cancel()  # also cancels its evaluation, via Evaluations._wait
+    if delay is None:
+        delay = ls.settings.diagnostics.debounce_ms / 1000
+    layers.task = asyncio.get_running_loop().create_task(analyse(ls, doc, doc.version, delay))
+
+
+async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: float) -> None:
+    """Debounced work: static layer, publish; then evaluation layer, publish."""
+    try:
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if not is_current(ls, doc, version):
+            return
+        publish(ls, doc)
+        layers = ls.layers[doc.uri]
+        if not ls.settings.eval.enable:
+            if layers.eval:
+                layers.eval = []
+                publish(ls, doc)
+            layers.eval_version = version
+            return
+        if layers.static and any(d.code == "syntax_error" for d in layers.static):
+            layers.eval_version = version  # settled: nothing to evaluate
+            return  # keep the last evaluation's findings (moved through the edits)
+        result = await ls.evaluations.evaluate(make_job(ls, doc))
+        if result is None or not is_current(ls, doc, version):
+            return  # superseded by a newer text
+        layers.eval = result.diagnostics
+        layers.eval_version = version
+        doc.take_edits()  # positions of the new layer refer to this text
+        publish(ls, doc)
+        if ls.client_supports("workspace.diagnostics.refresh_support"):
+            ls.workspace_diagnostic_refresh(None)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("diagnostics of %s failed", doc.uri)
+
+
+# ----------------------------------------------------------------- features
+
+
+def create_server() -> NixLensServer:
+    """A server with all features registered (a fresh one per call, for tests)."""
+    server = NixLensServer()
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: NixLensServer, params: types.InitializeParams) -> None:
+        ls.init_settings = settings_mod.from_initialization_options(params.initialization_options)
+        new, problems = settings_mod.load(ls.init_settings)
+        ls.settings = new
+        if problems:
+            text = "nixlens: invalid settings: " + "; ".join(problems)
+            log.warning("%s", text)
+            ls.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Warning, message=text)
+            )
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: NixLensServer, params: types.InitializedParams) -> None:
+        if ls.client_supports("workspace.configuration"):
+            await fetch_configuration(ls)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(
+        ls: NixLensServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        if ls.client_supports("workspace.configuration"):
+            await fetch_configuration(ls)
+        else:
+            apply_settings(ls, settings_mod.from_initialization_options(params.settings))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: NixLensServer, params: types.DidOpenTextDocumentParams) -> None:
+        item = params.text_document
+        doc = ls.documents.open(item.uri, item.text, item.version)
+        ls.layers[item.uri] = Layers()
+        schedule(ls, doc, delay=0.0)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: NixLensServer, params: types.DidChangeTextDocumentParams) -> None:
+        ident = params.text_document
+        doc = ls.documents.change(ident.uri, ident.version, params.content_changes, ls.encoding)
+        if doc is not None:
+            ls.evaluations.cancel(doc.uri)
+            schedule(ls, doc)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: NixLensServer, params: types.DidSaveTextDocumentParams) -> None:
+        # Files on disk changed: every open document may import this one.
+        ls.evaluations.invalidate()
+        for doc in ls.documents:
+            schedule(ls, doc, delay=0.0)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: NixLensServer, params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        layers = ls.layers.pop(uri, None)
+        if layers is not None and layers.task is not None:
+            layers.task.cancel()
+        ls.evaluations.forget(uri)
+        ls.documents.close(uri)
+        ls.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+        )
+
+    @server.feature(
+        types.TEXT_DOCUMENT_DIAGNOSTIC,
+        types.DiagnosticOptions(
+            identifier="nixlens", inter_file_dependencies=True, workspace_diagnostics=False
+        ),
+    )
+    def pull_diagnostics(
+        ls: NixLensServer, params: types.DocumentDiagnosticParams
+    ) -> types.DocumentDiagnosticReport:
+        doc = ls.documents.get(params.text_document.uri)
+        if doc is None:
+            return types.RelatedFullDocumentDiagnosticReport(items=[])
+        layers = ls.layers.setdefault(doc.uri, Layers())
+        settled = layers.eval_version == doc.version
+        result_id = f"{doc.uri}@{doc.version}" + ("" if settled else "~evaluating")
+        if params.previous_result_id == result_id:
+            return types.RelatedUnchangedDocumentDiagnosticReport(result_id=result_id)
+        return types.RelatedFullDocumentDiagnosticReport(
+            items=lsp_diagnostics(ls, doc), result_id=result_id
+        )
+
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    async def hover(ls: NixLensServer, params: types.HoverParams) -> types.Hover | None:
+        doc = ls.documents.get(params.text_document.uri)
+        if doc is None:
+            return None
+        index, encoding = doc.index, ls.encoding
+        offset = positions.to_offset(index, params.position, encoding)
+        cfg = ls.settings.hover
+        info = await ls.evaluations.hover(
+            make_job(ls, doc), offset, print_depth=cfg.print_depth, budget_ms=cfg.budget_ms
+        )
+        if info is None:
+            return None
+        target = convert.Target(doc.uri, document_path(doc.uri), index, encoding)
+        return convert.hover(info.markdown, target.here_range(info.span))
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: NixLensServer, params: None) -> None:
+        for layers in ls.layers.values():
+            if layers.task is not None:
+                layers.task.cancel()
+        ls.evaluations.shutdown()
+
+    return server
+
+
+# --------------------------------------------------------------------- main
+
+
+def _setup_logging(log_file: str | None, level: str) -> None:
+    handler: logging.Handler = (
+        logging.FileHandler(log_file, encoding="utf-8")
+        if log_file
+        else logging.StreamHandler(sys.stderr)
+    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``nixlens serve [--tcp HOST:PORT] [--log-file F] [--log-level L]``."""
+    parser = argparse.ArgumentParser(
+        prog="nixlens serve", description="Run the Nix language server."
+    )
+    parser.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    parser.add_argument("--stdio", action="store_true", help="use stdio (the default)")
+    parser.add_argument("--log-file", metavar="FILE", help="log here instead of stderr")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    args = parser.parse_args(argv)
+    _setup_logging(args.log_file, args.log_level)
+    server = create_server()
+    if args.tcp:
+        host, sep, port = args.tcp.rpartition(":")
+        if not sep or not port.isdigit():
+            parser.error("--tcp expects HOST:PORT")
+        server.start_tcp(host or "127.0.0.1", int(port))
+        return 0
+    # The protocol owns stdout; anything else printing there would corrupt it.
+    stdout = sys.stdout.buffer
+    sys.stdout = sys.stderr
+    server.start_io(sys.stdin.buffer, stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,213 @@
+"""End to end: the real server over stdio, with Neovim's and VS Code's capabilities."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+SERVER = [sys.executable, "-m", "server.lsp", "--log-level", "info"]
+URI = "file:///tmp/nixlens-test/main.nix"
+
+Diags = Sequence[types.Diagnostic]
+
+
+@pytest_lsp.fixture(
+    params=["neovim", "visual-studio-code"],
+    config=ClientServerConfig(server_command=SERVER),
+)
+async def client(request: pytest.FixtureRequest, lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
+    options = getattr(request, "param_options", None)
+    params = types.InitializeParams(
+        capabilities=client_capabilities(request.param),
+        initialization_options=options,
+        workspace_folders=[types.WorkspaceFolder(uri="file:///tmp/nixlens-test", name="t")],
+    )
+    result = await lsp_client.initialize_session(params)
+    lsp_client.position_encoding = result.capabilities.position_encoding  # type: ignore[attr-defined]
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def wait_for(
+    client: LanguageClient, uri: str, predicate: Callable[[Diags], bool], timeout: float = 15
+) -> Diags:
+    """Wait until the diagnostics pushed for ``uri`` satisfy ``predicate``."""
+
+    async def loop() -> Diags:
+        while not (uri in client.diagnostics and predicate(client.diagnostics[uri])):
+            await client.wait_for_notification(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        return client.diagnostics[uri]
+
+    return await asyncio.wait_for(loop(), timeout)
+
+
+def codes(diags: Diags) -> set[str]:
+    return {str(d.code) for d in diags}
+
+
+def open_doc(client: LanguageClient, text: str, uri: str = URI) -> None:
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id="nix", version=1, text=text)
+        )
+    )
+
+
+def change(client: LanguageClient, version: int, changes: list, uri: str = URI) -> None:  # type: ignore[type-arg]
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=changes,
+        )
+    )
+
+
+def edit(line: int, start: int, end: int, text: str) -> types.TextDocumentContentChangePartial:
+    return types.TextDocumentContentChangePartial(
+        range=types.Range(start=types.Position(line, start), end=types.Position(line, end)),
+        text=text,
+    )
+
+
+async def test_syntax_error_appears_and_disappears(client: LanguageClient) -> None:
+    open_doc(client, "let a = 1; in a")
+    await wait_for(client, URI, lambda d: not d)
+    change(client, 2, [edit(0, 9, 10, "")])  # drop the ';'
+    diags = await wait_for(client, URI, lambda d: "syntax_error" in codes(d))
+    assert all(d.source == "nixlens" for d in diags)
+    assert diags[0].severity == types.DiagnosticSeverity.Error
+    change(client, 3, [edit(0, 9, 9, ";")])
+    await wait_for(client, URI, lambda d: not d)
+
+
+async def test_lint_codes(client: LanguageClient) -> None:
+    open_doc(client, "let unused = 1; in { x, y }: x")
+    diags = await wait_for(client, URI, lambda d: {"unused_binding", "unused_formal"} <= codes(d))
+    unused = next(d for d in diags if d.code == "unused_binding")
+    assert unused.range.start == types.Position(0, 4)
+    assert types.DiagnosticTag.Unnecessary in (unused.tags or [])
+
+
+async def test_positions_after_non_ascii(client: LanguageClient) -> None:
+    text = 'let s = "😀中é"; in s + missing'
+    open_doc(client, text)
+    diags = await wait_for(client, URI, lambda d: "undefined_variable" in codes(d))
+    d = next(d for d in diags if d.code == "undefined_variable")
+    prefix = text[: text.index("missing")]
+    encoding = client.position_encoding  # type: ignore[attr-defined]
+    if encoding == types.PositionEncodingKind.Utf8:
+        expected = len(prefix.encode("utf-8"))
+    else:
+        expected = len(prefix.encode("utf-16-le")) // 2
+    assert d.range.start == types.Position(0, expected)
+    assert d.range.end == types.Position(0, expected + len("missing"))
+
+
+async def test_incremental_edit_after_emoji(client: LanguageClient) -> None:
+    open_doc(client, 'let e = "😀"; in e')
+    await wait_for(client, URI, lambda d: not d)
+    encoding = client.position_encoding  # type: ignore[attr-defined]
+    semi = 14 if encoding == types.PositionEncodingKind.Utf8 else 12
+    change(client, 2, [edit(0, semi, semi + 1, "")])  # delete the ';'
+    await wait_for(client, URI, lambda d: "syntax_error" in codes(d))
+    change(client, 3, [edit(0, semi, semi, ";")])
+    await wait_for(client, URI, lambda d: not d)
+
+
+async def test_evaluation_diagnostics_and_trace(client: LanguageClient) -> None:
+    open_doc(client, 'let x = throw "boom"; in { a = x; }')
+    diags = await wait_for(client, URI, lambda d: "throw" in codes(d))
+    d = next(d for d in diags if d.code == "throw")
+    assert "boom" in d.message
+    assert d.related_information  # the trace
+
+
+async def test_hover_shows_value(client: LanguageClient) -> None:
+    open_doc(client, "let x = 1 + 2; in x")
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=URI), position=types.Position(0, 18)
+        )
+    )
+    assert hover is not None
+    assert isinstance(hover.contents, types.MarkupContent)
+    assert "3" in hover.contents.value
+    assert hover.range == types.Range(start=types.Position(0, 18), end=types.Position(0, 19))
+
+
+async def send_raw_request(client: LanguageClient, method: str, params: object) -> object:
+    """Send a request whose params the typed client would refuse to serialize."""
+    msg_id = f"raw-{uuid.uuid4()}"
+    future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    client.protocol._request_futures[msg_id] = future
+    body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params})
+    data = body.encode()
+    client.protocol.writer.write(b"Content-Length: %d\r\n\r\n" % len(data) + data)
+    return await future
+
+
+async def test_unknown_request_and_bad_params_keep_serving(client: LanguageClient) -> None:
+    with pytest.raises(JsonRpcException):
+        await client.protocol.send_request_async("nixlens/noSuchThing", {})
+    with pytest.raises(JsonRpcException) as bad:
+        await asyncio.wait_for(
+            send_raw_request(client, types.TEXT_DOCUMENT_HOVER, {"textDocument": 3}), 10
+        )
+    assert bad.value.code == -32602  # InvalidParams
+    open_doc(client, "let x = 1 + 2; in x")
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=URI), position=types.Position(0, 18)
+        )
+    )
+    assert hover is not None
+
+
+async def test_invalid_settings_give_a_message(client: LanguageClient) -> None:
+    client.set_configuration(
+        {"eval": {"budgetMs": "soon"}, "diagnostics": {"ignore": ["unused_binding"]}},
+        section="nixlens",
+    )
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings=None))
+    for _ in range(50):
+        if client.messages:
+            break
+        await asyncio.sleep(0.1)
+    assert client.messages, "expected a window/showMessage"
+    assert "eval.budgetMs" in client.messages[-1].message
+    assert client.messages[-1].type == types.MessageType.Warning
+    # Still serving, and the valid part of the settings applies.
+    open_doc(client, "let unused = 1; in missing")
+    diags = await wait_for(client, URI, lambda d: "undefined_variable" in codes(d))
+    assert "unused_binding" not in codes(diags)
+
+
+async def test_pull_diagnostics(client: LanguageClient) -> None:
+    open_doc(client, "let a = 1 in a")
+    await wait_for(client, URI, lambda d: "syntax_error" in codes(d))
+    params = types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=URI))
+    report = await client.text_document_diagnostic_async(params)
+    assert isinstance(report, types.RelatedFullDocumentDiagnosticReport)
+    assert "syntax_error" in codes(report.items)
+    assert report.result_id is not None and report.result_id.startswith(f"{URI}@1")
+    params.previous_result_id = report.result_id
+    again = await client.text_document_diagnostic_async(params)
+    assert isinstance(again, types.RelatedUnchangedDocumentDiagnosticReport)
+
+
+async def test_close_clears_diagnostics(client: LanguageClient) -> None:
+    open_doc(client, "let a = 1 in a")
+    await wait_for(client, URI, lambda d: bool(d))
+    client.text_document_did_close(
+        types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=URI))
+    )
+    await wait_for(client, URI, lambda d: not d)
