@@ -386,6 +386,11 @@ def create_server() -> NixLensServer:
                 layers.task.cancel()
         ls.evaluations.shutdown()
 
+    # Feature groups kept in their own modules (each: ``register(server)``).
+    from . import highlight, navigation
+
+    navigation.register(server)
+    highlight.register(server)
     return server
 
 
