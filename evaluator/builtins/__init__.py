@@ -68,6 +68,9 @@ def constant(name: str) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]
 _LOADED = False
 
 
+MODULES = ("lists", "strings", "serial", "paths", "derivations", "context", "misc", "flakes")
+
+
 def _load() -> None:
     # Importing the modules registers their builtins.
     import importlib
@@ -77,12 +80,8 @@ def _load() -> None:
 
     from . import core  # noqa: F401
 
-    for mod in ("lists", "strings", "serial", "paths", "derivations", "context", "misc"):
-        try:
-            importlib.import_module(f"{__name__}.{mod}")
-        except ModuleNotFoundError as e:  # a module not written yet
-            if e.name != f"{__name__}.{mod}":
-                raise
+    for mod in MODULES:
+        importlib.import_module(f"{__name__}.{mod}")
 
 
 def make_globals(ev: Any) -> dict[str, Any]:
