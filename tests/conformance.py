@@ -23,6 +23,7 @@ import contextlib
 import io
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -144,6 +145,33 @@ def _run_cli(args: list[str], stdin_bytes: bytes | None = None) -> tuple[int, st
     return rc, out.getvalue(), err.getvalue()
 
 
+# Upstream's corpus holds these symlinks; the copy in shared/ has them
+# flattened into regular files whose content is the link target (what git
+# does without symlink support).  The runner works on a temporary copy and
+# turns exactly these back into symlinks, as upstream has them.
+UPSTREAM_SYMLINKS = (
+    "readDir/ldir",
+    "readDir/linked",
+    "symlink-resolution/broken",
+    "symlink-resolution/foo/overlays",
+)
+
+
+def _materialise(corpus: str, dest: str) -> None:
+    """A temporary copy of the corpus with upstream's symlinks restored."""
+    shutil.copytree(corpus, dest, symlinks=True)
+    for rel in UPSTREAM_SYMLINKS:
+        path = os.path.join(dest, rel)
+        if os.path.isfile(path) and not os.path.islink(path):
+            target = open(path, encoding="utf-8").read().strip()
+            os.chmod(os.path.dirname(path), 0o755)
+            os.remove(path)
+            os.symlink(target, path)
+    for root, dirs, _files in os.walk(dest):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
+
+
 def _read(path: str) -> str:
     with open(path, "rb") as f:
         return f.read().decode("utf-8", "surrogateescape")
@@ -156,17 +184,20 @@ def run(filter_: list[str] | None = None, verbose: bool = False) -> Report:
     if corpus is None:
         return report
     workdir = tempfile.mkdtemp(prefix="nixlens-conf-")
-    os.symlink(corpus, os.path.join(workdir, "lang"))
+    _materialise(corpus, os.path.join(workdir, "lang"))
     names = sorted(f[:-4] for f in os.listdir(corpus) if f.endswith(".nix"))
     names = [n for n in names if n.split("-")[0] in ("eval", "parse")]
     if filter_:
         names = [n for n in names if any(f in n for f in filter_)]
-    with _environment(workdir):
-        for name in names:
-            o = run_one(corpus, workdir, name)
-            report.outcomes.append(o)
-            if verbose and not o.ok:
-                print(f"FAIL {name}: {o.detail}", file=sys.stderr)
+    try:
+        with _environment(workdir):
+            for name in names:
+                o = run_one(corpus, workdir, name)
+                report.outcomes.append(o)
+                if verbose and not o.ok:
+                    print(f"FAIL {name}: {o.detail}", file=sys.stderr)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     return report
 
 
