@@ -295,3 +295,6 @@ class ParseResult:
     source: Source
     root: Node | None  # None when there were errors
     errors: list[ParseError]
+    # With errors: the tree lowered anyway, each unparsable part replaced by a
+    # placeholder ``Var`` named "" (for static analysis of broken buffers only).
+    partial: Node | None = None

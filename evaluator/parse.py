@@ -117,7 +117,7 @@ def lower(tree: Tree, source: Source, *, home: str | None = None) -> ParseResult
         lowerer.error("unexpected NUL character", at, at + 1)
     errors = lowerer.errors
     errors.sort(key=lambda e: (e.span.start, e.span.end))
-    return ParseResult(source, None if errors else root, errors)
+    return ParseResult(source, None if errors else root, errors, root)
 
 
 # --------------------------------------------------------------------------

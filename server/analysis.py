@@ -8,6 +8,7 @@ seconds, lives in ``server.evaluation``.
 from __future__ import annotations
 
 import logging
+import re
 
 from evaluator.diagnostics import Diagnostic, Severity
 from evaluator.lint import lint
@@ -19,12 +20,63 @@ from .documents import Document
 log = logging.getLogger(__name__)
 
 
+# Lints that assert an absence ("never used", "refers to none of") are only
+# trustworthy on a broken buffer when the text tree-sitter could not parse
+# cannot contain the missing use.
+_ABSENCE_BY_NAME = {"unused_binding", "unused_argument", "unused_formal"}
+_ABSENCE_OF_CONSTRUCT = {"unused_with", "useless_rec", "useless_inherit"}
+_WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_'-]*")
+_QUOTED = re.compile(r"'([^']*)'")
+
+
 def static_diagnostics(doc: Document, path: str | None) -> list[Diagnostic]:
-    """Syntax errors (every ERROR/MISSING node) or, when there are none, lints."""
+    """Syntax errors (every ERROR/MISSING node) and lints.
+
+    On a buffer with syntax errors the lints run on the partially lowered tree
+    (each unparsable part a placeholder) and are filtered so that nothing is
+    claimed that the unparsed text might contradict.
+    """
     source = Source(doc.data, path, None if path else "«buffer»")
     result = lower(doc.tree, source)
-    if result.errors:
-        return [Diagnostic(e.code, Severity.ERROR, e.message, e.span) for e in result.errors]
-    if result.root is None:
-        return []
-    return lint(result.root, source)
+    syntax = [Diagnostic(e.code, Severity.ERROR, e.message, e.span) for e in result.errors]
+    root = result.root if not result.errors else result.partial
+    if root is None:
+        return syntax
+    lints = lint(root, source)
+    if not result.errors:
+        return lints
+    return syntax + _trustworthy(lints, doc, result.errors)
+
+
+def _trustworthy(lints: list[Diagnostic], doc: Document, errors: list) -> list[Diagnostic]:
+    words: set[bytes] = set()
+    for start, end in _error_ranges(doc):
+        words.update(_WORD.findall(doc.data[start:end]))
+    error_spans = [(e.span.start, e.span.end) for e in errors]
+    out = []
+    for d in lints:
+        if d.code in _ABSENCE_OF_CONSTRUCT:
+            continue
+        if d.code == "undefined_variable" and d.message == "undefined variable ''":
+            continue  # a placeholder
+        if d.code in _ABSENCE_BY_NAME:
+            m = _QUOTED.search(d.message)
+            if m is None or m.group(1).encode() in words:
+                continue
+        if d.span is not None and any(s < d.span.end and d.span.start < e for s, e in error_spans):
+            continue
+        out.append(d)
+    return out
+
+
+def _error_ranges(doc: Document) -> list[tuple[int, int]]:
+    """Byte ranges of the ERROR nodes (the text tree-sitter skipped)."""
+    out: list[tuple[int, int]] = []
+    stack = [doc.tree.root_node]
+    while stack:
+        n = stack.pop()
+        if n.type == "ERROR":
+            out.append((n.start_byte, n.end_byte))
+            continue
+        stack.extend(c for c in n.children if c.has_error)
+    return out

@@ -38,9 +38,41 @@ def _seed_files() -> list[bytes]:
 
 
 SEEDS = _seed_files()
-FRAGMENTS = [b"{", b"}", b"(", b")", b"[", b"]", b";", b"=", b"let", b"in", b"rec", b"with",
-             b"inherit", b"${", b"''", b'"', b".", b"?", b"or", b":", b"@", b"...", b"\n",
-             b"\r", b"\x00", b"\xff", "é".encode(), "😀".encode(), b"/", b"./a", b"<p>", b"#", b"/*"]
+FRAGMENTS = [
+    b"{",
+    b"}",
+    b"(",
+    b")",
+    b"[",
+    b"]",
+    b";",
+    b"=",
+    b"let",
+    b"in",
+    b"rec",
+    b"with",
+    b"inherit",
+    b"${",
+    b"''",
+    b'"',
+    b".",
+    b"?",
+    b"or",
+    b":",
+    b"@",
+    b"...",
+    b"\n",
+    b"\r",
+    b"\x00",
+    b"\xff",
+    "é".encode(),
+    "😀".encode(),
+    b"/",
+    b"./a",
+    b"<p>",
+    b"#",
+    b"/*",
+]
 
 
 @st.composite

@@ -460,11 +460,11 @@ def _finish(ev: Any, drv: _Drv) -> Attrs:
     st.modulo[res.drv_path] = res.modulo_hash
     st.outputs[res.drv_path] = list(res.output_paths)
     st.refs[res.drv_path] = frozenset(input_srcs) | frozenset(input_drvs)
-    out = Attrs()
-    out["drvPath"] = CtxStr(res.drv_path, frozenset(["=" + res.drv_path]))
+    result = Attrs()
+    result["drvPath"] = CtxStr(res.drv_path, frozenset(["=" + res.drv_path]))
     for o, p in res.output_paths.items():
-        out[o] = CtxStr(p, frozenset([f"!{o}!{res.drv_path}"]))
-    return out
+        result[o] = CtxStr(p, frozenset([f"!{o}!{res.drv_path}"]))
+    return result
 
 
 def _warner(ev: Any, name: str) -> Any:

@@ -515,22 +515,9 @@ def parse_hash_algo(name: str) -> str:
 
 def nix32_encode(digest: bytes) -> str:
     """Nix's base-32 encoding of a digest."""
-    try:
-        from ..store import nix_base32
-    except ImportError:  # pragma: no cover - store module absent
-        nix_base32 = None
-    if nix_base32 is not None:
-        return str(nix_base32(digest))
-    n = (len(digest) * 8 - 1) // 5 + 1
-    out = []
-    for k in range(n - 1, -1, -1):
-        b = k * 5
-        i, j = divmod(b, 8)
-        c = digest[i] >> j
-        if i + 1 < len(digest):
-            c |= digest[i + 1] << (8 - j)
-        out.append(_NIX32[c & 0x1F])
-    return "".join(out)
+    from ..store import nix32_encode as encode
+
+    return encode(digest)
 
 
 def _nix32_decode(s: str) -> bytes:
