@@ -117,10 +117,11 @@ def evaluate(
         result.value_text = show_value(
             v, PrintOptions(max_depth=4, max_attrs=50, max_items=50, max_string=200)
         )
-    except ParseFailed:
-        pass  # syntax errors are reported by the syntax layer
-    except CompileError:
-        pass  # undefined variables are reported by static analysis
+    except (ParseFailed, CompileError) as err:
+        # Syntax errors and undefined variables of the document itself come
+        # from the static layers; those of a file it imports are reported here.
+        if not _in_document(err, path):
+            result.diagnostics.append(error_to_diagnostic(err))
     except NixError as err:
         result.diagnostics.append(error_to_diagnostic(err))
     result.diagnostics[:0] = list(ev.warnings)
@@ -128,6 +129,14 @@ def evaluate(
     result.observed = ev.machine.observe
     result.elapsed_ms = (time.monotonic() - t0) * 1000
     return result
+
+
+def _in_document(err: NixError, path: str | None) -> bool:
+    span = err.span
+    if span is None:
+        return True
+    src = span.source
+    return src.path == path if path is not None else src.path is None
 
 
 def _target(path: list[N.Node], offset: int) -> list[N.Node]:

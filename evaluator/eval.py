@@ -18,6 +18,8 @@ from .vm import Budget, Machine
 class ParseFailed(NixError):
     """The source has syntax errors; ``errors`` lists all of them."""
 
+    code = "syntax_error"
+
     def __init__(self, errors: list[N.ParseError]) -> None:
         first = errors[0]
         super().__init__(first.message, first.span)
@@ -101,8 +103,15 @@ class Evaluator:
         return self.machine.warnings
 
     def run(self, gen: Any) -> Any:
-        """Drive a generator to its value through the VM."""
-        return self.machine.run(gen)
+        """Drive a generator to its value through the VM (under this evaluator's size budget)."""
+        from .runtime import SIZE_LIMIT
+
+        previous = getattr(SIZE_LIMIT, "max_values", None)
+        SIZE_LIMIT.max_values = self.max_values
+        try:
+            return self.machine.run(gen)
+        finally:
+            SIZE_LIMIT.max_values = previous
 
     def check_size(self, n: int) -> None:
         """Refuse to build values larger than the budget allows."""
@@ -153,6 +162,8 @@ class Evaluator:
 
     # --------------------------------------------------------------- import
     def resolve_import_path(self, path: str) -> str:
+        if path.startswith(INTERNAL_DIR + "/"):
+            return path  # built into the evaluator, never on disk
         if self.io.file_type(path) == "directory":
             return os.path.join(path, "default.nix")
         return path

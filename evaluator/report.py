@@ -38,15 +38,50 @@ def _excerpt(span: Any, indent: str) -> list[str]:
     return out
 
 
+def dedupe_trace(trace: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Nix's elision of repeated frames (outermost first in, outermost first out).
+
+    A frame equal (message and position) to one already shown is skipped; a run
+    of more than five consecutive skipped frames becomes one
+    ``(N duplicate frames omitted)`` line (span None), a shorter run is shown
+    as is.  As in Nix, the set of frames seen is never reset.
+    """
+    seen: set[tuple[str, Any]] = set()
+    skipped: list[tuple[str, Any]] = []
+    out: list[tuple[str, Any]] = []
+
+    def flush() -> None:
+        if len(skipped) > 5:
+            out.append((f"({len(skipped)} duplicate frames omitted)", None))
+        else:
+            out.extend(skipped)
+        skipped.clear()
+
+    for message, span in trace:
+        key = (message, None if span is None else (span.source.name, span.line_col()))
+        if key in seen:
+            skipped.append((message, span))
+            continue
+        seen.add(key)
+        flush()
+        out.append((message, span))
+    flush()
+    return out
+
+
 def format_error(err: NixError, *, show_trace: bool = True) -> str:
     """The stderr text for an evaluation error, laid out as Nix does."""
     first, *hints = err.msg.split("\n")
     out: list[str] = []
-    trace = list(reversed(err.trace)) if show_trace else []
+    trace = dedupe_trace(list(reversed(err.trace))) if show_trace else []
     own_span = err.span if (err.span is not None and not err.span_inferred) else None
     if trace:
         out.append("error:")
         for message, span in trace:
+            if span is None and message.endswith("duplicate frames omitted)"):
+                out.append(f"{_INDENT}{message}")
+                out.append("")
+                continue
             # Continuation lines of a trace message line up under its text.
             out.append(f"{_INDENT}… {message}".replace("\n", "\n" + _INDENT))
             if span is not None:
@@ -97,5 +132,7 @@ def format_warning(d: Diagnostic) -> str:
 
 def error_to_diagnostic(err: NixError) -> Diagnostic:
     """An evaluation error as a diagnostic: the trace becomes notes."""
-    notes = [Note(message, span) for message, span in err.trace]
+    # Notes innermost first, as the trace is kept; repeated frames elided.
+    shown = dedupe_trace(list(reversed(err.trace)))
+    notes = [Note(message, span) for message, span in reversed(shown)]
     return Diagnostic(err.code, Severity.ERROR, err.msg, err.span, notes)

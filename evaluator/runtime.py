@@ -8,9 +8,10 @@ host nesting is bounded: deep structures are walked with explicit stacks).
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
-from .errors import AssertionFailed, NixError
+from .errors import AssertionFailed, EvalLimit, NixError
 from .values import (
     INT_MAX,
     INT_MIN,
@@ -265,6 +266,27 @@ def op_div(a: Any, b: Any, span: Any) -> Any:
     return float(a) / float(b)
 
 
+# ------------------------------------------------------------- value sizes
+# The value-size budget of the evaluation running on this thread (set by
+# ``Evaluator.run``).  Operations that can grow a value geometrically (string
+# ``+`` and interpolation, ``++``, ``concatLists``, ``concatMap``,
+# ``replaceStrings``, ``concatStringsSep``) call ``check_len`` only once the
+# result passes ``SIZE_CHECK_FROM``, so small values pay one comparison.
+SIZE_LIMIT = threading.local()
+SIZE_CHECK_FROM = 1 << 16
+
+
+def check_len(n: int, what: str) -> None:
+    """Refuse a string of ``n`` bytes / a list of ``n`` elements over the budget."""
+    limit = getattr(SIZE_LIMIT, "max_values", None)
+    if limit is not None and n > limit:
+        raise EvalLimit(
+            f"evaluation limit: a {what} of {n} {'characters' if what == 'string' else 'elements'}"
+            f" is larger than allowed ({limit})",
+            "size",
+        )
+
+
 def op_add(a: Any, b: Any, span: Any) -> Any:
     """Generator: ``a + b`` for everything but int + int."""
     ac, bc = a.__class__, b.__class__
@@ -296,7 +318,10 @@ def op_concat(a: Any, b: Any, span: Any) -> list[Any]:
         return b
     if not b:
         return a
-    return a + b
+    r = a + b
+    if len(r) > SIZE_CHECK_FROM:
+        check_len(len(r), "list")
+    return r
 
 
 def op_update(a: Any, b: Any, span: Any) -> Attrs:
@@ -533,6 +558,8 @@ def cat_strings(parts: tuple[Any, ...]) -> Any:
         if p.__class__ is CtxStr:
             ctx = p.ctx if ctx is None else ctx | p.ctx
     s = "".join(parts)
+    if len(s) > SIZE_CHECK_FROM:
+        check_len(len(s), "string")
     if ctx:
         return CtxStr(s, ctx)
     return s

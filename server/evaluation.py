@@ -46,6 +46,7 @@ class Job:
     entry: str | None = None
     budget_ms: int = 2000
     max_steps: int | None = 5_000_000
+    max_values: int | None = 10_000_000
 
     def key(self) -> tuple[Any, ...]:
         """Cache key: equal keys give equal results."""
@@ -61,6 +62,7 @@ class Job:
             self.entry,
             self.budget_ms,
             self.max_steps,
+            self.max_values,
         )
 
     def io(self) -> OverlayIO:
@@ -69,7 +71,12 @@ class Job:
         return OverlayIO(self.overlays, roots)
 
     def budget(self, budget_ms: int, cancel: threading.Event) -> api.Budget:
-        return api.Budget(max_steps=self.max_steps, timeout_s=budget_ms / 1000, cancel=cancel)
+        return api.Budget(
+            max_steps=self.max_steps,
+            timeout_s=budget_ms / 1000,
+            cancel=cancel,
+            max_values=self.max_values,
+        )
 
 
 def _run_evaluate(job: Job, cancel: threading.Event) -> api.EvalResult:

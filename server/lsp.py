@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -175,11 +176,7 @@ def make_job(ls: NixLensServer, doc: Document) -> Job:
         if other is not doc and other_path:
             overlays[other_path] = other.data
     s = ls.settings
-    roots: tuple[str, ...] | None = None
-    if s.sandbox.allowed_paths:
-        folders = [to_fs_path(f.uri) for f in ls.workspace.folders.values()]
-        search = [e.split("=", 1)[-1] for e in s.search_path]
-        roots = tuple(p for p in [*s.sandbox.allowed_paths, *folders, *search] if p)
+    roots = sandbox_roots(ls, path) if s.sandbox.enable else None
     return Job(
         uri=doc.uri,
         version=doc.version,
@@ -191,7 +188,32 @@ def make_job(ls: NixLensServer, doc: Document) -> Job:
         entry=s.eval.entry or None,
         budget_ms=s.eval.budget_ms,
         max_steps=s.eval.max_steps or None,
+        max_values=s.eval.max_values or None,
     )
+
+
+def sandbox_roots(ls: NixLensServer, path: str | None) -> tuple[str, ...]:
+    """Where an evaluation may read: workspace folders (else the document's
+    directory), search path entries (settings and ``NIX_PATH``), the Nix store
+    and ``sandbox.allowedPaths``."""
+    s = ls.settings
+    folders: list[str] = [p for f in ls.workspace.folders.values() if (p := to_fs_path(f.uri))]
+    if not folders and ls.workspace.root_path:
+        folders = [ls.workspace.root_path]
+    if path is not None and not any(_inside(path, f) for f in folders):
+        folders.append(os.path.dirname(path))
+    search = [e.split("=", 1)[-1] for e in s.search_path]
+    search += [e.split("=", 1)[-1] for e in os.environ.get("NIX_PATH", "").split(":") if e]
+    search = [e for e in search if not e.startswith(("http://", "https://", "channel:", "flake:"))]
+    store = os.environ.get("NIX_STORE_DIR", "/nix/store")
+    return tuple(
+        dict.fromkeys(p for p in [*folders, *search, store, *s.sandbox.allowed_paths] if p)
+    )
+
+
+def _inside(path: str, root: str) -> bool:
+    root = os.path.abspath(root).rstrip("/") + "/"
+    return os.path.abspath(path).startswith(root)
 
 
 def lsp_diagnostics(ls: NixLensServer, doc: Document) -> list[types.Diagnostic]:

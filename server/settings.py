@@ -29,6 +29,8 @@ class EvalSettings:
     entry: str = ""
     budget_ms: int = 2000
     max_steps: int = 5_000_000
+    # Largest string (characters) or list (elements) an evaluation may build.
+    max_values: int = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,10 @@ class FormattingSettings:
 
 @dataclass(frozen=True)
 class SandboxSettings:
-    # Empty: evaluation may read any file.  Otherwise only these paths, the
-    # workspace folders and the search path.
+    # Enabled: evaluation reads only inside the workspace folders (or the
+    # document's directory when it is in none), the search path, the Nix store
+    # and ``allowed_paths``.  Disabled: any file.
+    enable: bool = True
     allowed_paths: list[str] = field(default_factory=list)
 
 

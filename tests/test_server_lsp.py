@@ -211,3 +211,42 @@ async def test_close_clears_diagnostics(client: LanguageClient) -> None:
         types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=URI))
     )
     await wait_for(client, URI, lambda d: not d)
+
+
+async def hover_at(client: LanguageClient, line: int, character: int, uri: str = URI) -> str:
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line, character),
+        )
+    )
+    assert hover is not None and isinstance(hover.contents, types.MarkupContent)
+    return hover.contents.value
+
+
+async def test_value_size_budget_is_a_diagnostic_and_the_server_stays_responsive(
+    client: LanguageClient,
+) -> None:
+    text = 'let f = s: n: if n == 0 then s else f (s + s) (n - 1); in f "x" 64'
+    open_doc(client, text)
+    diags = await wait_for(client, URI, lambda d: "eval_limit" in codes(d), timeout=30)
+    limit = next(d for d in diags if d.code == "eval_limit")
+    assert "larger than allowed (10000000)" in limit.message
+    other = "file:///tmp/nixlens-test/other.nix"
+    open_doc(client, "let y = 6 * 7; in y", uri=other)
+    assert "42" in await hover_at(client, 0, 18, uri=other)
+
+
+async def test_genlist_of_a_billion_is_refused(client: LanguageClient) -> None:
+    open_doc(client, "builtins.length (builtins.genList (x: x) 1000000000)")
+    diags = await wait_for(client, URI, lambda d: "eval_limit" in codes(d), timeout=30)
+    assert any("1000000000 elements" in d.message for d in diags)
+
+
+async def test_reads_outside_the_workspace_are_refused(client: LanguageClient) -> None:
+    open_doc(client, "builtins.readFile /etc/hostname")
+    diags = await wait_for(client, URI, lambda d: "eval_error" in codes(d), timeout=30)
+    [d] = [d for d in diags if d.code == "eval_error"]
+    assert d.message == (
+        "access to path '/etc/hostname' is forbidden: it is outside the workspace and search path"
+    )

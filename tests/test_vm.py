@@ -157,3 +157,79 @@ def test_cancellation() -> None:
     flag.set()
     with pytest.raises(Cancelled):
         ev_str("let f = n: if n < 0 then 0 else f (n + 1); in f 0", budget=Budget(cancel=flag))
+
+
+# ------------------------------------------------------------- value sizes
+@pytest.mark.parametrize(
+    ("src", "what"),
+    [
+        ("builtins.length (builtins.genList (x: x) 1000000000)", "value of 1000000000 elements"),
+        # Doubling loops: each step doubles a string or a list.
+        ('let f = s: n: if n == 0 then s else f (s + s) (n - 1); in f "x" 64', "string of"),
+        ('let f = s: n: if n == 0 then s else f "${s}${s}" (n - 1); in f "x" 64', "string of"),
+        (
+            'let f = s: n: if n == 0 then s else f (builtins.replaceStrings ["x"] ["xx"] s) (n - 1);'
+            ' in f "x" 64',
+            "string of",
+        ),
+        (
+            'let f = s: n: if n == 0 then s else f (builtins.concatStringsSep "" [s s]) (n - 1);'
+            ' in f "x" 64',
+            "string of",
+        ),
+        ("let f = s: n: if n == 0 then s else f (s ++ s) (n - 1); in f [1] 64", "list of"),
+        (
+            "let f = s: n: if n == 0 then s else f (builtins.concatLists [s s]) (n - 1); in f [1] 64",
+            "list of",
+        ),
+        (
+            "let f = s: n: if n == 0 then s else f (builtins.concatMap (x: [x x]) s) (n - 1);"
+            " in f [1] 64",
+            "list of",
+        ),
+    ],
+)
+def test_value_size_budget(src: str, what: str) -> None:
+    """Geometric growth ends with a clear evaluation-limit error, quickly."""
+    with pytest.raises(EvalLimit) as info:
+        ev_str(src, max_values=1_000_000)
+    assert info.value.kind == "size"
+    assert what in info.value.msg
+    assert "larger than allowed (1000000)" in info.value.msg
+
+
+def test_value_size_budget_allows_values_under_it() -> None:
+    src = (
+        'builtins.stringLength (let f = s: n: if n == 0 then s else f (s + s) (n - 1); in f "x" 19)'
+    )
+    assert ev_str(src, max_values=1_000_000) == str(2**19)
+    assert ev_str("builtins.length (builtins.genList (x: x) 1000000)", max_values=1_000_000) == (
+        "1000000"
+    )
+
+
+def test_value_size_budget_is_per_evaluator() -> None:
+    small = Evaluator(max_values=100_000)
+    big = Evaluator(max_values=10_000_000)
+    src = (
+        'builtins.stringLength (let f = s: n: if n == 0 then s else f (s + s) (n - 1); in f "x" 18)'
+    )
+    with pytest.raises(EvalLimit):
+        small.deep_force(small.eval_text(src))
+    v = big.eval_text(src)
+    big.deep_force(v)
+    assert show_value(v) == str(2**18)
+
+
+def test_repeated_trace_frames_are_elided_as_nix_does() -> None:
+    from evaluator.report import format_error
+
+    ev = Evaluator()
+    with pytest.raises(ThrowError) as info:
+        ev.deep_force(
+            ev.eval_text('let f = n: if n == 0 then throw "deep" else f (n - 1); in f 50')
+        )
+    text = format_error(info.value)
+    assert text.count("while calling 'f'") == 1
+    assert "(99 duplicate frames omitted)" in text
+    assert text.rstrip().endswith("error: deep")

@@ -12,7 +12,9 @@ from ..errors import AbortError, NixError, ThrowError
 from ..printer import show_value
 from ..runtime import (
     MISSING,
+    SIZE_CHECK_FROM,
     _num_check,
+    check_len,
     coerce_to_string,
     op_div,
     op_eq,
@@ -421,6 +423,8 @@ def _concat_lists(xss: Any) -> Any:
     for xs in xss:
         xs = yield from force_list(xs)
         out.extend(xs)
+    if len(out) > SIZE_CHECK_FROM:
+        check_len(len(out), "list")
     return out
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import NixError
 from ..printer import show_value_for_error
-from ..runtime import op_eq, op_lt, type_error
+from ..runtime import SIZE_CHECK_FROM, check_len, op_eq, op_lt, type_error
 from ..values import Attrs, CtxStr, Lambda, NixPath, PrimOp, Thunk, context_of
 from ..vm import CALL_SPAN, force
 from . import REGISTRY, builtin
@@ -446,6 +446,8 @@ def _concat_map(f: Any, xs: Any) -> Any:
             )
             raise err
         out.extend(r)
+    if len(out) > SIZE_CHECK_FROM:
+        check_len(len(out), "list")
     return out
 
 

@@ -25,7 +25,7 @@ import regex
 
 from ..diagnostics import Diagnostic, Note, Severity
 from ..errors import NixError
-from ..runtime import cat_strings, type_error
+from ..runtime import SIZE_CHECK_FROM, cat_strings, check_len, type_error
 from ..values import Attrs, CtxStr, context_of
 from ..vm import CALL_SPAN, CONTEXT, Emit
 from . import builtin
@@ -92,7 +92,10 @@ def _replace_strings(from_: Any, to: Any, s: Any) -> Any:
         if pats[0] not in s:
             return CtxStr(s, ctx)
         r = yield from replacement(0)
-        return CtxStr(s.replace(pats[0], r), ctx)
+        result = s.replace(pats[0], r)
+        if len(result) > SIZE_CHECK_FROM:
+            check_len(len(result), "string")
+        return CtxStr(result, ctx)
     if "" not in pats:
         # Ordered alternation: at each position the first pattern in list
         # order that matches wins, exactly Nix's scan.
@@ -110,7 +113,10 @@ def _replace_strings(from_: Any, to: Any, s: Any) -> Any:
             out.append(r)
             pos = m.end()
         out.append(s[pos:])
-        return CtxStr("".join(out), ctx)
+        joined = "".join(out)
+        if len(joined) > SIZE_CHECK_FROM:
+            check_len(len(joined), "string")
+        return CtxStr(joined, ctx)
     # An empty pattern matches before every byte: scan bytes like Nix.
     b = _to_bytes(s)
     bpats = [_to_bytes(p) for p in pats]
@@ -131,7 +137,10 @@ def _replace_strings(from_: Any, to: Any, s: Any) -> Any:
         else:
             chunks.append(b[p : p + 1])
             p += 1
-    return CtxStr(_from_bytes(b"".join(chunks)), ctx)
+    joined = _from_bytes(b"".join(chunks))
+    if len(joined) > SIZE_CHECK_FROM:
+        check_len(len(joined), "string")
+    return CtxStr(joined, ctx)
 
 
 # ------------------------------------------------------- regular expressions
