@@ -25,9 +25,11 @@ Diags = Sequence[types.Diagnostic]
     config=ClientServerConfig(server_command=SERVER),
 )
 async def client(request: pytest.FixtureRequest, lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
-    options = getattr(request, "param_options", None)
+    # A test may pick one client and pass initializationOptions:
+    # @pytest.mark.parametrize("client", [("neovim", {...})], indirect=True)
+    name, options = request.param if isinstance(request.param, tuple) else (request.param, None)
     params = types.InitializeParams(
-        capabilities=client_capabilities(request.param),
+        capabilities=client_capabilities(name),
         initialization_options=options,
         workspace_folders=[types.WorkspaceFolder(uri="file:///tmp/nixlens-test", name="t")],
     )
@@ -250,3 +252,45 @@ async def test_reads_outside_the_workspace_are_refused(client: LanguageClient) -
     assert d.message == (
         "access to path '/etc/hostname' is forbidden: it is outside the workspace and search path"
     )
+
+
+async def test_hover_on_a_non_terminating_expression_returns_within_budget(
+    client: LanguageClient,
+) -> None:
+    text = "let loop = n: loop (n + 1); r = loop 0; in r"
+    open_doc(client, text)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    value = await asyncio.wait_for(hover_at(client, 0, len(text) - 1), 10)
+    elapsed = loop.time() - start
+    assert "stopped after" in value
+    assert elapsed < 3.0  # the hover budget is 200 ms; allow for a loaded machine
+
+
+@pytest.mark.parametrize("client", [("neovim", {"hover": {"budgetMs": 60000}})], indirect=True)
+async def test_cancel_request_stops_a_hover(client: LanguageClient) -> None:
+    """``$/cancelRequest`` ends a long hover at once (the budget alone would take a minute)."""
+    text = "let loop = n: loop (n + 1); r = loop 0; in r"
+    open_doc(client, text)
+    msg_id = f"cancel-{uuid.uuid4()}"
+    future: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    client.protocol._request_futures[msg_id] = future
+    params = {
+        "textDocument": {"uri": URI},
+        "position": {"line": 0, "character": len(text) - 1},
+    }
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": msg_id, "method": "textDocument/hover", "params": params}
+    )
+    client.protocol.writer.write(b"Content-Length: %d\r\n\r\n" % len(body.encode()) + body.encode())
+    await asyncio.sleep(0.5)  # the evaluation is running
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    client.protocol.notify("$/cancelRequest", types.CancelParams(id=msg_id))
+    with pytest.raises(JsonRpcException) as info:
+        await asyncio.wait_for(future, 10)
+    assert info.value.code == -32800  # RequestCancelled
+    assert loop.time() - start < 3.0
+    # And the server keeps serving.
+    open_doc(client, "let x = 1 + 2; in x", uri="file:///tmp/nixlens-test/after.nix")
+    assert "3" in await hover_at(client, 0, 18, uri="file:///tmp/nixlens-test/after.nix")
