@@ -27,6 +27,9 @@ class NixError(Exception):
         self.span_inferred = False
         # (message, span) pairs, innermost first.
         self.trace: list[tuple[str, Any]] = []
+        # Raised while binding a lambda's arguments (traced from the call
+        # site only, see ``Machine._unwind_one``).
+        self.in_arg_binding = False
 
     def add_trace(self, message: str, span: Any) -> None:
         """Record one frame the error passed through."""

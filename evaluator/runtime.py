@@ -80,7 +80,9 @@ def lambda_name(node: Any) -> str:
 
 
 def raise_formals_type(a: Any, node: Any) -> None:
-    raise type_error("a set", a)
+    err = type_error("a set", a)
+    err.in_arg_binding = True
+    raise err
 
 
 def raise_unexpected_arg(a: Attrs, allowed: frozenset[str], node: Any) -> None:
@@ -95,17 +97,20 @@ def raise_unexpected_arg(a: Attrs, allowed: frozenset[str], node: Any) -> None:
                     if len(close) > 1
                     else f"\nDid you mean {close[0]}?"
                 )
-            raise NixError(
+            err = NixError(
                 f"function '{lambda_name(node)}' called with unexpected argument '{k}'{hint}",
                 node.span,
             )
+            err.in_arg_binding = True
+            raise err
 
 
 def missing_arg(name: str, node: Any) -> Any:
-    span = node.span
-    raise NixError(
-        f"function '{lambda_name(node)}' called without required argument '{name}'", span
+    err = NixError(
+        f"function '{lambda_name(node)}' called without required argument '{name}'", node.span
     )
+    err.in_arg_binding = True
+    raise err
 
 
 def overflow(what: str, a: int, op: str, b: int, span: Any) -> None:
@@ -121,9 +126,21 @@ def assert_failed(c: Any, node: Any) -> None:
 
 
 def assert_eq_failed(a: Any, b: Any, node: Any) -> Any:
-    """An ``assert a == b`` failed: explain the first difference, like Nix."""
-    msg = yield from explain_difference(a, b)
-    raise AssertionFailed(msg or "assertion failed", node.span)
+    """An ``assert a == b`` failed: explain the first difference, like Nix.
+
+    The error has no position of its own (Nix prints none); its trace says
+    which attributes and list elements led to the difference, under
+    "while evaluating the condition of the assertion"."""
+    from .astdump import dump
+
+    cond = node.cond
+    msg, path = yield from explain_difference(a, b, cond.op_span or cond.span)
+    err = AssertionFailed(msg or "assertion failed", node.span)
+    err.span_inferred = True
+    for note in reversed(path):
+        err.add_trace(*note)
+    err.add_trace(f"while evaluating the condition of the assertion '{dump(cond)}'", node.span)
+    raise err
 
 
 def _article_kind(v: Any) -> str:
@@ -147,13 +164,14 @@ def _article_kind(v: Any) -> str:
     return show_type(v)
 
 
-def explain_difference(a: Any, b: Any) -> Any:
-    """Generator: Nix 2.36's message for why ``a == b`` is false."""
+def explain_difference(a: Any, b: Any, eq_span: Any = None) -> Any:
+    """Generator: Nix 2.36's message for why ``a == b`` is false, and the path
+    to the difference as trace notes ``(message, span)``, outermost first."""
     from .printer import show_value_for_error as sv
 
-    stack = [(a, b)]
+    stack: list[tuple[Any, Any, tuple[tuple[str, Any], ...]]] = [(a, b, ())]
     while stack:
-        x, y = stack.pop()
+        x, y, path = stack.pop()
         if x.__class__ is Thunk:
             x = yield x
         if y.__class__ is Thunk:
@@ -164,29 +182,29 @@ def explain_difference(a: Any, b: Any) -> Any:
         xc, yc = x.__class__, y.__class__
         num = (int, float)
         if xc is bool and yc is bool:
-            return f"boolean '{sv(x)}' is not equal to boolean '{sv(y)}'"
+            return f"boolean '{sv(x)}' is not equal to boolean '{sv(y)}'", path
         if xc in num and yc in num:
             return (
                 f"{_article_kind(x)} with value '{sv(x)}' is not equal to "
                 f"{_article_kind(y)} with value '{sv(y)}'"
-            )
+            ), path
         if xc is not yc and not (_is_str(x) and _is_str(y)):
             return (
                 f"{_article_kind(x)} of value '{sv(x)}' is not equal to "
                 f"{_article_kind(y)} of value '{sv(y)}'"
-            )
+            ), path
         if _is_str(x) and _is_str(y):
-            return f"string '{sv(x)}' is not equal to string '{sv(y)}'"
+            return f"string '{sv(x)}' is not equal to string '{sv(y)}'", path
         if xc is NixPath:
-            return f"path '{x.path}' is not equal to path '{y.path}'"
+            return f"path '{x.path}' is not equal to path '{y.path}'", path
         if xc is list:
             if len(x) != len(y):
                 return (
                     f"list of size '{len(x)}' is not equal to list of size '{len(y)}', "
                     f"left hand side is '{sv(x)}', right hand side is '{sv(y)}'"
-                )
+                ), path
             for i in range(len(x) - 1, -1, -1):
-                stack.append((x[i], y[i]))
+                stack.append((x[i], y[i], (*path, (f"while comparing list element {i}", eq_span))))
             continue
         if xc is Attrs:
             # Derivations compare by their output paths (as op_eq does).
@@ -197,20 +215,32 @@ def explain_difference(a: Any, b: Any) -> Any:
                 if ty.__class__ is Thunk:
                     ty = yield ty
                 if tx == "derivation" and ty == "derivation":
-                    stack.append((x["outPath"], y["outPath"]))
+                    note = ("while comparing a derivation by its 'outPath' attribute", eq_span)
+                    stack.append((x["outPath"], y["outPath"], (*path, note)))
                     continue
             if sorted(x) != sorted(y):
                 return (
                     f"attribute names of attribute set '{sv(x)}' differs from "
                     f"attribute set '{sv(y)}'"
-                )
+                ), path
             for k in sorted(x, reverse=True):
-                stack.append((x[k], y[k]))
+                notes = (
+                    (f"while comparing attribute '{k}'", eq_span),
+                    ("where left hand side is", x.pos.get(k) if x.pos else None),
+                    ("where right hand side is", y.pos.get(k) if y.pos else None),
+                )
+                stack.append((x[k], y[k], (*path, *notes)))
             continue
         if xc in (Lambda, PrimOp, PrimOpApp):
-            return "distinct functions and immediate comparisons of identical functions compare as unequal"
-        return f"{_article_kind(x)} of value '{sv(x)}' is not equal to {_article_kind(y)} of value '{sv(y)}'"
-    return None
+            return (
+                "distinct functions and immediate comparisons of identical functions compare as unequal",
+                path,
+            )
+        return (
+            f"{_article_kind(x)} of value '{sv(x)}' is not equal to {_article_kind(y)} of value '{sv(y)}'",
+            path,
+        )
+    return None, ()
 
 
 def _is_str(v: Any) -> bool:

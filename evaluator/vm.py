@@ -166,9 +166,11 @@ def frame_notes(info: Any) -> list[tuple[str, Any]]:
         f, _arg, span = info
         if f.__class__ is Lambda:
             name = f.node.name
-            if name:
-                return [(f"while calling '{name}'", f.node.span), ("from call site", span)]
-            return [("from call site", span)]
+            what = f"'{name}'" if name else "anonymous lambda"
+            notes = [(f"while calling {what}", f.node.span)]
+            if span is not None:
+                notes.append(("from call site", span))
+            return notes
         if f.__class__ is PrimOp:
             return [(f"while calling the '{f.name}' builtin", span)] if f.trace else []
         if f.__class__ is PrimOpApp:
@@ -431,7 +433,13 @@ class Machine:
         if err.span is None:
             err.span = _frame_span(info)
             err.span_inferred = True
-        for note in frame_notes(info):
+        notes = frame_notes(info)
+        if err.in_arg_binding and info.__class__ is tuple:
+            # Nix binds arguments before it enters the function's own frame:
+            # such an error is traced only from its call site.
+            err.in_arg_binding = False
+            notes = [n for n in notes if n[0] == "from call site"]
+        for note in notes:
             err.add_trace(*note)
         if info.__class__ is Thunk and info.c is BLACKHOLE:
             if isinstance(err, EvalLimit):

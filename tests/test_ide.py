@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from evaluator.ide import (
     apply_edits,
     code_actions,
@@ -142,7 +140,8 @@ def test_document_symbols() -> None:
     ]
 
 
-def test_document_symbols_fast_on_40000_lines() -> None:
+def test_document_symbols_on_40000_lines() -> None:
+    # Its speed is measured by bench/bench_lsp.py, not asserted here.
     lines = ["{"]
     for i in range(3999):
         lines.append(f"  pkg{i} = {{ a, b ? 1 }}: let x = a + b; in {{")
@@ -152,10 +151,11 @@ def test_document_symbols_fast_on_40000_lines() -> None:
     lines.append("}")
     text = "\n".join(lines)
     assert len(lines) >= 39_990
-    t0 = time.monotonic()
     syms = document_symbols(text)
-    assert time.monotonic() - t0 < 1.0
     assert len(syms) == 3999
+    last = syms[-1]
+    assert (last.name, last.kind) == ("pkg3998", "function")
+    assert [c.name for c in last.children][:3] == ["a", "b", "x"]
 
 
 def test_workspace_symbols() -> None:

@@ -11,26 +11,26 @@ import * as path from "node:path";
 /** The `nixlens` settings section, fully defaulted (mirrors package.json). */
 export interface NixlensSettings {
   server: { path: string; args: string[] };
-  eval: { enable: boolean; entry: string; budgetMs: number };
+  eval: { enable: boolean; entry: string; budgetMs: number; maxSteps: number; maxValues: number };
   hover: { budgetMs: number; printDepth: number };
   searchPath: string[];
-  diagnostics: { ignore: string[] };
-  inlayHints: { enable: boolean };
+  diagnostics: { ignore: string[]; debounceMs: number; maxPerFile: number };
+  inlayHints: { enable: boolean; maxLines: number };
   formatting: { command: string[] };
-  sandbox: { allowedPaths: string[] };
+  sandbox: { enable: boolean; allowedPaths: string[] };
 }
 
 /** The defaults, identical to the ones contributed in package.json. */
 export function defaultSettings(): NixlensSettings {
   return {
     server: { path: "nixlens", args: [] },
-    eval: { enable: true, entry: "", budgetMs: 2000 },
+    eval: { enable: true, entry: "", budgetMs: 2000, maxSteps: 5000000, maxValues: 10000000 },
     hover: { budgetMs: 200, printDepth: 3 },
     searchPath: [],
-    diagnostics: { ignore: [] },
-    inlayHints: { enable: false },
+    diagnostics: { ignore: [], debounceMs: 200, maxPerFile: 200 },
+    inlayHints: { enable: false, maxLines: 5000 },
     formatting: { command: [] },
-    sandbox: { allowedPaths: [] },
+    sandbox: { enable: true, allowedPaths: [] },
   };
 }
 

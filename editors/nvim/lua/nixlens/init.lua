@@ -12,13 +12,13 @@ local uv = vim.uv or vim.loop
 -- Every `nixlens.*` setting with its default (the server has the same ones).
 M.default_settings = {
   server = { path = "nixlens", args = {} },
-  eval = { enable = true, entry = "", budgetMs = 2000 },
+  eval = { enable = true, entry = "", budgetMs = 2000, maxSteps = 5000000, maxValues = 10000000 },
   hover = { budgetMs = 200, printDepth = 3 },
   searchPath = {},
-  diagnostics = { ignore = {} },
-  inlayHints = { enable = false },
+  diagnostics = { ignore = {}, debounceMs = 200, maxPerFile = 200 },
+  inlayHints = { enable = false, maxLines = 5000 },
   formatting = { command = {} },
-  sandbox = { allowedPaths = {} },
+  sandbox = { enable = true, allowedPaths = {} },
 }
 
 M.defaults = {
