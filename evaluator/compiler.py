@@ -355,15 +355,17 @@ class Compiler:
         if all(p.__class__ is str for p in parts):
             return repr("".join(parts))  # type: ignore[arg-type]
         exprs = []
+        segments = iter(node.segments)
         for p in parts:
             if p.__class__ is str:
                 exprs.append(repr(p))
             else:
                 v = self.val(p, fn, scope)  # type: ignore[arg-type]
                 t = fn.tmp()
+                where = self.const((p.span, next(segments, p.span)))  # type: ignore[union-attr]
                 fn.emit(
                     f"{t} = {v} if {v}.__class__ is str else "
-                    f"(yield from coerce_interp({v}, {self.const(p.span)}))"  # type: ignore[union-attr]
+                    f"(yield from coerce_interp({v}, {where}))"
                 )
                 fn.has_yield = True
                 exprs.append(t)

@@ -97,6 +97,9 @@ class Str(Node):
     interpolated expression nodes.  An empty list is the empty string."""
 
     parts: list[str | Node]
+    # The spans of the ``${…}`` around each interpolated part, in order
+    # (Nix reports a failed coercion there: "while evaluating a path segment").
+    segments: list[Span] = field(default_factory=list)
 
 
 @dataclass(slots=True, eq=False)

@@ -792,6 +792,7 @@ class _Lowerer:
         interps = self._interpolations(n)
         text = self.text
         parts: list[str | N.Node] = []
+        segments: list[N.Span] = []
         buf = bytearray()
         lit_start = start
         i = start
@@ -810,6 +811,7 @@ class _Lowerer:
                 flush(i)
                 inode = interps[i]
                 parts.append(self._interp_expr(inode))
+                segments.append(self.nspan(inode))
                 i = lit_start = inode.end_byte
             elif c == 0x24 and nxt == 0x24:
                 # `$$` is one lexer token, so `$${` stays literal.
@@ -825,7 +827,7 @@ class _Lowerer:
                 buf.append(c)
                 i += 1
         flush(end)
-        node = N.Str(self.nspan(n), _merge_literals(parts))
+        node = N.Str(self.nspan(n), _merge_literals(parts), segments)
         if any(not isinstance(p, str) for p in parts):
             self.concat.add(id(node))
         return node
@@ -839,6 +841,7 @@ class _Lowerer:
             start = m.end()
         interps = self._interpolations(n)
         tokens: list[_IndTok] = []
+        segments: list[N.Span] = []
         run = bytearray()
         run_start = start
         i = start
@@ -865,6 +868,7 @@ class _Lowerer:
                 flush(i)
                 inode = interps[i]
                 tokens.append(self._interp_expr(inode))
+                segments.append(self.nspan(inode))
                 i = run_start = inode.end_byte
             elif c == 0x27 and nxt == 0x27:  # ''
                 d = text[i + 2] if i + 2 < end else -1
@@ -894,7 +898,7 @@ class _Lowerer:
                 i += 1
         flush(end)
         parts, concat = strip_indentation(tokens)
-        node = N.Str(self.nspan(n), parts)
+        node = N.Str(self.nspan(n), parts, segments)
         if concat:
             self.concat.add(id(node))
         return node

@@ -595,9 +595,11 @@ def cat_strings(parts: tuple[Any, ...]) -> Any:
     return s
 
 
-def coerce_interp(v: Any, span: Any) -> Any:
-    """Generator: coerce an interpolated value to a string."""
-    return (yield from coerce_to_string(v, span))
+def coerce_interp(v: Any, where: tuple[Any, Any]) -> Any:
+    """Generator: coerce an interpolated value to a string; ``where`` is the
+    (value's span, ``${…}``'s span)."""
+    span, segment = where
+    return (yield from coerce_to_string(v, span, ctx=("while evaluating a path segment", segment)))
 
 
 def format_float(f: float) -> str:
@@ -616,13 +618,40 @@ def coerce_to_string(
     coerce_more: bool = False,
     copy_to_store: bool = True,
     what: str = "",
+    ctx: tuple[str, Any] | None = None,
 ) -> Any:
-    """Generator: Nix's ``coerceToString``; iterative over nested lists."""
+    """Generator: Nix's ``coerceToString``; iterative over nested lists.
+
+    ``ctx`` is Nix's error context: ``(message, span)`` added to the trace
+    of an error the coercion raises (not of one raised forcing ``v``), which
+    then has no position of its own in Nix's output."""
     if v.__class__ is Thunk:
         v = yield v
     cls = v.__class__
     if cls is str or cls is CtxStr:
         return v
+    if ctx is None:
+        return (yield from _coerce(v, span, coerce_more, copy_to_store))
+    try:
+        return (yield from _coerce(v, span, coerce_more, copy_to_store))
+    except NixError as err:
+        trace = err.trace
+        if not trace and err.msg.startswith("cannot coerce"):
+            err.span_inferred = True
+        if trace and trace[-1][0] == _TO_STRING_NOTE:
+            # Nix traces the failed coercion of ``__toString``'s result
+            # inside this context, not around it.
+            trace.insert(len(trace) - 1, ctx)
+        else:
+            err.add_trace(*ctx)
+        raise
+
+
+_TO_STRING_NOTE = "while using the result of the `__toString` attribute"
+
+
+def _coerce(v: Any, span: Any, coerce_more: bool, copy_to_store: bool) -> Any:
+    cls = v.__class__
     if cls is NixPath:
         if copy_to_store:
             ctx = yield CONTEXT
@@ -635,9 +664,10 @@ def coerce_to_string(
                 fn = yield fn
             r = yield (fn, v, span)
             if r.__class__ is not str and r.__class__ is not CtxStr:
+                note = (_TO_STRING_NOTE, v.pos.get("__toString") if v.pos else None)
                 return (
                     yield from coerce_to_string(
-                        r, span, coerce_more=coerce_more, copy_to_store=copy_to_store
+                        r, span, coerce_more=coerce_more, copy_to_store=copy_to_store, ctx=note
                     )
                 )
             return r

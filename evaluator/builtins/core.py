@@ -525,7 +525,8 @@ def _function_args(f: Any) -> Any:
 @builtin("toString", 1)
 def _to_string(v: Any) -> Any:
     """Convert a value to a string (the rules of ``toString``)."""
-    return (yield from coerce_to_string(v, coerce_more=True, copy_to_store=False))
+    note = ("while evaluating the first argument passed to builtins.toString", None)
+    return (yield from coerce_to_string(v, coerce_more=True, copy_to_store=False, ctx=note))
 
 
 def utf8_len(s: str) -> int:
