@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import bisect
 import re
-from typing import Final
+from collections.abc import Iterable
+from typing import Final, TypeVar
 
 from lsprotocol import types
 
@@ -27,6 +28,8 @@ UTF8: Final = types.PositionEncodingKind.Utf8.value
 UTF16: Final = types.PositionEncodingKind.Utf16.value
 UTF32: Final = types.PositionEncodingKind.Utf32.value
 ENCODINGS: Final = (UTF8, UTF16, UTF32)
+
+T = TypeVar("T")
 
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 
@@ -179,3 +182,52 @@ def to_range(index: LineIndex, start: int, end: int, encoding: str) -> types.Ran
         start=to_position(index, start, encoding),
         end=to_position(index, max(start, end), encoding),
     )
+
+
+def line_pieces(
+    index: LineIndex, spans: Iterable[tuple[int, int, T]], encoding: str
+) -> list[tuple[int, int, int, T]]:
+    """Cut byte ranges at line ends: ``(line, character, length, payload)`` per piece.
+
+    ``spans`` are ``(start, end, payload)`` in document order, not overlapping.
+    Columns and lengths are in ``encoding``; line terminators and empty pieces
+    are left out (a token never spans lines)."""
+    data, starts = index.data, index.starts
+    last = len(starts) - 1
+    out: list[tuple[int, int, int, T]] = []
+    line = -1
+    line_start = line_end = next_start = 0
+    ascii_line = True
+
+    def column(offset: int) -> int:
+        return unit_length(decode_bytes(data[line_start:offset]), encoding)
+
+    for start, end, payload in spans:
+        if line < 0 or start >= next_start or start < line_start:
+            line = index.line_of(start)
+            line_start, line_end = index.line_bounds(line)
+            next_start = starts[line + 1] if line < last else len(data) + 1
+            ascii_line = data[line_start:line_end].isascii()
+        while True:
+            piece_start = max(start, line_start)
+            piece_end = min(end, line_end)
+            if piece_end > piece_start:
+                if ascii_line or encoding == UTF8:
+                    col = piece_start - line_start
+                    out.append((line, col, piece_end - piece_start, payload))
+                else:
+                    col = column(piece_start)
+                    out.append((line, col, column(piece_end) - col, payload))
+            if end <= next_start or line >= last:
+                break
+            line += 1
+            line_start, line_end = index.line_bounds(line)
+            next_start = starts[line + 1] if line < last else len(data) + 1
+            ascii_line = data[line_start:line_end].isascii()
+    return out
+
+
+def line_prefix(index: LineIndex, offset: int) -> bytes:
+    """The bytes of ``offset``'s line before ``offset``."""
+    offset = min(max(0, offset), len(index.data))
+    return index.data[index.starts[index.line_of(offset)] : offset]
