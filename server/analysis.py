@@ -11,6 +11,7 @@ import logging
 import re
 
 from evaluator.diagnostics import Diagnostic, Severity
+from evaluator.ide import cached_parse, remember_parse
 from evaluator.lint import lint
 from evaluator.nodes import Source
 from evaluator.parse import lower
@@ -36,13 +37,19 @@ def static_diagnostics(doc: Document, path: str | None) -> list[Diagnostic]:
     (each unparsable part a placeholder) and are filtered so that nothing is
     claimed that the unparsed text might contradict.
     """
+    # The editor analyses (server.navigation) and this share one parse and
+    # resolution per text: whichever comes first makes it.
+    parsed = cached_parse(doc.data, path) if path else None
+    if parsed is not None and parsed.root is not None:
+        return lint(parsed.root, parsed.source, parsed.res)
     source = Source(doc.data, path, None if path else "«buffer»")
     result = lower(doc.tree, source)
+    parsed = remember_parse(source, result.root, result.errors, path)
     syntax = [Diagnostic(e.code, Severity.ERROR, e.message, e.span) for e in result.errors]
     root = result.root if not result.errors else result.partial
     if root is None:
         return syntax
-    lints = lint(root, source)
+    lints = lint(root, source, parsed.res if parsed.root is not None else None)
     if not result.errors:
         return lints
     return syntax + _trustworthy(lints, doc, result.errors)

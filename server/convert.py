@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
+from evaluator import ide
 from evaluator.diagnostics import Diagnostic, Severity, Tag
 from evaluator.nodes import Source, Span
 
-from .positions import LineIndex, to_range
+from .positions import LineIndex, to_position, to_range
 from .settings import DiagnosticsSettings
 
 SOURCE = "nixlens"
@@ -144,4 +145,202 @@ def hover(markdown: str, rng: types.Range | None) -> types.Hover:
     """Hover contents as Markdown."""
     return types.Hover(
         contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=markdown), range=rng
+    )
+
+
+# ----------------------------------------------------- navigation (issue 6)
+# Conversions of ``evaluator.ide`` results; ``Target`` is the requested document.
+
+_SYMBOL_KIND = {
+    "function": types.SymbolKind.Function,
+    "object": types.SymbolKind.Object,
+    "variable": types.SymbolKind.Variable,
+    "field": types.SymbolKind.Field,
+    "parameter": types.SymbolKind.Variable,
+}
+
+_COMPLETION_KIND = {
+    "variable": types.CompletionItemKind.Variable,
+    "function": types.CompletionItemKind.Function,
+    "field": types.CompletionItemKind.Field,
+    "property": types.CompletionItemKind.Property,
+    "constant": types.CompletionItemKind.Constant,
+    "keyword": types.CompletionItemKind.Keyword,
+    "file": types.CompletionItemKind.File,
+    "folder": types.CompletionItemKind.Folder,
+}
+
+_HIGHLIGHT_KIND = {
+    "read": types.DocumentHighlightKind.Read,
+    "write": types.DocumentHighlightKind.Write,
+}
+
+
+def locations(locs: Iterable[ide.Location], target: Target) -> list[types.Location]:
+    """Locations in this document or other files (path-less ones dropped)."""
+    return [loc for x in locs if (loc := target.location(x.span)) is not None]
+
+
+def highlights(items: Iterable[ide.Highlight], target: Target) -> list[types.DocumentHighlight]:
+    """Occurrences of a name: its definition is a write, its uses reads."""
+    out = []
+    for h in items:
+        rng = target.here_range(h.span)
+        if rng is not None:
+            kind = _HIGHLIGHT_KIND.get(h.kind, types.DocumentHighlightKind.Text)
+            out.append(types.DocumentHighlight(range=rng, kind=kind))
+    return out
+
+
+def text_edits(edits: Iterable[ide.Edit], target: Target) -> list[types.TextEdit]:
+    """Byte-span edits of this document as LSP text edits."""
+    out = []
+    for e in edits:
+        rng = target.here_range(e.span)
+        if rng is not None:
+            out.append(types.TextEdit(range=rng, new_text=e.new_text))
+    return out
+
+
+def workspace_edit(edits: Iterable[ide.Edit], target: Target) -> types.WorkspaceEdit:
+    """Edits of this document as a workspace edit."""
+    return types.WorkspaceEdit(changes={target.uri: text_edits(edits, target)})
+
+
+def document_symbols(symbols: Iterable[ide.Symbol], target: Target) -> list[types.DocumentSymbol]:
+    """The hierarchical outline."""
+    out = []
+    for s in symbols:
+        rng, sel = target.here_range(s.span), target.here_range(s.selection)
+        if rng is None or sel is None:
+            continue
+        out.append(
+            types.DocumentSymbol(
+                name=s.name or "«empty»",
+                kind=_SYMBOL_KIND.get(s.kind, types.SymbolKind.Variable),
+                range=rng,
+                selection_range=sel,
+                detail=s.detail,
+                children=document_symbols(s.children, target) or None,
+            )
+        )
+    return out
+
+
+def workspace_symbol(
+    name: str, kind: str, container: str | None, location: types.Location
+) -> types.WorkspaceSymbol:
+    """One workspace symbol."""
+    return types.WorkspaceSymbol(
+        name=name or "«empty»",
+        kind=_SYMBOL_KIND.get(kind, types.SymbolKind.Variable),
+        location=location,
+        container_name=container,
+    )
+
+
+def selection_range(sel: ide.SelectionRange, target: Target) -> types.SelectionRange:
+    """Nested ranges, innermost first (built outermost first: no recursion)."""
+    chain = []
+    node: ide.SelectionRange | None = sel
+    while node is not None:
+        chain.append(node.span)
+        node = node.parent
+    result: types.SelectionRange | None = None
+    for span in reversed(chain):
+        rng = target.here_range(span)
+        if rng is not None:
+            result = types.SelectionRange(range=rng, parent=result)
+    assert result is not None
+    return result
+
+
+def document_links(links: Iterable[ide.DocumentLink], target: Target) -> list[types.DocumentLink]:
+    """Files as ``file://`` URIs, URLs as they are."""
+    out = []
+    for link in links:
+        rng = target.here_range(link.span)
+        if rng is None:
+            continue
+        is_url = "://" in link.target and not link.target.startswith("/")
+        uri = link.target if is_url else (from_fs_path(link.target) or link.target)
+        out.append(types.DocumentLink(range=rng, target=uri))
+    return out
+
+
+def completion_item(item: ide.CompletionItem, target: Target) -> types.CompletionItem:
+    """A completion replacing the partial word (``edit_span``); ``data`` is the
+    id ``resolve_completion`` needs to fill the documentation."""
+    rng = target.here_range(item.edit_span)
+    return types.CompletionItem(
+        label=item.label,
+        kind=_COMPLETION_KIND.get(item.kind),
+        detail=item.detail,
+        documentation=_markdown(item.documentation),
+        sort_text=item.sort_text,
+        filter_text=item.label,
+        text_edit=None if rng is None else types.TextEdit(range=rng, new_text=item.label),
+        data=item.data,
+    )
+
+
+def resolved_documentation(
+    item: types.CompletionItem, detail: str | None, documentation: str | None
+) -> types.CompletionItem:
+    """``item`` with what ``resolve_completion`` found."""
+    item.detail = detail
+    item.documentation = _markdown(documentation)
+    return item
+
+
+def _markdown(text: str | None) -> types.MarkupContent | None:
+    if text is None:
+        return None
+    return types.MarkupContent(kind=types.MarkupKind.Markdown, value=text)
+
+
+def signature_help(sig: ide.SignatureHelp) -> types.SignatureHelp:
+    """One signature with its parameters and the active one."""
+    info = types.SignatureInformation(
+        label=sig.label,
+        documentation=_markdown(sig.documentation),
+        parameters=[types.ParameterInformation(label=p) for p in sig.parameters],
+        active_parameter=sig.active_parameter,
+    )
+    return types.SignatureHelp(
+        signatures=[info], active_signature=0, active_parameter=sig.active_parameter
+    )
+
+
+def code_action(
+    action: ide.CodeAction, target: Target, fixed: list[types.Diagnostic]
+) -> types.CodeAction:
+    """A code action with its edit; ``fixed`` are the diagnostics a quick fix resolves."""
+    return types.CodeAction(
+        title=action.title,
+        kind=action.kind,
+        diagnostics=fixed or None,
+        is_preferred=action.preferred or None,
+        edit=workspace_edit(action.edits, target),
+    )
+
+
+def inlay_hints(hints: Iterable[ide.InlayHint], target: Target) -> list[types.InlayHint]:
+    """Value hints after bindings."""
+    return [
+        types.InlayHint(
+            position=to_position(target.index, h.offset, target.encoding),
+            label=h.label,
+            padding_left=True,
+            tooltip=h.tooltip,
+        )
+        for h in hints
+    ]
+
+
+def whole_document_edit(target: Target, new_text: str) -> types.TextEdit:
+    """One edit replacing all of the document (formatting)."""
+    return types.TextEdit(
+        range=to_range(target.index, 0, len(target.index.data), target.encoding),
+        new_text=new_text,
     )

@@ -21,21 +21,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
 from evaluator.diagnostics import Diagnostic
 
-from . import convert, positions
+from . import convert, navigation, positions
 from . import settings as settings_mod
 from .analysis import static_diagnostics
 from .documents import Document, DocumentStore
@@ -43,6 +46,8 @@ from .evaluation import Evaluations, Job
 from .settings import Settings
 
 VERSION = "0.1.0"
+# Custom request (debugging/testing aid): the server's text of an open document.
+DOCUMENT_TEXT = "nixlens/documentText"
 
 __all__ = ["NixLensServer", "create_server", "main"]
 
@@ -69,7 +74,22 @@ class _Answered:
 
 
 class NixLensProtocol(LanguageServerProtocol):
-    """Answers requests whose params do not decode with InvalidParams (pygls drops them)."""
+    """pygls' protocol, closer to JSON-RPC/LSP where pygls drops messages silently.
+
+    * requests whose params do not decode: InvalidParams (-32602);
+    * a body that is valid JSON but no message (array, number, no ``jsonrpc``):
+      InvalidRequest (-32600), id null unless it has one;
+    * requests before ``initialize``: ServerNotInitialized (-32002), other
+      notifications than ``exit`` dropped;
+    * requests after ``shutdown``: InvalidRequest (-32600);
+    * ``exit`` records the exit code: 0 after ``shutdown``, else 1.
+
+    Bodies that are not JSON get ParseError (-32700) from
+    ``NixLensServer.report_server_error`` (pygls decodes them before us).
+    """
+
+    initialized = False
+    exit_code = 0
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         try:
@@ -82,8 +102,74 @@ class NixLensProtocol(LanguageServerProtocol):
                 return _Answered()
             raise
 
+    # pygls keeps its own copy of every document (``workspace``) and updates it
+    # before our handlers run; its position conversion *mutates* the params
+    # (a character past its idea of the line end becomes ``len - 1``), so our
+    # ``DocumentStore`` would apply some edits at the wrong place.  The server
+    # never reads pygls' copies: the sync notifications go to our handlers only.
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Any:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
+            yield handler, (params,), None
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
+        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
+            yield handler, (params,), None
+
+    def _execute_handler(
+        self,
+        msg_id: Any,
+        handler: Any,
+        callback: Any,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        # pygls files the future of every async/generator handler under its id
+        # in ``_request_futures`` but removes only those of client requests when
+        # answering them: each notification (every didChange!) leaked one.
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        is_request = isinstance(callback, partial) and callback.func == self._send_handler_result
+        future = self._request_futures.get(msg_id)
+        if future is not None and not is_request:
+            futures = self._request_futures
+            future.add_done_callback(
+                lambda done: futures.pop(msg_id, None) if futures.get(msg_id) is done else None
+            )
+
+    def send_error(self, msg_id: Any, code: int, message: str) -> None:
+        """An error response (``msg_id`` may be None: sent as ``"id": null``)."""
+        error = {"code": code, "message": message}
+        self._send_data({"jsonrpc": self.VERSION, "id": msg_id, "error": error})
+
     def handle_message(self, message: Any) -> None:
         if isinstance(message, _Answered):
+            return
+        if not isinstance(getattr(message, "jsonrpc", None), str):
+            msg_id = message.get("id") if isinstance(message, dict) else None
+            if not isinstance(msg_id, (int, str)):
+                msg_id = None
+            log.warning("invalid JSON-RPC message: %.200r", message)
+            self.send_error(msg_id, -32600, "Invalid Request: not a JSON-RPC 2.0 message")
+            return
+        method = getattr(message, "method", None)
+        is_request = method is not None and hasattr(message, "id")
+        if method == types.EXIT:
+            self.exit_code = 0 if self._shutdown else 1
+        elif method == types.INITIALIZE:
+            self.initialized = True
+        elif method is not None and not self.initialized:
+            if is_request:
+                self.send_error(message.id, -32002, f"Server not initialized: {method}")
+            return
+        elif is_request and self._shutdown:
+            self.send_error(message.id, -32600, f"Invalid Request: {method} after shutdown")
             return
         super().handle_message(message)
 
@@ -110,6 +196,15 @@ class NixLensServer(LanguageServer):
         return positions.normalize_encoding(self.workspace.position_encoding)
 
     def report_server_error(self, error: Exception, source: Any) -> None:
+        if isinstance(error, (json.JSONDecodeError, UnicodeDecodeError)):
+            # A message body that is not JSON: the id is unknown, hence null.
+            assert isinstance(self.protocol, NixLensProtocol)
+            self.protocol.send_error(None, -32700, f"Parse error: {error}")
+        elif isinstance(error, JsonRpcException) and error.code != JsonRpcInternalError.CODE:
+            # A deliberate error answer (invalid params, a refused rename):
+            # the client has it; no traceback, it is not a fault.
+            log.info("request answered with an error: %s", error)
+            return
         log.error(
             "server error (%s): %s", getattr(source, "__name__", source), error, exc_info=error
         )
@@ -144,6 +239,7 @@ def apply_settings(ls: NixLensServer, raw: Any) -> None:
             layers = ls.layers.setdefault(doc.uri, Layers())
             layers.static_version = -1
             schedule(ls, doc, delay=0.0)
+        navigation.settings_applied(ls)
 
 
 async def fetch_configuration(ls: NixLensServer) -> None:
@@ -315,9 +411,11 @@ def create_server() -> NixLensServer:
             ls.window_show_message(
                 types.ShowMessageParams(type=types.MessageType.Warning, message=text)
             )
+        navigation.initialize(ls)
 
     @server.feature(types.INITIALIZED)
     async def initialized(ls: NixLensServer, params: types.InitializedParams) -> None:
+        navigation.initialized(ls)
         if ls.client_supports("workspace.configuration"):
             await fetch_configuration(ls)
 
@@ -401,6 +499,21 @@ def create_server() -> NixLensServer:
         target = convert.Target(doc.uri, document_path(doc.uri), index, encoding)
         return convert.hover(info.markdown, target.here_range(info.span))
 
+    @server.feature(DOCUMENT_TEXT)
+    def document_text(ls: NixLensServer, params: Any) -> dict[str, Any] | None:
+        """Debugging/testing aid: the server's copy of an open document.
+
+        Params ``{"uri": ...}``; result ``{"uri", "version", "text"}`` (the text
+        exactly as the server has it after all edits), or null if not open.
+        """
+        uri = params.get("uri") if isinstance(params, dict) else getattr(params, "uri", None)
+        if not isinstance(uri, str):
+            raise JsonRpcInvalidParams(f"{DOCUMENT_TEXT} expects params {{'uri': string}}")
+        doc = ls.documents.get(uri)
+        if doc is None:
+            return None
+        return {"uri": uri, "version": doc.version, "text": doc.text}
+
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: NixLensServer, params: None) -> None:
         for layers in ls.layers.values():
@@ -409,7 +522,7 @@ def create_server() -> NixLensServer:
         ls.evaluations.shutdown()
 
     # Feature groups kept in their own modules (each: ``register(server)``).
-    from . import highlight, navigation
+    from . import highlight
 
     navigation.register(server)
     highlight.register(server)
@@ -426,9 +539,22 @@ def _setup_logging(log_file: str | None, level: str) -> None:
         else logging.StreamHandler(sys.stderr)
     )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_DeliberateErrors())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    # pygls logs every message body at INFO: only when debugging.
+    logging.getLogger("pygls").setLevel(logging.DEBUG if level == "debug" else logging.WARNING)
+
+
+class _DeliberateErrors(logging.Filter):
+    """Drops pygls's traceback for an error answer a handler chose to give
+    (invalid params, a refused rename): it is logged by ``report_server_error``
+    in one line; real faults (internal errors) keep their traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, JsonRpcException) and exc.code != JsonRpcInternalError.CODE)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -455,7 +581,8 @@ def main(argv: list[str] | None = None) -> int:
     stdout = sys.stdout.buffer
     sys.stdout = sys.stderr
     server.start_io(sys.stdin.buffer, stdout)
-    return 0
+    # pygls swallows the SystemExit of ``exit``; LSP wants 1 without ``shutdown``.
+    return server.protocol.exit_code if isinstance(server.protocol, NixLensProtocol) else 0
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ class DiagnosticsSettings:
 @dataclass(frozen=True)
 class InlayHintsSettings:
     enable: bool = False
+    # No hints for documents longer than this many lines (0: no limit).
+    max_lines: int = 5000
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ byte offsets, and returns the plain dataclasses of ``types``; edits are
 ``Edit(span, new_text)`` with byte spans.  The language server converts.
 """
 
+from ._doc import cached_parse, remember_parse
 from .actions import code_actions
 from .completion import LIMIT as COMPLETION_LIMIT
 from .completion import completion, resolve_completion
@@ -41,6 +42,7 @@ __all__ = [
     "WorkspaceSymbol",
     "COMPLETION_LIMIT",
     "apply_edits",
+    "cached_parse",
     "code_actions",
     "completion",
     "definition",
@@ -54,5 +56,6 @@ __all__ = [
     "document_highlight",
     "prepare_rename",
     "references",
+    "remember_parse",
     "rename",
 ]

@@ -4,8 +4,10 @@ evaluation of one node in its lexical scope."""
 
 from __future__ import annotations
 
-import functools
 import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +18,7 @@ from ..eval import Evaluator
 from ..parse import parse
 from ..scope import Resolution, resolve
 from ..vm import Budget
-from ..walk import children, walk
+from ..walk import children
 
 #: The identifier inserted at the cursor to repair incomplete text.
 HOLE = "nixlensHole"
@@ -55,10 +57,69 @@ def to_bytes(text: str | bytes) -> bytes:
     return text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
 
 
-@functools.lru_cache(maxsize=16)
+_DOCS: OrderedDict[tuple[bytes, str | None], Doc] = OrderedDict()
+_DOCS_LOCK = threading.Lock()
+
+
+# Parses in progress: requests arriving together for a new text (the server
+# answers them in worker threads) wait for one parse instead of each parsing.
+_PARSING: dict[tuple[bytes, str | None], threading.Event] = {}
+
+
 def _analyse(data: bytes, path: str | None) -> Doc:
-    pr = parse(data, path)
-    return Doc(pr.source, pr.root, pr.errors, path)
+    key = (data, path)
+    with _DOCS_LOCK:
+        doc = _DOCS.get(key)
+        if doc is not None:
+            _DOCS.move_to_end(key)
+            return doc
+        running = _PARSING.get(key)
+        if running is None:
+            done = _PARSING[key] = threading.Event()
+    if running is not None:
+        running.wait()
+        with _DOCS_LOCK:
+            doc = _DOCS.get(key)
+        if doc is not None:
+            return doc
+        pr = parse(data, path)  # the other parse failed (or was evicted already)
+        return remember(Doc(pr.source, pr.root, pr.errors, path))
+    try:
+        pr = parse(data, path)
+        return remember(Doc(pr.source, pr.root, pr.errors, path))
+    finally:
+        with _DOCS_LOCK:
+            del _PARSING[key]
+        done.set()
+
+
+def remember(doc: Doc) -> Doc:
+    """Keep ``doc`` as the analysis of its text and path (a caller that has
+    lowered the text already, e.g. for diagnostics, saves the next parse)."""
+    with _DOCS_LOCK:
+        _DOCS[(doc.source.text, doc.path)] = doc
+        while len(_DOCS) > 16:
+            _DOCS.popitem(last=False)
+    return doc
+
+
+def cached_parse(data: bytes, path: str | None) -> Doc | None:
+    """The analysis of ``data`` if one is cached or being made (then waited
+    for, which is cheaper than a second parse competing with it); no parse."""
+    key = (data, path)
+    with _DOCS_LOCK:
+        running = _PARSING.get(key)
+    if running is not None:
+        running.wait()
+    with _DOCS_LOCK:
+        return _DOCS.get(key)
+
+
+def remember_parse(
+    source: N.Source, root: N.Node | None, errors: list[N.ParseError], path: str | None
+) -> Doc:
+    """``remember`` a parse made elsewhere (of ``source.text``; ``root`` None on errors)."""
+    return remember(Doc(source, root if not errors else None, list(errors), path))
 
 
 def analyse(text: str | bytes, path: str | None) -> Doc:
@@ -94,16 +155,85 @@ def contains(span: N.Span, offset: int) -> bool:
     return span.start <= offset <= span.end
 
 
+class TreeIndex:
+    """Traversal data of one tree, computed once (a 40,000-line file has
+    hundreds of thousands of nodes; walking them all per request is slow).
+
+    ``extent`` of a node is the byte range its whole subtree covers: the
+    synthetic sets of ``a.b = v;`` have spans (the path ``a``) that do not
+    contain their values, so a search for an offset descends into every child
+    whose extent, not span, contains it."""
+
+    __slots__ = ("root", "parents", "kids", "extent", "_by_type")
+
+    def __init__(self, root: N.Node) -> None:
+        self.root = root
+        self.parents: dict[int, N.Node] = {}
+        self.kids: dict[int, list[N.Node]] = {}
+        self.extent: dict[int, tuple[int, int]] = {}
+        self._by_type: dict[tuple[type, ...], list[N.Node]] = {}
+        order = []
+        stack = [root]
+        while stack:
+            n = stack.pop()
+            order.append(n)
+            cs = children(n)
+            self.kids[id(n)] = cs
+            for c in cs:
+                self.parents[id(c)] = n
+            stack.extend(reversed(cs))
+        self._by_type[()] = order  # pre-order, as ``walk``
+        extent = self.extent
+        for n in reversed(order):
+            lo, hi = n.span.start, n.span.end
+            for c in self.kids[id(n)]:
+                clo, chi = extent[id(c)]
+                lo, hi = min(lo, clo), max(hi, chi)
+            extent[id(n)] = (lo, hi)
+
+    def nodes(self, types: tuple[type, ...] = ()) -> list[N.Node]:
+        """All nodes (of ``types``) in ``walk`` order."""
+        found = self._by_type.get(types)
+        if found is None:
+            found = self._by_type[types] = [n for n in self._by_type[()] if isinstance(n, types)]
+        return found
+
+    def around(self, offset: int) -> Iterator[N.Node]:
+        """The nodes whose span contains ``offset``, in ``walk`` order."""
+        extent, kids = self.extent, self.kids
+        stack = [self.root]
+        while stack:
+            n = stack.pop()
+            lo, hi = extent[id(n)]
+            if not lo <= offset <= hi:
+                continue
+            if n.span.start <= offset <= n.span.end:
+                yield n
+            stack.extend(reversed(kids[id(n)]))
+
+
+_INDEXES: OrderedDict[int, TreeIndex] = OrderedDict()
+_INDEXES_LOCK = threading.Lock()
+
+
+def tree_index(root: N.Node) -> TreeIndex:
+    """The (cached) index of ``root``: the trees of the last few documents."""
+    with _INDEXES_LOCK:
+        index = _INDEXES.get(id(root))
+        if index is not None and index.root is root:
+            _INDEXES.move_to_end(id(root))
+            return index
+    index = TreeIndex(root)
+    with _INDEXES_LOCK:
+        _INDEXES[id(root)] = index  # holds ``root``: its id stays unique
+        while len(_INDEXES) > 4:
+            _INDEXES.popitem(last=False)
+    return index
+
+
 def parent_map(root: N.Node) -> dict[int, N.Node]:
     """id(node) -> parent for every node under ``root``."""
-    out: dict[int, N.Node] = {}
-    stack = [root]
-    while stack:
-        n = stack.pop()
-        for c in children(n):
-            out[id(c)] = n
-            stack.append(c)
-    return out
+    return tree_index(root).parents
 
 
 def chain_to(root: N.Node, target: N.Node) -> list[N.Node]:
@@ -117,14 +247,12 @@ def chain_to(root: N.Node, target: N.Node) -> list[N.Node]:
 
 
 def node_at(root: N.Node, offset: int, pred: Any = None) -> N.Node | None:
-    """The smallest node (satisfying ``pred``) whose span contains ``offset``.
-
-    Searches the whole tree, because the synthetic sets of ``a.b = v;`` have
-    spans (the path ``a``) that do not contain their values."""
+    """The smallest node (satisfying ``pred``) whose span contains ``offset``
+    (of equal ones, the last in ``walk`` order)."""
     best: N.Node | None = None
-    for n in walk(root):
+    for n in tree_index(root).around(offset):
         sp = n.span
-        if sp.start <= offset <= sp.end and (pred is None or pred(n)):
+        if pred is None or pred(n):
             if best is None or sp.end - sp.start <= best.span.end - best.span.start:
                 best = n
     return best

@@ -98,11 +98,17 @@ def _remove_binding(doc: Doc, at: int) -> list[Edit]:
     d = definition_at(doc.res, at)
     if d is None or not isinstance(d.attr, N.AttrDef):
         return []
-    semi = doc.text.find(b";", d.attr.value.span.end)
+    text = doc.text
+    semi = text.find(b";", d.attr.value.span.end)
     start = d.attr.span.start
-    while start > 0 and doc.text[start - 1] in b" \t":
+    while start > 0 and text[start - 1] in b" \t":
         start -= 1
-    return [Edit(_span(doc, start, semi + 1), "")]
+    end = semi + 1
+    if start == 0 or text[start - 1 : start] == b"\n":
+        after = _eat_space(text, end)
+        if after == len(text) or text[after - 1 : after] == b"\n":
+            end = after  # the binding had its line: remove the line
+    return [Edit(_span(doc, start, end), "")]
 
 
 def _add_formal(doc: Doc, var_span: N.Span) -> CodeAction | None:

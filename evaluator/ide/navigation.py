@@ -18,7 +18,7 @@ from .. import nodes as N
 from ..io import RealIO
 from ..scope import Definition, Ref, definition_at, reference_at
 from ..values import Attrs, NixPath
-from ._doc import Doc, analyse, chain_to, contains, eval_chain, eval_node, node_at
+from ._doc import Doc, analyse, chain_to, contains, eval_chain, eval_node, node_at, tree_index
 from .types import Highlight, Location
 
 
@@ -91,9 +91,7 @@ def _inherit_from_definition(doc: Doc, offset: int, io: Any) -> list[Location] |
 
 
 def _binding_sets(root: N.Node) -> list[N.Node]:
-    from ..walk import walk
-
-    return [n for n in walk(root) if isinstance(n, (N.Attrs, N.Let))]
+    return tree_index(root).nodes((N.Attrs, N.Let))
 
 
 def _select_definition(doc: Doc, sel: N.Select, offset: int, io: Any) -> list[Location]:
