@@ -19,6 +19,7 @@ grows with syntactic nesting only, never with Nix call depth.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from . import nodes as N
@@ -85,6 +86,10 @@ class Fn:
         return "\n".join([head, *body, *tail])
 
 
+# Characters of generated Python compiled at once (about 20 ms of ``compile``).
+_CHUNK = 60_000
+
+
 class Compiler:
     """Compiles one parsed file into a generator function ``entry(env)``."""
 
@@ -97,6 +102,8 @@ class Compiler:
     ):
         self.source = source
         self.globals = globals_
+        # Called between compile chunks; may raise to stop (see compile_root).
+        self.check: Callable[[], None] | None = None
         # Nix 2.36's literal lints: kind -> "warn" | "fatal".
         self.lints = lints or {}
         self.warnings: list[Any] = []
@@ -157,13 +164,26 @@ class Compiler:
         fn = self.new_fn("M", "e0", self.top)
         r = self.val(root, fn, self.top)
         fn.emit(f"return {r}")
-        src = "\n\n".join(f.source() for f in self.fns)
         ns: dict[str, Any] = dict(runtime.NAMESPACE)
         ns.update(self.consts)
         for name, value in self.globals.items():
             ns[runtime.global_ref(name)] = value
-        code = compile(src, f"<nix {self.source.name}>", "exec")
-        exec(code, ns)
+        # In chunks: between them ``check`` may stop a huge file (budget,
+        # cancellation), and other threads get the interpreter lock, which
+        # ``compile`` holds throughout.  Functions refer to each other by
+        # global name, so the order of definition does not matter.
+        filename = f"<nix {self.source.name}>"
+        chunk: list[str] = []
+        size = 0
+        for i, f in enumerate(self.fns):
+            text = f.source()
+            chunk.append(text)
+            size += len(text)
+            if size >= _CHUNK or i == len(self.fns) - 1:
+                if self.check is not None:
+                    self.check()
+                exec(compile("\n\n".join(chunk), filename, "exec"), ns)
+                chunk, size = [], 0
         return ns[fn.name]
 
     # ---------------------------------------------------------- variable use
@@ -906,12 +926,14 @@ def compile_program(
     extra: list[str] | None = None,
     lints: dict[str, str] | None = None,
     warnings: list[Any] | None = None,
+    check: Callable[[], None] | None = None,
 ) -> Any:
     """Compile a parsed file; returns ``entry(env) -> generator``.
 
     ``globals_`` maps the global names (builtins) to their values; ``extra``
     names the slots of the outermost env (``scopedImport``)."""
     comp = Compiler(source, globals_, extra or [], lints)
+    comp.check = check
     entry = comp.compile_root(root)
     if warnings is not None:
         warnings.extend(comp.warnings)

@@ -4,12 +4,13 @@ the I/O interface, the search path and the builtins of one evaluation."""
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from . import nodes as N
 from .builtins import make_globals
 from .compiler import compile_program
-from .errors import EvalLimit, NixError
+from .errors import Cancelled, EvalLimit, NixError
 from .io import RealIO
 from .values import Attrs, CtxStr, NixPath, Thunk, context_of
 from .vm import Budget, Machine
@@ -126,7 +127,7 @@ class Evaluator:
     def parse(self, text: bytes | str, path: str | None, name: str | None = None) -> Any:
         from .parse import parse
 
-        res = parse(text, path, name, home=self.home)
+        res = parse(text, path, name, home=self.home, check=self.check_budget)
         if res.errors:
             raise ParseFailed(res.errors)
         return res
@@ -142,8 +143,24 @@ class Evaluator:
         data = text.encode() if isinstance(text, str) else text
         res = self.parse(data, path, name)
         return compile_program(
-            res.root, res.source, self.globals, extra, self.lints, self.machine.warnings
+            res.root,
+            res.source,
+            self.globals,
+            extra,
+            self.lints,
+            self.machine.warnings,
+            check=self.check_budget,
         )
+
+    def check_budget(self) -> None:
+        """Stop (``EvalLimit``) when the deadline passed or cancellation was
+        asked: parsing and compiling a huge file happen outside the driver
+        loop, which checks the same between steps."""
+        budget = self.machine.budget
+        if budget.deadline is not None and time.monotonic() > budget.deadline:
+            raise EvalLimit("evaluation limit: time budget exceeded", "deadline")
+        if budget.cancel is not None and budget.cancel.is_set():
+            raise Cancelled()
 
     def eval_text(self, text: bytes | str, path: str | None = None, name: str | None = None) -> Any:
         """Evaluate source text to weak head normal form."""

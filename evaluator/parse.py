@@ -92,17 +92,28 @@ def parse(
     name: str | None = None,
     *,
     home: str | None = None,
+    check: Callable[[], None] | None = None,
 ) -> ParseResult:
-    """Parse Nix source text into a ``ParseResult`` (root is None on errors)."""
+    """Parse Nix source text into a ``ParseResult`` (root is None on errors).
+
+    ``check`` is called every few thousand nodes while lowering; it may raise
+    to stop (an evaluation budget or cancellation)."""
     data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
     source = Source(data, path, name)
     tree = make_parser().parse(prepare_text(data))
-    return lower(tree, source, home=home)
+    return lower(tree, source, home=home, check=check)
 
 
-def lower(tree: Tree, source: Source, *, home: str | None = None) -> ParseResult:
+def lower(
+    tree: Tree,
+    source: Source,
+    *,
+    home: str | None = None,
+    check: Callable[[], None] | None = None,
+) -> ParseResult:
     """Lower a tree-sitter tree of ``prepare_text(source.text)`` into AST nodes."""
     lowerer = _Lowerer(source, home)
+    lowerer.check = check
     lowerer.syntax_errors(tree.root_node)
     root: N.Node | None
     try:
@@ -344,6 +355,7 @@ class _Lowerer:
         self.source = source
         self.text = source.text
         self.home = home
+        self.check: Callable[[], None] | None = None
         self.errors: list[ParseError] = []
         self.results: dict[int, N.Node] = {}
         # Str nodes that Nix represents as a concatenation (an interpolated or
@@ -625,7 +637,13 @@ class _Lowerer:
             return None
         handlers = self._handlers()
         stack: list[tuple[Node, bool]] = [(expr, False)]
+        check, countdown = self.check, 4096
         while stack:
+            if check is not None:
+                countdown -= 1
+                if not countdown:
+                    check()
+                    countdown = 4096
             n, done = stack.pop()
             if done:
                 h = handlers.get(n.type)
