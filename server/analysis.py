@@ -1,14 +1,18 @@
-"""The fast diagnostic layers of a document: syntax (from its incremental tree) and lint.
+"""The static diagnostic layers of a document: syntax (from its incremental tree) and lint.
 
-Both are functions of one ``Document`` snapshot and run on the event loop
-(lowering and linting a buffer take milliseconds); evaluation, which may take
-seconds, lives in ``server.evaluation``.
+Both are functions of one ``Snapshot`` of a document (its bytes and a copy of
+its tree), so the server can compute them in a worker thread: lowering and
+linting take milliseconds for a usual file but about a second for a
+40,000-line one.  Evaluation lives in ``server.evaluation``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
+
+from tree_sitter import Tree
 
 from evaluator.diagnostics import Diagnostic, Severity
 from evaluator.ide import cached_parse, remember_parse
@@ -30,7 +34,22 @@ _WORD = re.compile(rb"[A-Za-z_][A-Za-z0-9_'-]*")
 _QUOTED = re.compile(r"'([^']*)'")
 
 
-def static_diagnostics(doc: Document, path: str | None) -> list[Diagnostic]:
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A document's text and tree at one version (the tree a private copy)."""
+
+    data: bytes
+    tree: Tree
+    version: int | None
+
+
+def snapshot(doc: Document) -> Snapshot:
+    """Freeze ``doc``: ``Tree.copy`` is cheap, and edits to the document's
+    tree (``tree.edit`` mutates in place) leave the copy as it was."""
+    return Snapshot(doc.data, doc.tree.copy(), doc.version)
+
+
+def static_diagnostics(doc: Document | Snapshot, path: str | None) -> list[Diagnostic]:
     """Syntax errors (every ERROR/MISSING node) and lints.
 
     On a buffer with syntax errors the lints run on the partially lowered tree
@@ -55,7 +74,9 @@ def static_diagnostics(doc: Document, path: str | None) -> list[Diagnostic]:
     return syntax + _trustworthy(lints, doc, result.errors)
 
 
-def _trustworthy(lints: list[Diagnostic], doc: Document, errors: list) -> list[Diagnostic]:
+def _trustworthy(
+    lints: list[Diagnostic], doc: Document | Snapshot, errors: list
+) -> list[Diagnostic]:
     words: set[bytes] = set()
     for start, end in _error_ranges(doc):
         words.update(_WORD.findall(doc.data[start:end]))
@@ -76,7 +97,7 @@ def _trustworthy(lints: list[Diagnostic], doc: Document, errors: list) -> list[D
     return out
 
 
-def _error_ranges(doc: Document) -> list[tuple[int, int]]:
+def _error_ranges(doc: Document | Snapshot) -> list[tuple[int, int]]:
     """Byte ranges of the ERROR nodes (the text tree-sitter skipped)."""
     out: list[tuple[int, int]] = []
     stack = [doc.tree.root_node]

@@ -40,7 +40,7 @@ from evaluator.diagnostics import Diagnostic
 
 from . import convert, navigation, positions
 from . import settings as settings_mod
-from .analysis import static_diagnostics
+from .analysis import snapshot, static_diagnostics
 from .documents import Document, DocumentStore
 from .evaluation import Evaluations, Job
 from .settings import Settings
@@ -367,8 +367,16 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
             await asyncio.sleep(delay)
         if not is_current(ls, doc, version):
             return
-        publish(ls, doc)
         layers = ls.layers[doc.uri]
+        if layers.static_version != version:
+            # Lowering and linting a large file take a while: in a worker, on
+            # a snapshot (an edit meanwhile mutates the document's tree).
+            snap = snapshot(doc)
+            static = await asyncio.to_thread(static_diagnostics, snap, document_path(doc.uri))
+            if not is_current(ls, doc, version):
+                return
+            layers.static, layers.static_version = static, version
+        publish(ls, doc)
         if not ls.settings.eval.enable:
             if layers.eval:
                 layers.eval = []
