@@ -309,6 +309,17 @@ def _runs(winners: dict[int, Token]) -> list[tuple[int, int, Token]]:
     tokens: list[Token] = []
     stack_end: list[int] = []  # the enclosing extents (ends and tokens)
     stack_token: list[Token] = []
+
+    def emit(start: int, end: int, token: Token) -> None:
+        if token == _NO_TOKEN:
+            return
+        if ends and ends[-1] == start and tokens[-1] == token:
+            ends[-1] = end  # joins the previous run
+        else:
+            starts.append(start)
+            ends.append(end)
+            tokens.append(token)
+
     pos = 0
     mask = _MAX_END
     for key in sorted(winners):
@@ -320,24 +331,12 @@ def _runs(winners: dict[int, Token]) -> list[tuple[int, int, Token]]:
             top_end = stack_end.pop()
             top_token = stack_token.pop()
             if top_end > pos:
-                if top_token != _NO_TOKEN:
-                    if ends and ends[-1] == pos and tokens[-1] == top_token:
-                        ends[-1] = top_end
-                    else:
-                        starts.append(pos)
-                        ends.append(top_end)
-                        tokens.append(top_token)
+                emit(pos, top_end, top_token)
                 pos = top_end
         if stack_end:  # the enclosing extent's part before this one
             top_end = stack_end[-1]
-            top_token = stack_token[-1]
-            if s > pos and top_token != _NO_TOKEN:
-                if ends and ends[-1] == pos and tokens[-1] == top_token:
-                    ends[-1] = s
-                else:
-                    starts.append(pos)
-                    ends.append(s)
-                    tokens.append(top_token)
+            if s > pos:
+                emit(pos, s, stack_token[-1])
             if e > top_end:
                 e = top_end  # nodes nest; never let a capture escape its parent
         if s > pos:
@@ -348,13 +347,7 @@ def _runs(winners: dict[int, Token]) -> list[tuple[int, int, Token]]:
         top_end = stack_end.pop()
         top_token = stack_token.pop()
         if top_end > pos:
-            if top_token != _NO_TOKEN:
-                if ends and ends[-1] == pos and tokens[-1] == top_token:
-                    ends[-1] = top_end
-                else:
-                    starts.append(pos)
-                    ends.append(top_end)
-                    tokens.append(top_token)
+            emit(pos, top_end, top_token)
             pos = top_end
     return list(zip(starts, ends, tokens, strict=True))
 

@@ -37,6 +37,7 @@ from pygls.protocol.language_server import lsp_method
 from pygls.uris import to_fs_path
 
 from evaluator.diagnostics import Diagnostic
+from evaluator.errors import EvalLimit
 
 from . import convert, navigation, positions
 from . import settings as settings_mod
@@ -499,9 +500,14 @@ def create_server() -> NixLensServer:
         index, encoding = doc.index, ls.encoding
         offset = positions.to_offset(index, params.position, encoding)
         cfg = ls.settings.hover
-        info = await ls.evaluations.hover(
-            make_job(ls, doc), offset, print_depth=cfg.print_depth, budget_ms=cfg.budget_ms
-        )
+        try:
+            info = await ls.evaluations.hover(
+                make_job(ls, doc), offset, print_depth=cfg.print_depth, budget_ms=cfg.budget_ms
+            )
+        except EvalLimit as err:
+            # The budget ran out before the value was evaluated (parsing a large
+            # file counts too): say so, as for a value that takes too long.
+            return convert.hover(f"*stopped after {cfg.budget_ms} ms* ({err.msg})", None)
         if info is None:
             return None
         target = convert.Target(doc.uri, document_path(doc.uri), index, encoding)
@@ -528,6 +534,13 @@ def create_server() -> NixLensServer:
             if layers.task is not None:
                 layers.task.cancel()
         ls.evaluations.shutdown()
+        # Cancel the pending requests here, on a copy: pygls cancels them
+        # while iterating the dict their callbacks remove them from
+        # ("dictionary changed size during iteration").
+        current = ls.protocol.msg_id  # this shutdown request: not cancelled
+        for msg_id, future in list(ls.protocol._request_futures.items()):
+            if msg_id != current and not future.done():
+                future.cancel()
 
     # Feature groups kept in their own modules (each: ``register(server)``).
     from . import highlight
