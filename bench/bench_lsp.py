@@ -132,11 +132,16 @@ def percentile(xs: list[float], q: float) -> float:
     return s[k]
 
 
-def timed(samples: int, call: Callable[[], Any]) -> list[float]:
+def timed(samples: int, call: Callable[[], Any], errors: list[str] | None = None) -> list[float]:
+    """Milliseconds per call; error responses are timed too and listed in ``errors``."""
     out = []
     for _ in range(samples):
         t = time.perf_counter()
-        call()
+        try:
+            call()
+        except LspError as err:
+            if errors is not None:
+                errors.append(str(err))
         out.append((time.perf_counter() - t) * 1000)
     return out
 
@@ -201,10 +206,17 @@ def bench_size(lines: int, samples: int, timeout: float) -> dict[str, Any]:
             return {"textDocument": {"uri": uri}, "position": {"line": ln, "character": ch}}
 
         hover_params = position_params("hover")
-        probe = client.request("textDocument/hover", hover_params, timeout=timeout)
+        try:
+            probe = client.request("textDocument/hover", hover_params, timeout=timeout)
+        except LspError as err:
+            probe = {"contents": {"value": f"error {err}"}}
         rows["hover_result"] = (probe or {}).get("contents", {}).get("value", "")[:60]
+        errors: list[str] = []
+        rows["errors"] = errors
         rows["hover"] = timed(
-            samples, lambda: client.request("textDocument/hover", hover_params, timeout=timeout)
+            samples,
+            lambda: client.request("textDocument/hover", hover_params, timeout=timeout),
+            errors,
         )
         for name, cap, method in NAV_FEATURES:
             if not caps.get(cap):
@@ -218,7 +230,9 @@ def bench_size(lines: int, samples: int, timeout: float) -> dict[str, Any]:
             try:
                 client.request(method, params, timeout=timeout)  # warm up
                 rows[name] = timed(
-                    samples, lambda m=method, p=params: client.request(m, p, timeout=timeout)
+                    samples,
+                    lambda m=method, p=params: client.request(m, p, timeout=timeout),
+                    errors,
                 )
             except LspError as err:
                 rows[name] = f"error {err}"
@@ -311,6 +325,8 @@ def main() -> int:
             f"({r['trace_diagnostics']} trace), hover shows {r['hover_result']!r}, "
             f"exit code {r['exit_code']}"
         )
+        if r["errors"]:
+            print(f"  {len(r['errors'])} error responses, e.g. {r['errors'][0]}")
     return 0
 
 
