@@ -56,6 +56,8 @@ class HoverInfo:
     markdown: str
     span: N.Span
     value_text: str | None = None
+    # False when a budget stopped it (another try may get further).
+    complete: bool = True
 
 
 def _make_evaluator(io: Any, budget: Budget, search_path: Any) -> Evaluator:
@@ -111,7 +113,11 @@ def evaluate(
             base = entry_dir or (os.path.dirname(path) if path else os.getcwd())
             v = ev.eval_text(entry, os.path.join(base, "«entry»"), "«entry»")
         else:
-            v = ev.eval_text(text, path, None if path else "«buffer»")
+            # The parse the editor analyses made of this text, if any.
+            parsed = _parse_cached(ev, text, path)
+            if parsed.root is None:
+                raise ParseFailed(parsed.errors)
+            v = ev.run(ev.compile_parsed(parsed.root, parsed.source)([None]))
         if strict and v.__class__ not in (Lambda, PrimOp, PrimOpApp):
             ev.deep_force(v)
         result.value_text = show_value(
@@ -194,16 +200,22 @@ def _short(v: Any) -> str:
     return s if len(s) <= 80 else s[:77] + "…"
 
 
-def _hover_run(ev: Evaluator, entry: Any, print_depth: int, t0: float) -> tuple[str, str | None]:
-    """Run one focus program; markdown and the printed value (if any)."""
+def _hover_run(
+    ev: Evaluator, entry: Any, print_depth: int, t0: float
+) -> tuple[str, str | None, bool]:
+    """Run one focus program; markdown, the printed value (if any) and
+    whether no budget stopped it."""
     lines: list[str] = []
     value_text = None
+    complete = True
     try:
         v = ev.run(entry([None]))
         try:
             ev.run(_deep_force_limited(v, print_depth))
+        except EvalLimit:
+            complete = False  # the unforced parts print as «thunk»
         except NixError:
-            pass  # parts that fail to evaluate (or run out of budget) print as «thunk»
+            pass  # parts that fail to evaluate print as «thunk»
         if v.__class__ in (Lambda, PrimOp, PrimOpApp):
             lines.append(_describe_function(v))
         else:
@@ -223,9 +235,25 @@ def _hover_run(ev: Evaluator, entry: Any, print_depth: int, t0: float) -> tuple[
     except EvalLimit as err:
         ms = int((time.monotonic() - t0) * 1000)
         lines.append(f"*stopped after {ms} ms* ({err.msg})")
+        complete = False
     except NixError as err:
         lines.append(f"**error:** {err.msg}")
-    return "\n\n".join(lines), value_text
+    return "\n\n".join(lines), value_text, complete
+
+
+def _parse_cached(ev: Any, text: str | bytes, path: str | None) -> Any:
+    """The parse of ``text``, shared with the editor analyses (``evaluator.ide``
+    keeps the last few per text; the server's static layer fills it after
+    each edit), so hovers of one version never parse again."""
+    from .ide._doc import cached_parse, remember_parse
+
+    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    doc = cached_parse(data, path)
+    if doc is not None and doc.root is not None:
+        return doc
+    res = ev.parse(data, path, None if path else "«buffer»")
+    remember_parse(res.source, res.root, res.errors, path)
+    return res
 
 
 def hover(
@@ -244,7 +272,7 @@ def hover(
     t0 = time.monotonic()
     ev = _make_evaluator(io, budget, search_path)
     try:
-        res = ev.parse(text, path, None if path else "«buffer»")
+        res = _parse_cached(ev, text, path)
     except ParseFailed:
         return None
     chain = path_to(res.root, offset)
@@ -262,6 +290,7 @@ def hover(
             runs = [{key_of[id(inner)]: v} for v in seen[:3]]
     lines: list[str] = []
     value_text = None
+    complete = True
     for i, arg_values in enumerate(runs):
         try:
             comp = FocusCompiler(res.source, ev.globals, chain, arg_values)
@@ -270,7 +299,8 @@ def hover(
             return HoverInfo(f"error: {err.msg}", span)
         except RecursionError:
             return None
-        text, vt = _hover_run(ev, entry, print_depth, t0)
+        text, vt, done = _hover_run(ev, entry, print_depth, t0)
+        complete = complete and done
         if value_text is None:
             value_text = vt
         if len(runs) > 1 or arg_values:
@@ -280,7 +310,7 @@ def hover(
             lines.append(text)
         if i == 0 and vt is None and "depends on" not in text and len(runs) > 1:
             break
-    return HoverInfo("\n\n".join(lines), span, value_text)
+    return HoverInfo("\n\n".join(lines), span, value_text, complete)
 
 
 __all__ = ["Budget", "EvalResult", "HoverInfo", "evaluate", "hover", "Severity"]

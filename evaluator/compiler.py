@@ -86,10 +86,6 @@ class Fn:
         return "\n".join([head, *body, *tail])
 
 
-# Characters of generated Python compiled at once (about 20 ms of ``compile``).
-_CHUNK = 60_000
-
-
 class Compiler:
     """Compiles one parsed file into a generator function ``entry(env)``."""
 
@@ -168,22 +164,7 @@ class Compiler:
         ns.update(self.consts)
         for name, value in self.globals.items():
             ns[runtime.global_ref(name)] = value
-        # In chunks: between them ``check`` may stop a huge file (budget,
-        # cancellation), and other threads get the interpreter lock, which
-        # ``compile`` holds throughout.  Functions refer to each other by
-        # global name, so the order of definition does not matter.
-        filename = f"<nix {self.source.name}>"
-        chunk: list[str] = []
-        size = 0
-        for i, f in enumerate(self.fns):
-            text = f.source()
-            chunk.append(text)
-            size += len(text)
-            if size >= _CHUNK or i == len(self.fns) - 1:
-                if self.check is not None:
-                    self.check()
-                exec(compile("\n\n".join(chunk), filename, "exec"), ns)
-                chunk, size = [], 0
+        define(self.fns, ns, f"<nix {self.source.name}>", self.check)
         return ns[fn.name]
 
     # ---------------------------------------------------------- variable use
@@ -898,13 +879,47 @@ class FocusCompiler(Compiler):
         fn = self.new_fn("M", "e0", self.top)
         r = self.focus(root, fn, self.top)
         fn.emit(f"return {r}")
-        src = "\n\n".join(f.source() for f in self.fns)
         ns: dict[str, Any] = dict(runtime.NAMESPACE)
         ns.update(self.consts)
         for name, value in self.globals.items():
             ns[runtime.global_ref(name)] = value
-        exec(compile(src, f"<nix focus {self.source.name}>", "exec"), ns)
+        define(self.fns, ns, f"<nix focus {self.source.name}>")
         return ns[fn.name]
+
+
+def define(
+    items: list[Any], ns: dict[str, Any], filename: str, check: Callable[[], None] | None = None
+) -> None:
+    """Define the generated functions in ``ns``, each compiled on its first call.
+
+    Most of a large file is function bodies that one evaluation never calls
+    (a package set, a module's options); Python's ``compile`` is the bulk of
+    the cost of compiling Nix, so it is paid only for what runs.  Functions
+    refer to each other by global name, so a stub that compiles, replaces
+    itself in ``ns`` and forwards the call is all it takes; values made
+    before the first call keep the stub, which forwards.  ``check`` (budget,
+    cancellation) runs every few thousand definitions."""
+    for i, item in enumerate(items):
+        if check is not None and not i % 4096:
+            check()
+        if item.__class__ is _Attach:
+            target = ns[item.target]
+            target.desc = item.desc
+            target.span = ns[item.span_const]
+        else:
+            ns[item.name] = _stub(item.name, item.source(), ns, filename)
+
+
+def _stub(name: str, src: str, ns: dict[str, Any], filename: str) -> Any:
+    def stub(*args: Any) -> Any:
+        real = ns[name]
+        if real is stub:
+            exec(compile(src, filename, "exec"), ns)
+            real = ns[name]
+            real.__dict__.update(stub.__dict__)  # trace attributes (_Attach)
+        return real(*args)
+
+    return stub
 
 
 class _Attach:

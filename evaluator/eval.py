@@ -152,6 +152,18 @@ class Evaluator:
             check=self.check_budget,
         )
 
+    def compile_parsed(self, root: Any, source: Any) -> Any:
+        """``compile`` for a text already parsed (without errors)."""
+        return compile_program(
+            root,
+            source,
+            self.globals,
+            None,
+            self.lints,
+            self.machine.warnings,
+            check=self.check_budget,
+        )
+
     def check_budget(self) -> None:
         """Stop (``EvalLimit``) when the deadline passed or cancellation was
         asked: parsing and compiling a huge file happen outside the driver

@@ -112,6 +112,10 @@ def _run_hover(
     )
 
 
+# Hover answers kept per document version.
+_HOVERS_KEPT = 256
+
+
 @dataclass
 class _InFlight:
     key: tuple[Any, ...]
@@ -126,6 +130,8 @@ class Evaluations:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="nixlens-eval")
         self._in_flight: dict[str, _InFlight] = {}
         self._cache: dict[str, tuple[tuple[Any, ...], api.EvalResult]] = {}
+        # uri -> (job key and evaluation seen, {(offset, print depth): answer})
+        self._hovers: dict[str, tuple[Any, dict[tuple[int, int], api.HoverInfo | None]]] = {}
 
     async def evaluate(self, job: Job) -> api.EvalResult | None:
         """The evaluation result for ``job``; None if cancelled or superseded."""
@@ -161,19 +167,35 @@ class Evaluations:
     async def hover(
         self, job: Job, offset: int, *, print_depth: int, budget_ms: int
     ) -> api.HoverInfo | None:
-        """Hover at ``offset``; cancelling the awaiting task stops the evaluation."""
+        """Hover at ``offset``; cancelling the awaiting task stops the evaluation.
+
+        Complete answers are cached per document version (and evaluation
+        result, whose observed arguments they show) and place."""
         cached = self._cache.get(job.uri)
         observed = cached[1].observed if cached is not None else None
+        key = (job.key(), id(observed))
+        hovers = self._hovers.get(job.uri)
+        if hovers is None or hovers[0] != key:
+            hovers = self._hovers[job.uri] = (key, {})
+        answers = hovers[1]
+        where = (offset, print_depth)
+        if where in answers:
+            return answers[where]
         cancel = threading.Event()
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
             self._pool, _run_hover, job, offset, print_depth, budget_ms, observed, cancel
         )
         try:
-            return await asyncio.shield(future)
+            info = await asyncio.shield(future)
         except asyncio.CancelledError:
             cancel.set()  # $/cancelRequest: let the worker stop at its next check
             raise
+        if info is None or info.complete:
+            if len(answers) >= _HOVERS_KEPT:
+                answers.clear()
+            answers[where] = info
+        return info
 
     def last_result(self, uri: str) -> api.EvalResult | None:
         """The latest finished evaluation of ``uri`` (any version)."""
@@ -190,10 +212,12 @@ class Evaluations:
         """Cancel and drop everything about ``uri`` (document closed)."""
         self.cancel(uri)
         self._cache.pop(uri, None)
+        self._hovers.pop(uri, None)
 
     def invalidate(self) -> None:
         """Drop all cached results (files on disk or settings changed)."""
         self._cache.clear()
+        self._hovers.clear()
 
     def shutdown(self) -> None:
         """Cancel everything and stop the workers."""

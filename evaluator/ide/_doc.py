@@ -98,9 +98,17 @@ def remember(doc: Doc) -> Doc:
     lowered the text already, e.g. for diagnostics, saves the next parse)."""
     with _DOCS_LOCK:
         _DOCS[(doc.source.text, doc.path)] = doc
-        while len(_DOCS) > 16:
-            _DOCS.popitem(last=False)
+        # The newest few, and never more than about _KEEP_BYTES of source:
+        # the tree of a 40,000-line file takes hundreds of megabytes, and
+        # after an edit only the current text's is wanted.
+        total = sum(len(key[0]) for key in _DOCS)
+        while len(_DOCS) > 16 or (len(_DOCS) > 1 and total > _KEEP_BYTES):
+            (text, _), _old = _DOCS.popitem(last=False)
+            total -= len(text)
     return doc
+
+
+_KEEP_BYTES = 1_000_000
 
 
 def cached_parse(data: bytes, path: str | None) -> Doc | None:
