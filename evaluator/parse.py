@@ -131,6 +131,17 @@ def lower(
     return ParseResult(source, None if errors else root, errors, root)
 
 
+def tree_syntax_errors(tree: Tree, source: Source) -> list[ParseError]:
+    """The ERROR and MISSING nodes of a tree as parse errors, without lowering.
+
+    Milliseconds even for a huge file (only subtrees with errors are walked);
+    ``lower`` reports these and the errors lowering finds (duplicate
+    attributes, bad escapes, …)."""
+    lowerer = _Lowerer(source, None)
+    lowerer.syntax_errors(tree.root_node)
+    return sorted(lowerer.errors, key=lambda e: (e.span.start, e.span.end))
+
+
 # --------------------------------------------------------------------------
 # Literal lexing (Nix's lexer rules, applied to the original bytes).
 # --------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from evaluator.diagnostics import Diagnostic, Severity
 from evaluator.ide import cached_parse, remember_parse
 from evaluator.lint import lint
 from evaluator.nodes import Source
-from evaluator.parse import lower
+from evaluator.parse import lower, tree_syntax_errors
 
 from .documents import Document
 
@@ -47,6 +47,17 @@ def snapshot(doc: Document) -> Snapshot:
     """Freeze ``doc``: ``Tree.copy`` is cheap, and edits to the document's
     tree (``tree.edit`` mutates in place) leave the copy as it was."""
     return Snapshot(doc.data, doc.tree.copy(), doc.version)
+
+
+def syntax_diagnostics(doc: Document | Snapshot, path: str | None) -> list[Diagnostic]:
+    """Only the syntax errors tree-sitter's (incrementally updated) tree shows:
+    fast enough to publish at once after an edit of a large file, while
+    ``static_diagnostics`` runs."""
+    source = Source(doc.data, path, None if path else "«buffer»")
+    return [
+        Diagnostic(e.code, Severity.ERROR, e.message, e.span)
+        for e in tree_syntax_errors(doc.tree, source)
+    ]
 
 
 def static_diagnostics(doc: Document | Snapshot, path: str | None) -> list[Diagnostic]:

@@ -41,8 +41,8 @@ from evaluator.errors import EvalLimit
 
 from . import convert, navigation, positions
 from . import settings as settings_mod
-from .analysis import snapshot, static_diagnostics
-from .documents import Document, DocumentStore
+from .analysis import snapshot, static_diagnostics, syntax_diagnostics
+from .documents import Document, DocumentStore, EditLog
 from .evaluation import Evaluations, Job
 from .settings import Settings
 
@@ -61,6 +61,10 @@ class Layers:
 
     static_version: int | None = -1
     static: list[Diagnostic] = field(default_factory=list)
+    # Edits since ``static_version``: until the static layer is recomputed
+    # (a second or more for a huge file), its lints are shown moved through
+    # them, next to the current syntax errors.
+    static_log: EditLog = field(default_factory=EditLog)
     # Evaluation diagnostics, computed for ``eval_version``; positions refer
     # to that version's text and are moved through ``Document.log``.
     eval_version: int | None = -1
@@ -317,17 +321,30 @@ def lsp_diagnostics(ls: NixLensServer, doc: Document) -> list[types.Diagnostic]:
     """Both layers of ``doc`` as LSP diagnostics for its current text."""
     layers = ls.layers.setdefault(doc.uri, Layers())
     path = document_path(doc.uri)
-    if layers.static_version != doc.version:
-        layers.static = static_diagnostics(doc, path)
-        layers.static_version = doc.version
     cfg = ls.settings.diagnostics
     here = convert.Target(doc.uri, path, doc.index, ls.encoding)
-    static = convert.diagnostics(layers.static, here, cfg)
+    if layers.static_version == doc.version:
+        static = convert.diagnostics(layers.static, here, cfg)
+    else:  # being recomputed (see ``analyse``): never block the event loop on it
+        lints = [d for d in layers.static if d.code != "syntax_error"]
+        carried = convert.Target(
+            doc.uri, path, doc.index, ls.encoding, remap=layers.static_log.map_range
+        )
+        static = _merge(
+            convert.diagnostics(syntax_diagnostics(doc, path), here, cfg),
+            convert.diagnostics(lints, carried, cfg),
+            cfg.max_per_file,
+        )
     if not layers.eval:
         doc.take_edits()  # nothing to move through them
         return static
     moved = convert.Target(doc.uri, path, doc.index, ls.encoding, remap=doc.log.map_range)
     return _merge(static, convert.diagnostics(layers.eval, moved, cfg), cfg.max_per_file)
+
+
+# Above this size a change is published twice: at once with the current
+# syntax errors and the lints carried over, then with the new lints.
+_QUICK_PUBLISH_BYTES = 100_000
 
 
 def _merge(
@@ -372,11 +389,16 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
         if layers.static_version != version:
             # Lowering and linting a large file take a while: in a worker, on
             # a snapshot (an edit meanwhile mutates the document's tree).
+            # Meanwhile a large file shows its current syntax errors and the
+            # last lints moved through the edits (``lsp_diagnostics``).
+            if len(doc.data) > _QUICK_PUBLISH_BYTES:
+                publish(ls, doc)
             snap = snapshot(doc)
             static = await asyncio.to_thread(static_diagnostics, snap, document_path(doc.uri))
             if not is_current(ls, doc, version):
                 return
             layers.static, layers.static_version = static, version
+            layers.static_log = EditLog()
         publish(ls, doc)
         if not ls.settings.eval.enable:
             if layers.eval:
@@ -447,8 +469,13 @@ def create_server() -> NixLensServer:
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: NixLensServer, params: types.DidChangeTextDocumentParams) -> None:
         ident = params.text_document
+        before = ls.documents.get(ident.uri)
+        seen = len(before.log.edits) if before is not None else 0
         doc = ls.documents.change(ident.uri, ident.version, params.content_changes, ls.encoding)
         if doc is not None:
+            if doc is before:  # the static layer's lints move through these edits too
+                layers = ls.layers.setdefault(doc.uri, Layers())
+                layers.static_log.edits.extend(doc.log.edits[seen:])
             ls.evaluations.cancel(doc.uri)
             schedule(ls, doc)
 
