@@ -67,6 +67,8 @@ class Fn:
         if base is not None:
             self.local[id(base)] = "e0"
         self.nenv = 0
+        # Generates the body on demand (``Compiler.lazy_bodies``).
+        self.deferred: Callable[[], None] | None = None
 
     def emit(self, line: str) -> None:
         self.lines.append("    " * self.ind + line)
@@ -98,8 +100,11 @@ class Compiler:
     ):
         self.source = source
         self.globals = globals_
-        # Called between compile chunks; may raise to stop (see compile_root).
+        # Called while defining the functions; may raise to stop (see ``define``).
         self.check: Callable[[], None] | None = None
+        # Generate lambda bodies only when first called (hover and completion:
+        # undefined names in uncalled functions need not be reported there).
+        self.lazy_bodies = False
         # Nix 2.36's literal lints: kind -> "warn" | "fatal".
         self.lints = lints or {}
         self.warnings: list[Any] = []
@@ -164,7 +169,7 @@ class Compiler:
         ns.update(self.consts)
         for name, value in self.globals.items():
             ns[runtime.global_ref(name)] = value
-        define(self.fns, ns, f"<nix {self.source.name}>", self.check)
+        define(self.fns, ns, f"<nix {self.source.name}>", self.check, self)
         return ns[fn.name]
 
     # ---------------------------------------------------------- variable use
@@ -417,6 +422,13 @@ class Compiler:
 
     def compile_lambda(self, node: N.Lambda, scope: Scope) -> str:
         lf = self.new_fn("L", "e0, a", scope)
+        if self.lazy_bodies:
+            lf.deferred = lambda: self._lambda_body(lf, node, scope)
+        else:
+            self._lambda_body(lf, node, scope)
+        return lf.name
+
+    def _lambda_body(self, lf: Fn, node: N.Lambda, scope: Scope) -> None:
         if node.formals is None:
             inner = Scope(scope, {node.arg: 1} if node.arg else {})
             ev = lf.env_var()
@@ -424,7 +436,7 @@ class Compiler:
             lf.local[id(inner)] = ev
             r = self.val(node.body, lf, inner)
             lf.emit(f"return {r}")
-            return lf.name
+            return
         names: dict[str, int] = {}
         for i, f in enumerate(node.formals):
             names[f.name] = i + 1
@@ -462,7 +474,6 @@ class Compiler:
                 lf.ind -= 1
         r = self.val(node.body, lf, inner)
         lf.emit(f"return {r}")
-        return lf.name
 
     def c_Apply(self, node: N.Apply, fn: Fn, scope: Scope) -> str:
         # Flatten f a b c so the arguments are built before the calls.
@@ -809,6 +820,7 @@ class FocusCompiler(Compiler):
         arg_values: dict[tuple[str, int], Any] | None = None,
     ):
         super().__init__(source, globals_, [])
+        self.lazy_bodies = True
         self.path = path
         self.on_path = {id(n) for n in path}
         self.arg_values = arg_values or {}
@@ -883,21 +895,27 @@ class FocusCompiler(Compiler):
         ns.update(self.consts)
         for name, value in self.globals.items():
             ns[runtime.global_ref(name)] = value
-        define(self.fns, ns, f"<nix focus {self.source.name}>")
+        define(self.fns, ns, f"<nix focus {self.source.name}>", None, self)
         return ns[fn.name]
 
 
 def define(
-    items: list[Any], ns: dict[str, Any], filename: str, check: Callable[[], None] | None = None
+    items: list[Any],
+    ns: dict[str, Any],
+    filename: str,
+    check: Callable[[], None] | None = None,
+    compiler: Compiler | None = None,
 ) -> None:
     """Define the generated functions in ``ns``, each compiled on its first call.
 
     Most of a large file is function bodies that one evaluation never calls
-    (a package set, a module's options); Python's ``compile`` is the bulk of
-    the cost of compiling Nix, so it is paid only for what runs.  Functions
-    refer to each other by global name, so a stub that compiles, replaces
-    itself in ``ns`` and forwards the call is all it takes; values made
-    before the first call keep the stub, which forwards.  ``check`` (budget,
+    (a package set, a module's options); generating and compiling Python is
+    the bulk of the cost of compiling Nix, so it is paid only for what runs.
+    Functions refer to each other by global name, so a stub that compiles,
+    replaces itself in ``ns`` and forwards the call is all it takes; values
+    made before the first call keep the stub, which forwards.  A function
+    whose body is ``deferred`` has it generated then, by ``compiler``, and
+    the functions that generates are defined in turn.  ``check`` (budget,
     cancellation) runs every few thousand definitions."""
     for i, item in enumerate(items):
         if check is not None and not i % 4096:
@@ -907,14 +925,22 @@ def define(
             target.desc = item.desc
             target.span = ns[item.span_const]
         else:
-            ns[item.name] = _stub(item.name, item.source(), ns, filename)
+            ns[item.name] = _stub(item, ns, filename, compiler)
 
 
-def _stub(name: str, src: str, ns: dict[str, Any], filename: str) -> Any:
+def _stub(fn: Fn, ns: dict[str, Any], filename: str, compiler: Compiler | None) -> Any:
+    name = fn.name
+
     def stub(*args: Any) -> Any:
         real = ns[name]
         if real is stub:
-            exec(compile(src, filename, "exec"), ns)
+            if fn.deferred is not None and compiler is not None:
+                first = len(compiler.fns)
+                fn.deferred()
+                fn.deferred = None
+                ns.update(compiler.consts)
+                define(compiler.fns[first:], ns, filename, None, compiler)
+            exec(compile(fn.source(), filename, "exec"), ns)
             real = ns[name]
             real.__dict__.update(stub.__dict__)  # trace attributes (_Attach)
         return real(*args)
