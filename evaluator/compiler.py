@@ -19,6 +19,7 @@ grows with syntactic nesting only, never with Nix call depth.
 from __future__ import annotations
 
 import itertools
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -929,23 +930,36 @@ def define(
 
 
 def _stub(fn: Fn, ns: dict[str, Any], filename: str, compiler: Compiler | None) -> Any:
-    name = fn.name
-
-    def stub(*args: Any) -> Any:
-        real = ns[name]
-        if real is stub:
-            if fn.deferred is not None and compiler is not None:
-                first = len(compiler.fns)
-                fn.deferred()
-                fn.deferred = None
-                ns.update(compiler.consts)
-                define(compiler.fns[first:], ns, filename, None, compiler)
-            exec(compile(fn.source(), filename, "exec"), ns)
-            real = ns[name]
-            real.__dict__.update(stub.__dict__)  # trace attributes (_Attach)
-        return real(*args)
-
+    # A function whose globals are ``ns``: once the real one is compiled the
+    # stub takes over its code object, so values made before the first call
+    # (holding the stub) run the real code directly afterwards.
+    stub = types.FunctionType(_stub_template.__code__, ns, fn.name)
+    stub.__kwdefaults__ = {"_state": (fn, filename, compiler, stub)}
+    ns["_nixlens_load_stub"] = _load_stub
     return stub
+
+
+def _stub_template(*args: Any, _state: Any = None) -> Any:
+    return _nixlens_load_stub(_state, args)  # type: ignore[name-defined]  # noqa: F821
+
+
+def _load_stub(state: tuple[Fn, str, Compiler | None, Any], args: tuple[Any, ...]) -> Any:
+    fn, filename, compiler, stub = state
+    ns = stub.__globals__
+    real = ns[fn.name]
+    if real is stub:
+        if fn.deferred is not None and compiler is not None:
+            first = len(compiler.fns)
+            fn.deferred()
+            fn.deferred = None
+            ns.update(compiler.consts)
+            define(compiler.fns[first:], ns, filename, None, compiler)
+        exec(compile(fn.source(), filename, "exec"), ns)
+        real = ns[fn.name]
+        stub.__code__ = real.__code__
+        stub.__kwdefaults__ = None
+        real = ns[fn.name] = stub  # keeps the trace attributes (_Attach) set on it
+    return real(*args)
 
 
 class _Attach:
