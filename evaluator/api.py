@@ -34,9 +34,15 @@ class Budget:
     timeout_s: float | None = 2.0
     cancel: threading.Event | None = None
     max_values: int | None = 10_000_000
+    max_depth: int | None = 2_500_000
 
     def vm(self) -> _VMBudget:
-        b = _VMBudget(max_steps=self.max_steps, timeout_s=self.timeout_s, cancel=self.cancel)
+        b = _VMBudget(
+            max_steps=self.max_steps,
+            timeout_s=self.timeout_s,
+            cancel=self.cancel,
+            max_depth=self.max_depth,
+        )
         b.start()
         return b
 

@@ -141,8 +141,14 @@ def _key(d: types.Diagnostic) -> tuple[int, int, int, int]:
     return (s.line, s.character, e.line, e.character)
 
 
-def hover(markdown: str, rng: types.Range | None) -> types.Hover:
-    """Hover contents as Markdown."""
+def hover(markdown: str, rng: types.Range | None, max_chars: int = 0) -> types.Hover:
+    """Hover contents as Markdown, cut to ``max_chars`` (0: no limit) with a note."""
+    if max_chars and len(markdown) > max_chars:
+        cut = markdown[:max_chars]
+        if cut.count("```") % 2:
+            cut += "\n```"  # close the code block the cut fell in
+        more = len(markdown) - max_chars
+        markdown = f"{cut}\n\n*hover text cut at {max_chars} characters ({more} more)*"
     return types.Hover(
         contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=markdown), range=rng
     )

@@ -47,6 +47,7 @@ class Job:
     budget_ms: int = 2000
     max_steps: int | None = 5_000_000
     max_values: int | None = 10_000_000
+    max_depth: int | None = 2_500_000
 
     def key(self) -> tuple[Any, ...]:
         """Cache key: equal keys give equal results."""
@@ -63,6 +64,7 @@ class Job:
             self.budget_ms,
             self.max_steps,
             self.max_values,
+            self.max_depth,
         )
 
     def io(self) -> OverlayIO:
@@ -76,6 +78,7 @@ class Job:
             timeout_s=budget_ms / 1000,
             cancel=cancel,
             max_values=self.max_values,
+            max_depth=self.max_depth,
         )
 
 

@@ -290,6 +290,7 @@ def make_job(ls: NixLensServer, doc: Document) -> Job:
         budget_ms=s.eval.budget_ms,
         max_steps=s.eval.max_steps or None,
         max_values=s.eval.max_values or None,
+        max_depth=s.eval.max_depth or None,
     )
 
 
@@ -538,7 +539,7 @@ def create_server() -> NixLensServer:
         if info is None:
             return None
         target = convert.Target(doc.uri, document_path(doc.uri), index, encoding)
-        return convert.hover(info.markdown, target.here_range(info.span))
+        return convert.hover(info.markdown, target.here_range(info.span), cfg.max_chars)
 
     @server.feature(DOCUMENT_TEXT)
     def document_text(ls: NixLensServer, params: Any) -> dict[str, Any] | None:

@@ -31,12 +31,16 @@ class EvalSettings:
     max_steps: int = 5_000_000
     # Largest string (characters) or list (elements) an evaluation may build.
     max_values: int = 10_000_000
+    # Most frames on the evaluator's driver stack (nested forcing and calls).
+    max_depth: int = 2_500_000
 
 
 @dataclass(frozen=True)
 class HoverSettings:
     budget_ms: int = 200
     print_depth: int = 3
+    # Longest hover text (characters); longer is cut with a note.
+    max_chars: int = 20_000
 
 
 @dataclass(frozen=True)

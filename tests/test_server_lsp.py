@@ -294,3 +294,30 @@ async def test_cancel_request_stops_a_hover(client: LanguageClient) -> None:
     # And the server keeps serving.
     open_doc(client, "let x = 1 + 2; in x", uri="file:///tmp/nixlens-test/after.nix")
     assert "3" in await hover_at(client, 0, 18, uri="file:///tmp/nixlens-test/after.nix")
+
+
+@pytest.mark.parametrize("client", [("neovim", {"eval": {"maxDepth": 5000}})], indirect=True)
+async def test_frame_depth_budget_is_a_diagnostic(client: LanguageClient) -> None:
+    """``eval.maxDepth`` bounds the driver's frame stack: a recursion 100,000
+    deep (fine by default) ends with an evaluation-limit diagnostic."""
+    open_doc(client, "let f = n: if n == 0 then 0 else 1 + f (n - 1); in f 100000")
+    diags = await wait_for(client, URI, lambda d: "eval_limit" in codes(d), timeout=30)
+    [limit] = [d for d in diags if d.code == "eval_limit"]
+    assert limit.message.startswith("evaluation limit: more than 5000 nested frames")
+    other = "file:///tmp/nixlens-test/other.nix"
+    open_doc(client, "let y = 6 * 7; in y", uri=other)
+    assert "42" in await hover_at(client, 0, 18, uri=other)
+
+
+@pytest.mark.parametrize("client", [("neovim", {"hover": {"maxChars": 300}})], indirect=True)
+async def test_hover_text_is_cut_at_max_chars(client: LanguageClient) -> None:
+    text = 'let s = builtins.concatStringsSep "," (builtins.genList toString 2000); in s'
+    open_doc(client, text)
+    value = await hover_at(client, 0, len(text) - 1)
+    head, _, note = value.rpartition("\n\n")
+    assert len(head) <= 300 + len("\n```")
+    assert head.count("```") % 2 == 0  # the code block is closed
+    more = int(note.split("(")[1].split(" ")[0])
+    assert note == f"*hover text cut at 300 characters ({more} more)*"
+    assert more > 0
+    assert head.startswith('```nix\n"0,1,2,3,')

@@ -11,8 +11,15 @@ import * as path from "node:path";
 /** The `nixlens` settings section, fully defaulted (mirrors package.json). */
 export interface NixlensSettings {
   server: { path: string; args: string[] };
-  eval: { enable: boolean; entry: string; budgetMs: number; maxSteps: number; maxValues: number };
-  hover: { budgetMs: number; printDepth: number };
+  eval: {
+    enable: boolean;
+    entry: string;
+    budgetMs: number;
+    maxSteps: number;
+    maxValues: number;
+    maxDepth: number;
+  };
+  hover: { budgetMs: number; printDepth: number; maxChars: number };
   searchPath: string[];
   diagnostics: { ignore: string[]; debounceMs: number; maxPerFile: number };
   inlayHints: { enable: boolean; maxLines: number };
@@ -24,8 +31,8 @@ export interface NixlensSettings {
 export function defaultSettings(): NixlensSettings {
   return {
     server: { path: "nixlens", args: [] },
-    eval: { enable: true, entry: "", budgetMs: 2000, maxSteps: 5000000, maxValues: 10000000 },
-    hover: { budgetMs: 200, printDepth: 3 },
+    eval: { enable: true, entry: "", budgetMs: 2000, maxSteps: 5000000, maxValues: 10000000, maxDepth: 2500000 },
+    hover: { budgetMs: 200, printDepth: 3, maxChars: 20000 },
     searchPath: [],
     diagnostics: { ignore: [], debounceMs: 200, maxPerFile: 200 },
     inlayHints: { enable: false, maxLines: 5000 },

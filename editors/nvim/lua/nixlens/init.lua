@@ -12,8 +12,15 @@ local uv = vim.uv or vim.loop
 -- Every `nixlens.*` setting with its default (the server has the same ones).
 M.default_settings = {
   server = { path = "nixlens", args = {} },
-  eval = { enable = true, entry = "", budgetMs = 2000, maxSteps = 5000000, maxValues = 10000000 },
-  hover = { budgetMs = 200, printDepth = 3 },
+  eval = {
+    enable = true,
+    entry = "",
+    budgetMs = 2000,
+    maxSteps = 5000000,
+    maxValues = 10000000,
+    maxDepth = 2500000,
+  },
+  hover = { budgetMs = 200, printDepth = 3, maxChars = 20000 },
   searchPath = {},
   diagnostics = { ignore = {}, debounceMs = 200, maxPerFile = 200 },
   inlayHints = { enable = false, maxLines = 5000 },
