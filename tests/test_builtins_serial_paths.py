@@ -306,6 +306,16 @@ def test_files(tmp_path: object) -> None:
     assert ev_str(exists) == "[ true false false true true true false true ]"
 
 
+def test_store_directory_always_exists() -> None:
+    # Nix has its store open while it evaluates; nixlens stands the store
+    # directory in whether or not this machine has one.
+    probe = (
+        'map builtins.pathExists [ "${builtins.storeDir}" "${builtins.storeDir}/" '
+        '"${builtins.storeDir}/foo" "${builtins.storeDir}/foo/bar" ]'
+    )
+    assert ev_str(probe) == "[ true true false false ]"
+
+
 def test_path_argument_errors() -> None:
     err = ev_err('builtins.pathExists "zorglub"')
     assert err.msg == "string 'zorglub' doesn't represent an absolute path"

@@ -170,6 +170,10 @@ def _path_exists(p: Any) -> Any:
     path = yield from realise_path(v)
     ev = yield CONTEXT
     io = ev.io
+    if path == ev.store_dir:
+        # Nix opens its store before it evaluates, so the store directory
+        # always exists there; nixlens has no store and stands it in.
+        return True
     try:
         t = io.file_type(path, follow=must_be_dir)
     except NixError:  # outside the allowed roots
