@@ -9,9 +9,11 @@ the original place becomes related information.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from lsprotocol import types
 from pygls.uris import from_fs_path
@@ -165,6 +167,8 @@ _SYMBOL_KIND = {
     "parameter": types.SymbolKind.Variable,
 }
 
+_VARIABLE = types.SymbolKind.Variable
+
 _COMPLETION_KIND = {
     "variable": types.CompletionItemKind.Variable,
     "function": types.CompletionItemKind.Function,
@@ -213,24 +217,128 @@ def workspace_edit(edits: Iterable[ide.Edit], target: Target) -> types.Workspace
     return types.WorkspaceEdit(changes={target.uri: text_edits(edits, target)})
 
 
-def document_symbols(symbols: Iterable[ide.Symbol], target: Target) -> list[types.DocumentSymbol]:
-    """The hierarchical outline."""
-    out = []
-    for s in symbols:
-        rng, sel = target.here_range(s.span), target.here_range(s.selection)
-        if rng is None or sel is None:
-            continue
-        out.append(
-            types.DocumentSymbol(
-                name=s.name or "«empty»",
-                kind=_SYMBOL_KIND.get(s.kind, types.SymbolKind.Variable),
-                range=rng,
-                selection_range=sel,
-                detail=s.detail,
-                children=document_symbols(s.children, target) or None,
-            )
+class RawJSON:
+    """A result already serialised to JSON text: sent as it is, without the
+    converter (``NixLensProtocol``), for answers of megabytes."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+#: A document's outline pieces rendered to JSON, keyed by the piece's text,
+#: the character it starts at and the encoding: a %-format of the piece's
+#: JSON with its line numbers (relative to its first line) left out.  An edit
+#: renders again the pieces it touched; the others are formatted with their
+#: new first line.
+FragmentCache = dict[tuple[object, int, str], tuple[str, tuple[int, ...]]]
+
+
+def outline_json(
+    items: Iterable[ide.OutlineItem], index: LineIndex, encoding: str, cache: FragmentCache
+) -> str:
+    """The hierarchical outline (``DocumentSymbol[]``) as JSON text.
+
+    ``cache`` holds the previous call's pieces and is replaced in place by
+    this call's."""
+    new: FragmentCache = {}
+    position = index.position
+    data = index.data
+
+    def symbol(
+        r: tuple[str, str, int, int, int, int, str | None],
+        first_line: int,
+        lines: list[int],
+    ) -> str:
+        """One symbol's JSON up to its children, %-escaped, its line numbers
+        (minus ``first_line``) appended to ``lines`` in place of %d."""
+        name, kind, a, b, c, d, detail = r
+        (l1, c1), (l2, c2) = position(a, encoding), position(max(a, b), encoding)
+        (l3, c3), (l4, c4) = position(c, encoding), position(max(c, d), encoding)
+        lines.extend((l1 - first_line, l2 - first_line, l3 - first_line, l4 - first_line))
+        quoted = json.dumps(name or "«empty»", ensure_ascii=False).replace("%", "%%")
+        more = ""
+        if detail is not None:
+            more = ',"detail":' + json.dumps(detail, ensure_ascii=False).replace("%", "%%")
+        return (
+            f'{{"name":{quoted},"kind":{_SYMBOL_KIND.get(kind, _VARIABLE).value}'
+            f',"range":{{"start":{{"line":%d,"character":{c1}}},'
+            f'"end":{{"line":%d,"character":{c2}}}}}'
+            f',"selectionRange":{{"start":{{"line":%d,"character":{c3}}},'
+            f'"end":{{"line":%d,"character":{c4}}}}}{more}'
         )
-    return out
+
+    def chunk(item: ide.OutlineChunk) -> str:
+        line, col = item.point
+        if encoding == "utf-8" or data[item.start - col : item.start].isascii():
+            char = col
+        else:
+            line, char = position(item.start, encoding)
+        key = (item.key, char, encoding)
+        template = new.get(key) or cache.get(key)
+        if template is None:
+            base = item.start
+            parts: list[str] = []
+            lines: list[int] = []
+            todo: list[Any] = [(r, True) for r in reversed(item.symbols)]
+            first = True
+            while todo:
+                r, opening = todo.pop()
+                if isinstance(r, str):
+                    parts.append(r)
+                    first = False
+                    continue
+                head = symbol(
+                    (r[0], r[1], base + r[2], base + r[3], base + r[4], base + r[5], r[6]),
+                    line,
+                    lines,
+                )
+                parts.append(head if first else "," + head)
+                if r[7]:
+                    parts.append(',"children":[')
+                    todo.append(("]}", False))
+                    todo.extend((k, True) for k in reversed(r[7]))
+                    first = True
+                else:
+                    parts.append("}")
+                    first = False
+            template = ("".join(parts), tuple(lines))
+        new[key] = template
+        fmt, rel = template
+        return fmt % tuple([line + k for k in rel])
+
+    # Symbols of large nodes hold pieces: their children are written between
+    # the "[" and "]}" around them.
+    out: list[str] = []
+    todo: list[Any] = ["]", *reversed(list(items))]
+    first = True
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            out.append(item)
+            first = False
+            continue
+        if isinstance(item, ide.OutlineChunk):
+            text = chunk(item)
+            out.append(text if first else "," + text)
+            first = False
+            continue
+        lines: list[int] = []
+        fields = (item.name, item.kind, item.start, item.end, item.sel_start, item.sel_end)
+        head = symbol((*fields, item.detail), 0, lines) % tuple(lines)
+        out.append(head if first else "," + head)
+        if item.children:
+            out.append(',"children":[')
+            todo.append("]}")
+            todo.extend(reversed(item.children))
+            first = True
+        else:
+            out.append("}")
+            first = False
+    cache.clear()
+    cache.update(new)
+    return "[" + "".join(out)
 
 
 def workspace_symbol(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import logging
 import os
@@ -42,6 +43,7 @@ from evaluator.errors import EvalLimit
 from . import convert, navigation, positions
 from . import settings as settings_mod
 from .analysis import snapshot, static_diagnostics, syntax_diagnostics
+from .convert import RawJSON
 from .documents import Document, DocumentStore, EditLog
 from .evaluation import Evaluations, Job
 from .settings import Settings
@@ -147,6 +149,30 @@ class NixLensProtocol(LanguageServerProtocol):
             future.add_done_callback(
                 lambda done: futures.pop(msg_id, None) if futures.get(msg_id) is done else None
             )
+
+    def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
+        # A result serialised by us (``convert.RawJSON``: the outline of a
+        # large file) goes out as it is: the converter would take a second.
+        if error is None and isinstance(result, RawJSON):
+            self._result_types.pop(msg_id, None)
+            head = json.dumps({"jsonrpc": self.VERSION, "id": msg_id})
+            self._send_body(head[:-1] + ', "result": ' + result.text + "}")
+            return
+        super()._send_response(msg_id, result, error)
+
+    def _send_body(self, body: str) -> None:
+        """Write one JSON-RPC message (as pygls' ``_send_data`` does)."""
+        if self.writer is None:
+            log.error("unable to send data, no transport")
+            return
+        payload = body.encode(self.CHARSET)
+        header = (
+            f"Content-Length: {len(payload)}\r\n"
+            f"Content-Type: {self.CONTENT_TYPE}; charset={self.CHARSET}\r\n\r\n"
+        ).encode(self.CHARSET)
+        res = self.writer.write(header + payload if self._include_headers else payload)
+        if inspect.isawaitable(res):
+            asyncio.ensure_future(res)
 
     def send_error(self, msg_id: Any, code: int, message: str) -> None:
         """An error response (``msg_id`` may be None: sent as ``"id": null``)."""

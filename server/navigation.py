@@ -9,8 +9,9 @@ line index, so a change arriving meanwhile cannot skew the ranges.
 The analyses parse the text on each call, but ``evaluator.ide`` keeps the
 parsed documents of the last texts it saw, and a document's bytes are one
 object per version, so requests on the same version share one parse.  The
-outline (``documentSymbol``) is cached per document version here, the
-workspace symbols per file (modification time and size).  Evaluation-backed
+outline (``documentSymbol``) is cached per document version here, and
+rebuilt from the unchanged pieces of the previous version's; workspace
+symbols are cached per file (modification time and size).  Evaluation-backed
 answers (completion after ``e.``, definitions through ``with`` or
 selections, signatures, inlay hints) run under the evaluator's small budgets.
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -79,11 +81,38 @@ class _FileSymbols:
 
 
 @dataclass
+class _Outline:
+    """A document's last outline: its text and encoding, the answer (JSON
+    text), and the pieces that later versions reuse (see ``ide.outline``).
+    ``lock`` keeps two requests from rebuilding it at once."""
+
+    data: bytes | None = None
+    encoding: str = ""
+    answer: convert.RawJSON | None = None
+    chunks: dict[Any, Any] = field(default_factory=dict)
+    fragments: convert.FragmentCache = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _outline(snap: Snapshot, tree: Any, cache: _Outline) -> convert.RawJSON:
+    """Worker thread: the outline of ``snap`` (``tree`` its parse) as JSON."""
+    with cache.lock:
+        if cache.data is snap.data and cache.encoding == snap.target.encoding:
+            assert cache.answer is not None
+            return cache.answer
+        items = ide.outline(snap.data, tree, cache.chunks)
+        text = convert.outline_json(items, snap.target.index, snap.target.encoding, cache.fragments)
+        cache.data, cache.encoding = snap.data, snap.target.encoding
+        cache.answer = convert.RawJSON(text)
+        return cache.answer
+
+
+@dataclass
 class _State:
     """Per-server state of this module."""
 
-    # uri -> (bytes of the version, encoding, outline)
-    outlines: dict[str, tuple[bytes, str, list[types.DocumentSymbol]]] = field(default_factory=dict)
+    # uri -> the document's outline, reused piece by piece across versions
+    outlines: dict[str, _Outline] = field(default_factory=dict)
     files: dict[str, _FileSymbols] = field(default_factory=dict)
     initialized: bool = False
     formatting_registered: bool = False
@@ -211,21 +240,21 @@ def register(server: NixLensServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
     async def document_symbol(
         ls: NixLensServer, params: types.DocumentSymbolParams
-    ) -> list[types.DocumentSymbol] | None:
+    ) -> convert.RawJSON | None:
+        # The answer (DocumentSymbol[]) is JSON text made by convert.outline_json.
         snap = snapshot(ls, params.text_document.uri)
         if snap is None:
             return None
         state = _state(ls)
-        cached = state.outlines.get(snap.doc.uri)
-        if cached is not None and cached[0] is snap.data and cached[1] == snap.target.encoding:
-            return cached[2]
-        symbols = await _run(ide.document_symbols, snap.data, snap.path)
-        outline = convert.document_symbols(symbols, snap.target)
         for uri in [u for u in state.outlines if u not in ls.documents]:
             del state.outlines[uri]  # closed since
-        if ls.documents.get(snap.doc.uri) is snap.doc:
-            state.outlines[snap.doc.uri] = (snap.data, snap.target.encoding, outline)
-        return outline
+        cache = state.outlines.setdefault(snap.doc.uri, _Outline())
+        cached = cache.answer
+        if cache.data is snap.data and cache.encoding == snap.target.encoding and cached:
+            return cached
+        # The document's tree is edited in place by later changes: a copy.
+        tree = snap.doc.tree.copy()
+        return await _run(_outline, snap, tree, cache)
 
     @server.feature(types.WORKSPACE_SYMBOL)
     async def workspace_symbol(

@@ -84,6 +84,8 @@ class LspClient:
         self.notifications: list[dict[str, Any]] = []
         self.server_requests: list[dict[str, Any]] = []
         self.eof = False
+        self._arrived = 0.0
+        self.arrivals: dict[Any, float] = {}
         self.reader_error: BaseException | None = None
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
         self._reader.start()
@@ -119,6 +121,7 @@ class LspClient:
                 body = out.read(length)
                 if len(body) < length:
                     return
+                self._arrived = time.perf_counter()
                 self._dispatch(json.loads(body))
         except BaseException as exc:  # pragma: no cover - reported by waiters
             self.reader_error = exc
@@ -151,6 +154,9 @@ class LspClient:
             return
         with self._cond:
             fut = self._pending.pop(msg.get("id"), None)
+            if fut is not None:
+                # When the whole answer had been read (its decoding here excluded).
+                self.arrivals[msg.get("id")] = self._arrived
             if fut is None:
                 self.orphans.append(msg)
                 self._cond.notify_all()
@@ -187,6 +193,24 @@ class LspClient:
             with self._cond:
                 self._pending.pop(msg_id, None)
             raise LspTimeout(f"{method} (id {msg_id}): no answer within {timeout}s") from None
+
+    def request_timed(
+        self, method: str, params: Any = None, *, timeout: float = 10
+    ) -> tuple[Any, float]:
+        """``request``, and the seconds from sending it until its answer had
+        arrived (this client's JSON decoding of the answer not included)."""
+        t = time.perf_counter()
+        msg_id, fut = self.request_async(method, params)
+        try:
+            result = fut.result(timeout)
+        except FutureTimeout:
+            with self._cond:
+                self._pending.pop(msg_id, None)
+            raise LspTimeout(f"{method} (id {msg_id}): no answer within {timeout}s") from None
+        finally:
+            with self._cond:
+                arrived = self.arrivals.pop(msg_id, None)
+        return result, (arrived if arrived is not None else time.perf_counter()) - t
 
     def notify(self, method: str, params: Any = None) -> None:
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}

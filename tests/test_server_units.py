@@ -94,3 +94,163 @@ async def test_new_evaluation_cancels_the_one_in_flight() -> None:
     assert await first is None  # superseded, never reported
     assert time.monotonic() - started < 30
     evals.shutdown()
+
+
+# ------------------------------------------------- the outline, incrementally
+
+_OUTLINE_TEXT = """# héllo 🎉
+{ lib, pkgs ? import <nixpkgs> { }, ... }@args:
+let
+  inherit (lib) optional;
+  f = x: { y ? 1 }: x + y;
+  big = rec {
+    a.b.c = 1;
+    "quoted %d name%" = { inner = 2; };
+    ${"dyn"} = 3;
+    fn = { p, q ? p }: let r = p; in r;
+  };
+in {
+  inherit big f;
+  out = big.a.b.c; # ünïcode 🎉 before: pieces on this line
+}
+"""
+
+
+def _reference_outline(data: bytes, index: LineIndex, encoding: str) -> list:  # type: ignore[type-arg]
+    """DocumentSymbol[] the straightforward way: every symbol from ide.document_symbols."""
+    from evaluator import ide
+
+    def rng(span: Span) -> dict:  # type: ignore[type-arg]
+        (l1, c1), (l2, c2) = (
+            index.position(span.start, encoding),
+            index.position(span.end, encoding),
+        )
+        return {"start": {"line": l1, "character": c1}, "end": {"line": l2, "character": c2}}
+
+    def conv(s: ide.Symbol) -> dict:  # type: ignore[type-arg]
+        out = {
+            "name": s.name or "«empty»",
+            "kind": convert._SYMBOL_KIND[s.kind].value,
+            "range": rng(s.span),
+            "selectionRange": rng(s.selection),
+        }
+        if s.detail is not None:
+            out["detail"] = s.detail
+        if s.children:
+            out["children"] = [conv(c) for c in s.children]
+        return out
+
+    return [conv(s) for s in ide.document_symbols(data, chunk_bytes=10**9)]
+
+
+def test_outline_json_matches_the_symbols_across_edits() -> None:
+    import json
+    import random
+
+    from evaluator import ide
+    from evaluator.parse import make_parser, prepare_text
+
+    rnd = random.Random(7)
+    blocks = [_OUTLINE_TEXT.replace("big", f"big{i}") for i in range(6)]
+    data = ("[\n" + "".join(f"({b})\n" for b in blocks) + "]\n").encode()
+    inserts = [b"\n", b"z", b"\xf0\x9f\x8e\x89", b"q = 1; ", b"let w = 2; in ", b"}", b"\r\n"]
+    for encoding in (UTF16, "utf-8"):
+        chunks: dict = {}  # type: ignore[type-arg]
+        fragments: convert.FragmentCache = {}
+        text = data
+        for step in range(40):
+            tree = make_parser().parse(prepare_text(text))
+            index = LineIndex(text)
+            items = ide.outline(text, tree, chunks, chunk_bytes=64)
+            got = json.loads(convert.outline_json(items, index, encoding, fragments))
+            assert got == _reference_outline(text, index, encoding), (encoding, step)
+            # The next version: an edit at a character boundary.
+            at = rnd.randrange(len(text))
+            while at < len(text) and (text[at] & 0xC0) == 0x80:
+                at += 1
+            text = text[:at] + rnd.choice(inserts) + text[at:]
+        assert fragments and chunks  # pieces were kept for the next version
+
+
+def test_outline_reuses_unchanged_pieces(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from evaluator.ide import symbols
+    from evaluator.parse import make_parser
+
+    body = "".join(f"  m{i} = {{ a = {i}; b = x: x; }};\n" for i in range(200))
+    text = ("let\n" + body + "in m0\n").encode()
+    chunks: dict = {}  # type: ignore[type-arg]
+    computed: list[bytes] = []
+    real = symbols._chunk_symbols
+
+    def counting(node, data, in_let):  # type: ignore[no-untyped-def]
+        computed.append(data[node.start_byte : node.end_byte])
+        return real(node, data, in_let)
+
+    monkeypatch.setattr(symbols, "_chunk_symbols", counting)
+    symbols.outline(text, make_parser().parse(text), chunks, chunk_bytes=256)
+    assert len(computed) >= 200
+    computed.clear()
+    edited = text.replace(b"m57 = { a = 57;", b"m57 = { a = 58;")
+    items = symbols.outline(edited, make_parser().parse(edited), chunks, chunk_bytes=256)
+    assert computed == [b"m57 = { a = 58; b = x: x; };"]
+    flat = [s.name for s in symbols.document_symbols(edited, chunk_bytes=256)]
+    assert flat == [f"m{i}" for i in range(200)]
+    assert len(items) == 200
+
+
+# ------------------------------------------- one parse per text (static layer)
+
+
+def test_static_layer_and_requests_share_one_parse(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A request for a text whose static layer is being lowered waits for that
+    lowering instead of parsing the text again, and the other way round."""
+    import threading
+
+    from evaluator.ide import _doc
+    from server.analysis import snapshot, static_diagnostics
+    from server.documents import DocumentStore
+
+    parses: list[bytes] = []
+    real_parse = _doc.parse
+
+    def counting_parse(data, path=None, *args, **kwargs):  # type: ignore[no-untyped-def]
+        parses.append(data)
+        return real_parse(data, path, *args, **kwargs)
+
+    monkeypatch.setattr(_doc, "parse", counting_parse)
+    store = DocumentStore()
+    path = "/nonexistent/nixlens-shared-parse.nix"
+    doc = store.open("file://" + path, "let unusedName = 1; used = 2; in used", 1)
+    snap = snapshot(doc)
+    # The static layer's lowering is slow: a request meanwhile waits for it.
+    lowering, release = threading.Event(), threading.Event()
+    import server.analysis as analysis
+
+    real_lower = analysis.lower
+
+    def slow_lower(*args, **kwargs):  # type: ignore[no-untyped-def]
+        lowering.set()
+        assert release.wait(10)
+        return real_lower(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, "lower", slow_lower)
+    diags: list[list[Diagnostic]] = []
+    worker = threading.Thread(target=lambda: diags.append(static_diagnostics(snap, path)))
+    worker.start()
+    assert lowering.wait(10)
+    got: list[_doc.Doc] = []
+    request = threading.Thread(target=lambda: got.append(_doc.analyse(snap.data, path)))
+    request.start()
+    time.sleep(0.05)
+    assert not got  # waiting
+    release.set()
+    worker.join(10)
+    request.join(10)
+    assert got and got[0].root is not None and parses == []
+    assert [d.code for d in diags[0]] == ["unused_binding"]
+    # A request first: the static layer uses its parse.
+    doc2 = store.open("file://" + path + "2", "let a = 1; in a", 1)
+    assert _doc.analyse(doc2.data, path + "2").root is not None
+    assert len(parses) == 1
+    monkeypatch.setattr(analysis, "lower", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
+    assert static_diagnostics(snapshot(doc2), path + "2") == []

@@ -13,7 +13,16 @@ from .hints import inlay_hints
 from .navigation import definition, document_highlight, references
 from .rename import apply_edits, prepare_rename, rename
 from .signature import signature_help
-from .symbols import document_links, document_symbols, selection_ranges, workspace_symbols
+from .symbols import (
+    OutlineChunk,
+    OutlineItem,
+    OutlineSymbol,
+    document_links,
+    document_symbols,
+    outline,
+    selection_ranges,
+    workspace_symbols,
+)
 from .types import (
     CodeAction,
     CompletionItem,
@@ -38,6 +47,9 @@ __all__ = [
     "Location",
     "SelectionRange",
     "SignatureHelp",
+    "OutlineChunk",
+    "OutlineItem",
+    "OutlineSymbol",
     "Symbol",
     "WorkspaceSymbol",
     "COMPLETION_LIMIT",
@@ -48,6 +60,7 @@ __all__ = [
     "definition",
     "document_links",
     "document_symbols",
+    "outline",
     "inlay_hints",
     "resolve_completion",
     "selection_ranges",
