@@ -55,6 +55,18 @@ class EvalResult:
     elapsed_ms: float = 0.0
     # Argument values lambdas were called with: (source name, offset) -> values.
     observed: dict[tuple[str, int], list[Any]] = field(default_factory=dict)
+    # The namespaces of the programs the evaluation compiled (``release``).
+    programs: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    def release(self) -> None:
+        """Drop the values (``observed``) for good, when nothing will use them
+        again: the programs' namespaces are emptied, which breaks the cycles
+        between them and their functions, so most of their memory is freed
+        at once instead of at the next full garbage collection."""
+        self.observed = {}
+        for ns in self.programs:
+            ns.clear()
+        self.programs = []
 
 
 @dataclass
@@ -134,13 +146,30 @@ def evaluate(
         # from the static layers; those of a file it imports are reported here.
         if not _in_document(err, path):
             result.diagnostics.append(error_to_diagnostic(err))
+        _drop_traceback(err)
     except NixError as err:
         result.diagnostics.append(error_to_diagnostic(err))
+        _drop_traceback(err)
+    # The values stay alive (``observed``, for hover), and with them the
+    # programs: their code is kept compressed until called again.
+    ev.compact_programs()
+    result.programs = ev.programs
     result.diagnostics[:0] = list(ev.warnings)
     result.files = set(ev.files_seen)
     result.observed = ev.machine.observe
     result.elapsed_ms = (time.monotonic() - t0) * 1000
     return result
+
+
+def _drop_traceback(err: BaseException) -> None:
+    """Forget where in Python ``err`` was raised (its Nix trace is kept in
+    ``err.trace``).  An error raised out of the VM's driver loop, whose frame
+    still holds it, ties that frame and every frame up to the handler into a
+    reference cycle, and with them the evaluation's values and the parsed
+    tree: memory only a full garbage collection (seconds for a large file)
+    would free."""
+    err.__traceback__ = None
+    err.__context__ = None
 
 
 def _in_document(err: NixError, path: str | None) -> bool:
@@ -218,10 +247,11 @@ def _hover_run(
         v = ev.run(entry([None]))
         try:
             ev.run(_deep_force_limited(v, print_depth))
-        except EvalLimit:
+        except EvalLimit as err:
             complete = False  # the unforced parts print as «thunk»
-        except NixError:
-            pass  # parts that fail to evaluate print as «thunk»
+            _drop_traceback(err)
+        except NixError as err:
+            _drop_traceback(err)  # parts that fail to evaluate print as «thunk»
         if v.__class__ in (Lambda, PrimOp, PrimOpApp):
             lines.append(_describe_function(v))
         else:
@@ -238,12 +268,15 @@ def _hover_run(
         lines.append(
             f"*depends on the function argument `{err.name}`, which no evaluation has supplied*"
         )
+        _drop_traceback(err)
     except EvalLimit as err:
         ms = int((time.monotonic() - t0) * 1000)
         lines.append(f"*stopped after {ms} ms* ({err.msg})")
         complete = False
+        _drop_traceback(err)
     except NixError as err:
         lines.append(f"**error:** {err.msg}")
+        _drop_traceback(err)
     return "\n\n".join(lines), value_text, complete
 
 
@@ -254,7 +287,11 @@ def _parse_cached(ev: Any, text: str | bytes, path: str | None) -> Any:
     from .ide._doc import cached_parse, remember_parse
 
     data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
-    doc = cached_parse(data, path)
+    # A parse in progress (the server's static layer) is waited for within
+    # the budget; past it, the parse below stops at once (``check_budget``).
+    deadline = ev.machine.budget.deadline
+    timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+    doc = cached_parse(data, path, timeout)
     if doc is not None and doc.root is not None:
         return doc
     res = ev.parse(data, path, None if path else "«buffer»")

@@ -18,15 +18,17 @@ grows with syntactic nesting only, never with Nix call depth.
 
 from __future__ import annotations
 
+import array
 import itertools
 import types
+import zlib
 from collections.abc import Callable
 from typing import Any
 
 from . import nodes as N
 from . import runtime
 from .errors import NixError
-from .values import Attrs, NixPath, Thunk
+from .values import Attrs, Lambda, NixPath, Thunk
 
 _MAX_INDENT = 40
 _LITERALS = {
@@ -57,6 +59,19 @@ class Scope:
 class Fn:
     """One generated Python function."""
 
+    __slots__ = (
+        "name",
+        "params",
+        "lines",
+        "ind",
+        "ntmp",
+        "has_yield",
+        "local",
+        "nenv",
+        "deferred",
+        "text",
+    )
+
     def __init__(self, name: str, params: str, base: Scope | None):
         self.name = name
         self.params = params
@@ -70,6 +85,9 @@ class Fn:
         self.nenv = 0
         # Generates the body on demand (``Compiler.lazy_bodies``).
         self.deferred: Callable[[], None] | None = None
+        # Once the body is complete (``Compiler.seal``): the number of its
+        # source in the compiler's ``_ColdStore``.
+        self.text: int | None = None
 
     def emit(self, line: str) -> None:
         self.lines.append("    " * self.ind + line)
@@ -106,11 +124,29 @@ class Compiler:
         # Generate lambda bodies only when first called (hover and completion:
         # undefined names in uncalled functions need not be reported there).
         self.lazy_bodies = False
+        # Likewise thunk bodies, generated when first forced (hover and
+        # completion: a focus program binds every name of the scopes it
+        # passes, and forces few of them).
+        self.lazy_thunks = False
         # Nix 2.36's literal lints: kind -> "warn" | "fatal".
         self.lints = lints or {}
         self.warnings: list[Any] = []
-        self.consts: dict[str, Any] = {}
-        self._const_ids: dict[int, str] = {}
+        # Constants of the generated code (spans, nodes, …) are items of one
+        # list, the global ``K``: ``consts`` is what a module's namespace gets
+        # (a large file has ~100,000 of them, which as globals of their own
+        # would cost a name and a namespace entry each).
+        self._pool: list[Any] = []
+        # The sources of the functions generated, compressed (``seal``).
+        self._cold = _ColdStore()
+        self.consts: dict[str, Any] = {
+            "K": self._pool,
+            "_nixlens_cold": self._cold,
+            "scope_fill": _scope_fill,
+        }
+        self._const_ids: dict[int, int] = {}
+        self._descs: dict[str, str] = {}
+        # id(lambda node) -> its copy without the body (``lambda_const``).
+        self._bare: dict[int, N.Lambda] = {}
         self.fns: list[Fn] = []
         self.nfn = 0
         # The outermost scope holds scopedImport's names (if any).
@@ -118,13 +154,26 @@ class Compiler:
 
     # ------------------------------------------------------------------ utils
     def const(self, obj: Any) -> str:
+        """The expression for ``obj`` in generated code (one per object;
+        spans, most of them and each used about once, are not looked up)."""
+        pool = self._pool
+        if obj.__class__ is N.Span:
+            pool.append(obj)
+            return f"K[{len(pool) - 1}]"
         key = id(obj)
-        name = self._const_ids.get(key)
-        if name is None:
-            name = f"K{len(self.consts)}"
-            self.consts[name] = obj
-            self._const_ids[key] = name
-        return name
+        i = self._const_ids.get(key)
+        if i is None:
+            i = self._const_ids[key] = len(pool)
+            pool.append(obj)
+        return f"K[{i}]"
+
+    def seal(self, fn: Fn) -> None:
+        """``fn``'s body is complete: keep its source compressed and drop
+        its lines and generation state (a large file generates tens of
+        thousands of functions, most never called; their lines would all be
+        alive at once, and their sources as long as the program)."""
+        fn.text = self._cold.add(fn.source())
+        del fn.lines, fn.local
 
     def new_fn(self, kind: str, params: str, base: Scope) -> Fn:
         self.nfn += 1
@@ -166,6 +215,7 @@ class Compiler:
         fn = self.new_fn("M", "e0", self.top)
         r = self.val(root, fn, self.top)
         fn.emit(f"return {r}")
+        self.seal(fn)
         ns: dict[str, Any] = dict(runtime.NAMESPACE)
         ns.update(self.consts)
         for name, value in self.globals.items():
@@ -266,11 +316,19 @@ class Compiler:
         self, node: N.Node, scope: Scope, desc: str | None = None, span: N.Span | None = None
     ) -> str:
         tf = self.new_fn("T", "e0", scope)
+        if self.lazy_thunks:
+            tf.deferred = lambda: self._thunk_body(tf, node, scope)
+        else:
+            self._thunk_body(tf, node, scope)
+            self.seal(tf)
+        if desc is not None:
+            desc = self._descs.setdefault(desc, desc)  # one string per attribute name
+            self.fns.append(_Attach(tf.name, desc, span or node.span))  # type: ignore[arg-type]
+        return tf.name
+
+    def _thunk_body(self, tf: Fn, node: N.Node, scope: Scope) -> None:
         r = self.val(node, tf, scope)
         tf.emit(f"return {r}")
-        if desc is not None:
-            self.fns.append(_Attach(tf.name, desc, self.const(span or node.span)))  # type: ignore[arg-type]
-        return tf.name
 
     # --------------------------------------------------------------- values
     def val(self, node: N.Node, fn: Fn, scope: Scope) -> str:
@@ -284,6 +342,7 @@ class Compiler:
         sf = self.new_fn("S", "e0", scope)
         r = self.val(node, sf, scope)
         sf.emit(f"return {r}")
+        self.seal(sf)
         t = fn.tmp()
         fn.emit(f"{t} = yield from {sf.name}({self.cur_env(fn, scope)})")
         fn.has_yield = True
@@ -418,8 +477,25 @@ class Compiler:
     def c_Lambda(self, node: N.Lambda, fn: Fn, scope: Scope) -> str:
         lf = self.compile_lambda(node, scope)
         t = fn.tmp()
-        fn.emit(f"{t} = Lambda({lf}, {self.cur_env(fn, scope)}, {self.const(node)})")
+        fn.emit(f"{t} = Lambda({lf}, {self.cur_env(fn, scope)}, {self.lambda_const(node)})")
         return t
+
+    def lambda_const(self, node: N.Lambda) -> str:
+        """The constant for ``node`` in generated code (``Lambda.node``, the
+        errors of a call).  A program whose bodies are all generated keeps a
+        copy without the body (``bare_lambda``): its values then keep no
+        syntax tree alive beyond spans, and an evaluation result (hover reads
+        its observed arguments) does not hold a whole tree of an older text."""
+        return self.const(self.lambda_node(node))
+
+    def lambda_node(self, node: N.Lambda) -> N.Lambda:
+        """``node``, or its copy without the body (see ``lambda_const``)."""
+        if self.lazy_bodies or self.lazy_thunks:
+            return node  # bodies generated later from the node
+        bare = self._bare.get(id(node))
+        if bare is None:
+            bare = self._bare[id(node)] = bare_lambda(node)
+        return bare
 
     def compile_lambda(self, node: N.Lambda, scope: Scope) -> str:
         lf = self.new_fn("L", "e0, a", scope)
@@ -427,6 +503,7 @@ class Compiler:
             lf.deferred = lambda: self._lambda_body(lf, node, scope)
         else:
             self._lambda_body(lf, node, scope)
+            self.seal(lf)
         return lf.name
 
     def _lambda_body(self, lf: Fn, node: N.Lambda, scope: Scope) -> None:
@@ -449,7 +526,7 @@ class Compiler:
         lf.local[id(inner)] = ev
         lf.emit("if a.__class__ is Thunk: a = a.v if a.c is None else (yield a)")
         lf.has_yield = True
-        lf.emit(f"if a.__class__ is not Attrs: raise_formals_type(a, {self.const(node)})")
+        lf.emit(f"if a.__class__ is not Attrs: raise_formals_type(a, {self.lambda_const(node)})")
         size = n + (1 if node.arg else 0)
         lf.emit(f"{ev} = [e0{', None' * size}]")
         if node.arg:
@@ -458,13 +535,13 @@ class Compiler:
             allowed = frozenset(f.name for f in node.formals)
             lf.emit(
                 f"if len(a) > {n} or not {self.const(allowed)}.issuperset(a): "
-                f"raise_unexpected_arg(a, {self.const(allowed)}, {self.const(node)})"
+                f"raise_unexpected_arg(a, {self.const(allowed)}, {self.lambda_const(node)})"
             )
         for i, f in enumerate(node.formals):
             slot = i + 1
             if f.default is None:
                 lf.emit(
-                    f"{ev}[{slot}] = a[{f.name!r}] if {f.name!r} in a else missing_arg({f.name!r}, {self.const(node)})"
+                    f"{ev}[{slot}] = a[{f.name!r}] if {f.name!r} in a else missing_arg({f.name!r}, {self.lambda_const(node)})"
                 )
             else:
                 lf.emit(f"if {f.name!r} in a: {ev}[{slot}] = a[{f.name!r}]")
@@ -684,24 +761,48 @@ class Compiler:
         base = len(names)
         inner = Scope(scope, dict(names))
         ev = fn.env_var()
-        fn.emit(f"{ev} = [{self.cur_env(fn, scope)}{', None' * (base + nfrom)}]")
+        empty = base + nfrom
+        if empty > _TABLE_SCOPE:
+            fn.emit(f"{ev} = [{self.cur_env(fn, scope)}] + [None] * {empty}")
+        else:
+            fn.emit(f"{ev} = [{self.cur_env(fn, scope)}{', None' * empty}]")
         fn.local[id(inner)] = ev
         # ``inherit (e)`` sources live in hidden slots after the names.
         for j, e in enumerate(inherit_from):
             v = self.lazy(e, fn, inner, initialising=inner)
             fn.emit(f"{ev}[{base + j + 1}] = {v}")
         slots = {}
+        # A large scope (a file's top-level ``let`` of thousands of bindings)
+        # has its thunks and functions made by one loop over a table instead
+        # of a line each: Python compiles a function of thousands of lines
+        # slowly, with tens of megabytes of transient memory.
+        table: list[tuple[int, str, N.Lambda | None]] | None = (
+            [] if len(attrs) >= _TABLE_SCOPE else None
+        )
         for name, d in attrs.items():
             slot = names[name]
+            slots[name] = f"{ev}[{slot}]"
             if d.kind == "inherit":
                 v = self.lazy(d.value, fn, scope)  # outer scope
             elif d.kind == "inherit_from":
                 src = f"{ev}[{base + d.from_index + 1}]"
                 v = f"Thunk(inherit_from, ({src}, {name!r}, {self.const(d.span)}))"
+            elif table is not None and _tabled(d.value):
+                value = d.value
+                if value.__class__ is N.Lambda:
+                    if value.name is None:  # type: ignore[attr-defined]
+                        value.name = name  # type: ignore[attr-defined]
+                    code = self.compile_lambda(value, inner)  # type: ignore[arg-type]
+                    table.append((slot, code, self.lambda_node(value)))  # type: ignore[arg-type]
+                else:
+                    desc = f"while evaluating the attribute '{name}'"
+                    table.append((slot, self.thunk_fn(value, inner, desc, d.span), None))
+                continue
             else:
                 v = self.lazy_binding(d.value, fn, inner, name, d.span)
             fn.emit(f"{ev}[{slot}] = {v}")
-            slots[name] = f"{ev}[{slot}]"
+        if table:
+            fn.emit(f"scope_fill({ev}, {self.const(tuple(table))}, globals())")
         return inner, ev, slots
 
     def lazy_binding(
@@ -793,6 +894,20 @@ class Compiler:
         return f"Thunk({code}, {self.cur_env(fn, scope)})"
 
 
+def bare_lambda(node: N.Lambda) -> N.Lambda:
+    """A copy of a lambda node for run time: all but its body, which is
+    replaced by a placeholder (a nested lambda, ``x: y: …``, stays a bare
+    lambda: signature help reads the chain).  Formals keep their defaults."""
+    body = node.body
+    if body.__class__ is N.Lambda:
+        bare_body: N.Node = bare_lambda(body)  # type: ignore[arg-type]
+    else:
+        bare_body = N.Var(body.span, "")
+    return N.Lambda(
+        node.span, node.arg, node.formals, node.ellipsis, bare_body, node.arg_span, node.name
+    )
+
+
 def _is_int_literal(expr: str) -> bool:
     return expr.startswith("(") and expr[1:-1].isdigit()
 
@@ -822,9 +937,13 @@ class FocusCompiler(Compiler):
     ):
         super().__init__(source, globals_, [])
         self.lazy_bodies = True
+        self.lazy_thunks = True
         self.path = path
         self.on_path = {id(n) for n in path}
         self.arg_values = arg_values or {}
+        # The generated module's globals and file name (``compile_focus``).
+        self.ns: dict[str, Any] = {}
+        self.filename = ""
 
     def focus(self, node: N.Node, fn: Fn, scope: Scope) -> str:
         """Descend from ``node`` (on the path) to the target."""
@@ -833,10 +952,10 @@ class FocusCompiler(Compiler):
             child = self._next(node)
             cls = node.__class__
             if cls is N.Let:
-                inner, _e, _s = self.bind_scope(fn, scope, node.attrs, node.inherit_from, True)  # type: ignore[attr-defined]
+                inner = self._bind_path_scope(fn, scope, node.attrs, node.inherit_from)  # type: ignore[attr-defined]
                 scope = self._scope_for_child(node, child, scope, inner)
             elif cls is N.Attrs and node.rec:  # type: ignore[attr-defined]
-                inner, _e, _s = self.bind_scope(fn, scope, node.attrs, node.inherit_from, True)  # type: ignore[attr-defined]
+                inner = self._bind_path_scope(fn, scope, node.attrs, node.inherit_from)  # type: ignore[attr-defined]
                 scope = self._scope_for_child(node, child, scope, inner)
             elif cls is N.LegacyLet:
                 pass
@@ -851,7 +970,69 @@ class FocusCompiler(Compiler):
             elif cls is N.Lambda:
                 scope = self._bind_unknown_args(node, fn, scope)  # type: ignore[arg-type]
             node = child
-        return self.val(node, fn, scope)
+        # The target is compiled eagerly, so that its static errors (an
+        # undefined variable) are reported as such; the scopes passed on the
+        # way have their thunks generated only when forced.
+        self.lazy_thunks = False
+        try:
+            return self.val(node, fn, scope)
+        finally:
+            self.lazy_thunks = True
+
+    def _bind_path_scope(
+        self, fn: Fn, scope: Scope, attrs: dict[str, N.AttrDef], inherit_from: list[N.Node]
+    ) -> Scope:
+        """``bind_scope`` for a scope the focus passes: as many bindings as a
+        large file has (tens of thousands), of which an evaluation forces a
+        few.  Thunks and functions are made by one loop over a table
+        (``focus_fill``) instead of a line of code each, and their code is
+        generated when first run (``_Deferred``)."""
+        names = {name: i + 1 for i, name in enumerate(attrs)}
+        base = len(names)
+        inner = Scope(scope, dict(names))
+        ev = fn.env_var()
+        fn.emit(f"{ev} = [{self.cur_env(fn, scope)}] + [None] * {base + len(inherit_from)}")
+        fn.local[id(inner)] = ev
+        for j, e in enumerate(inherit_from):
+            v = self.lazy(e, fn, inner, initialising=inner)
+            fn.emit(f"{ev}[{base + j + 1}] = {v}")
+        table: list[tuple[int, _Deferred, N.Node | None]] = []
+        for name, d in attrs.items():
+            slot = names[name]
+            value = d.value
+            cls = value.__class__
+            if d.kind != "plain" or cls in (N.Int, N.Float, N.Str, N.Uri, N.Var):
+                if d.kind == "inherit":
+                    v = self.lazy(value, fn, scope)  # outer scope
+                elif d.kind == "inherit_from":
+                    src = f"{ev}[{base + d.from_index + 1}]"
+                    v = f"Thunk(inherit_from, ({src}, {name!r}, {self.const(d.span)}))"
+                else:
+                    v = self.lazy_binding(value, fn, inner, name, d.span)
+                fn.emit(f"{ev}[{slot}] = {v}")
+            elif cls is N.Lambda:
+                if value.name is None:  # type: ignore[attr-defined]
+                    value.name = name  # type: ignore[attr-defined]
+                table.append((slot, _Deferred(self, value, inner), value))
+            else:
+                desc = f"while evaluating the attribute '{name}'"
+                table.append((slot, _Deferred(self, value, inner, desc, d.span), None))
+        if table:
+            fn.emit(f"focus_fill({ev}, {self.const(tuple(table))})")
+        return inner
+
+    def _generate(self, node: N.Node, scope: Scope, kind: str) -> Any:
+        """Run time, first call of a ``_Deferred``: the real function."""
+        first = len(self.fns)
+        if kind == "L":
+            lf = self.new_fn("L", "e0, a", scope)
+            self._lambda_body(lf, node, scope)  # type: ignore[arg-type]
+        else:
+            lf = self.new_fn("T", "e0", scope)
+            self._thunk_body(lf, node, scope)
+        self.ns.update(self.consts)
+        define(self.fns[first:], self.ns, self.filename, None, self)
+        return self.ns[lf.name]
 
     def _scope_for_child(self, node: Any, child: Any, outer: Scope, inner: Scope) -> Scope:
         # ``inherit x;`` values live in the outer scope; all else in inner.
@@ -896,8 +1077,72 @@ class FocusCompiler(Compiler):
         ns.update(self.consts)
         for name, value in self.globals.items():
             ns[runtime.global_ref(name)] = value
-        define(self.fns, ns, f"<nix focus {self.source.name}>", None, self)
+        ns["focus_fill"] = _focus_fill
+        self.ns = ns
+        self.filename = f"<nix focus {self.source.name}>"
+        define(self.fns, ns, self.filename, None, self)
         return ns[fn.name]
+
+
+# Scopes of at least this many bindings are filled from a table (``bind_scope``).
+_TABLE_SCOPE = 32
+
+
+def _tabled(node: N.Node) -> bool:
+    """Whether ``bind_scope`` makes the value of a binding to ``node`` from its
+    table: a function, or a thunk of its own (not a literal, not a name)."""
+    cls = node.__class__
+    if cls is N.Lambda:
+        return True
+    if cls in (N.Int, N.Float, N.Uri, N.Var):
+        return False
+    return not (cls is N.Str and all(p.__class__ is str for p in node.parts))  # type: ignore[attr-defined]
+
+
+def _scope_fill(
+    env: list[Any], table: tuple[tuple[int, str, Any], ...], functions: dict[str, Any]
+) -> None:
+    """Fill the slots of ``env`` from ``Compiler.bind_scope``'s table: a
+    thunk of, or (with a node) a function of, the generated function named."""
+    for slot, name, node in table:
+        code = functions[name]
+        env[slot] = Thunk(code, env) if node is None else Lambda(code, env, node)
+
+
+def _focus_fill(env: list[Any], table: tuple[tuple[int, Any, Any], ...]) -> None:
+    """Fill the slots of ``env`` from ``FocusCompiler._bind_path_scope``'s table."""
+    for slot, code, node in table:
+        env[slot] = Thunk(code, env) if node is None else Lambda(code, env, node)
+
+
+class _Deferred:
+    """The code of a thunk (``code(env)``) or function (``code(env, arg)``) of a
+    focus program, generated by its compiler when first called.  ``desc`` and
+    ``span`` are the trace note of a thunk, as on generated functions."""
+
+    __slots__ = ("comp", "node", "scope", "desc", "span", "real")
+
+    def __init__(
+        self,
+        comp: FocusCompiler,
+        node: N.Node,
+        scope: Scope,
+        desc: str | None = None,
+        span: N.Span | None = None,
+    ) -> None:
+        self.comp = comp
+        self.node = node
+        self.scope = scope
+        self.desc = desc
+        self.span = span
+        self.real: Any = None
+
+    def __call__(self, *args: Any) -> Any:
+        real = self.real
+        if real is None:
+            kind = "T" if len(args) == 1 else "L"
+            real = self.real = self.comp._generate(self.node, self.scope, kind)
+        return real(*args)
 
 
 def define(
@@ -912,66 +1157,167 @@ def define(
     Most of a large file is function bodies that one evaluation never calls
     (a package set, a module's options); generating and compiling Python is
     the bulk of the cost of compiling Nix, so it is paid only for what runs.
-    Functions refer to each other by global name, so a stub that compiles,
-    replaces itself in ``ns`` and forwards the call is all it takes; values
-    made before the first call keep the stub, which forwards.  A function
-    whose body is ``deferred`` has it generated then, by ``compiler``, and
-    the functions that generates are defined in turn.  ``check`` (budget,
-    cancellation) runs every few thousand definitions."""
+    Functions refer to each other by global name, so a stub that compiles
+    and takes over the real function's code on its first call is all it
+    takes; values made before the first call keep the stub, which then runs
+    the real code.  A function whose body is ``deferred`` has it generated
+    then, by ``compiler``, and the functions that generates are defined in
+    turn.  ``check`` (budget, cancellation) runs every few thousand
+    definitions.
+
+    A stub keeps only what its first call needs: the number of its source in
+    the program's ``_ColdStore`` (not the ``Fn`` and its compiler, which a
+    whole file's worth of would keep tens of megabytes alive as long as any
+    value of the evaluation), the source itself for a function not sealed,
+    or, for a deferred body, the ``Fn`` and the compiler that generates it."""
+    ns["_nixlens_load_stub"] = _load_stub
+    ns["_nixlens_file"] = filename
+    notes = ns.setdefault("_nixlens_notes", {})
     for i, item in enumerate(items):
         if check is not None and not i % 4096:
             check()
         if item.__class__ is _Attach:
-            target = ns[item.target]
-            target.desc = item.desc
-            target.span = ns[item.span_const]
+            notes[item.target] = (item.desc, item.span)
         else:
-            ns[item.name] = _stub(item, ns, filename, compiler)
+            ns[item.name] = _stub(item, ns, compiler)
 
 
-def _stub(fn: Fn, ns: dict[str, Any], filename: str, compiler: Compiler | None) -> Any:
-    # A function whose globals are ``ns``: once the real one is compiled the
-    # stub takes over its code object, so values made before the first call
-    # (holding the stub) run the real code directly afterwards.
+def _stub(fn: Fn, ns: dict[str, Any], compiler: Compiler | None) -> Any:
+    # A function whose globals are ``ns``, its state in a default argument.
+    state: Any
+    if fn.text is not None:
+        state = fn.text
+    else:
+        state = fn.source() if fn.deferred is None else (fn, compiler)
+    code = _STUB_CODES.get(fn.params)
+    if code is not None:
+        return types.FunctionType(code, ns, fn.name, (state,))
     stub = types.FunctionType(_stub_template.__code__, ns, fn.name)
-    stub.__kwdefaults__ = {"_state": (fn, filename, compiler, stub)}
-    ns["_nixlens_load_stub"] = _load_stub
+    stub.__kwdefaults__ = {"_state": state}
     return stub
 
 
 def _stub_template(*args: Any, _state: Any = None) -> Any:
-    return _nixlens_load_stub(_state, args)  # type: ignore[name-defined]  # noqa: F821
+    return _nixlens_load_stub(_state, args, globals())  # type: ignore[name-defined]  # noqa: F821
 
 
-def _load_stub(state: tuple[Fn, str, Compiler | None, Any], args: tuple[Any, ...]) -> Any:
-    fn, filename, compiler, stub = state
-    ns = stub.__globals__
-    real = ns[fn.name]
-    if real is stub:
+# Stubs for the parameter lists the compiler generates (smaller than the
+# template's keyword default: a stub per generated function adds up).
+def _stub_env(e0: Any, _state: Any = None) -> Any:
+    return _nixlens_load_stub(_state, (e0,), globals())  # type: ignore[name-defined]  # noqa: F821
+
+
+def _stub_env_arg(e0: Any, a: Any, _state: Any = None) -> Any:
+    return _nixlens_load_stub(_state, (e0, a), globals())  # type: ignore[name-defined]  # noqa: F821
+
+
+_STUB_CODES = {"e0": _stub_env.__code__, "e0, a": _stub_env_arg.__code__}
+
+
+def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
+    """First call of a stub: compile the real function, hand its code to the
+    stub (which stays in ``ns``, as values made before hold it) and call it."""
+    filename = ns["_nixlens_file"]
+    if isinstance(state, (int, str)):
+        source = ns["_nixlens_cold"].source(state) if isinstance(state, int) else state
+        name = source[4 : source.index("(")]  # "def NAME(..."
+        stub = ns[name]
+        # How to make it a stub again (``compact``).
+        ns.setdefault("_nixlens_loaded", {})[name] = (stub.__code__, state)
+    else:
+        fn, compiler = state
+        name = fn.name
         if fn.deferred is not None and compiler is not None:
             first = len(compiler.fns)
             fn.deferred()
             fn.deferred = None
             ns.update(compiler.consts)
             define(compiler.fns[first:], ns, filename, None, compiler)
-        exec(compile(fn.source(), filename, "exec"), ns)
-        real = ns[fn.name]
-        stub.__code__ = real.__code__
-        stub.__kwdefaults__ = None
-        real = ns[fn.name] = stub  # keeps the trace attributes (_Attach) set on it
-    return real(*args)
+        source = fn.source()
+        stub = ns[name]
+    # Defined into a scratch namespace: ``ns`` keeps the stub throughout.
+    scratch: dict[str, Any] = {}
+    exec(compile(source, filename, "exec"), ns, scratch)
+    stub.__code__ = scratch[name].__code__
+    stub.__defaults__ = None
+    stub.__kwdefaults__ = None
+    return stub(*args)
+
+
+def compact(ns: dict[str, Any]) -> None:
+    """A program has finished running (an evaluation whose values are kept,
+    e.g. for hover): its functions that were compiled become stubs again,
+    so the compiled code of a large file does not stay alive as long as any
+    of its values.  A later call compiles them again."""
+    loaded: dict[str, tuple[Any, Any]] = ns.pop("_nixlens_loaded", {})
+    for name, (code, state) in loaded.items():
+        stub = ns[name]
+        stub.__code__ = code
+        if code is _stub_template.__code__:
+            stub.__kwdefaults__ = {"_state": state}
+        else:
+            stub.__defaults__ = (state,)
+
+
+class _ColdStore:
+    """Sources of generated functions, compressed in chunks of about
+    ``CHUNK`` characters (generated code compresses about seven-fold);
+    the last two chunks read are kept decompressed."""
+
+    CHUNK = 32768
+
+    __slots__ = ("chunks", "where", "_open", "_size", "_recent")
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        # Per source: its chunk's number, start and end in the chunk's text.
+        self.where = array.array("i")
+        # The sources of the chunk being filled.
+        self._open: list[str] = []
+        self._size = 0
+        self._recent: tuple[tuple[int, str], ...] = ()
+
+    def add(self, source: str) -> int:
+        """Keep ``source``; its number."""
+        i = len(self.where) // 3
+        self.where.extend((len(self.chunks), self._size, self._size + len(source)))
+        self._open.append(source)
+        self._size += len(source)
+        if self._size >= self.CHUNK:
+            self.chunks.append(_pack(self._open))
+            self._open, self._size = [], 0
+        return i
+
+    def source(self, i: int) -> str:
+        """The source number ``i``."""
+        k, start, end = self.where[3 * i : 3 * i + 3]
+        if k == len(self.chunks):  # the chunk being filled
+            return "".join(self._open)[start:end]
+        recent = self._recent
+        for kk, text in recent:
+            if kk == k:
+                return text[start:end]
+        text = zlib.decompress(self.chunks[k]).decode("utf-8", "surrogatepass")
+        self._recent = ((k, text), *recent[:1])  # replaced whole: threads may read it
+        return text[start:end]
+
+
+def _pack(parts: list[str]) -> bytes:
+    # Generated code may hold lone surrogates (string literals of invalid UTF-8).
+    return zlib.compress("".join(parts).encode("utf-8", "surrogatepass"), 1)
 
 
 class _Attach:
-    """A pseudo-function that sets trace attributes on a generated function."""
+    """A pseudo-function that gives a generated function its trace note: kept
+    in the program's ``_nixlens_notes`` by function name (``vm.code_note``),
+    not as attributes (a dictionary per function)."""
 
-    def __init__(self, target: str, desc: str, span_const: str) -> None:
+    __slots__ = ("target", "desc", "span")
+
+    def __init__(self, target: str, desc: str, span: N.Span) -> None:
         self.target = target
         self.desc = desc
-        self.span_const = span_const
-
-    def source(self) -> str:
-        return f"{self.target}.desc = {self.desc!r}\n{self.target}.span = {self.span_const}"
+        self.span = span
 
 
 def compile_program(

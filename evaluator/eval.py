@@ -94,6 +94,8 @@ class Evaluator:
         self.machine.owner = self
         self.max_values = max_values
         self.import_cache: dict[str, Thunk] = {}
+        # The namespaces of the programs compiled (``compact_programs``).
+        self.programs: list[dict[str, Any]] = []
         self.files_seen: set[str] = set()
         self.globals = make_globals(self)
         self._global_key = tuple(sorted(self.globals))
@@ -142,7 +144,7 @@ class Evaluator:
         """Entry generator function ``entry(env)`` for a source text."""
         data = text.encode() if isinstance(text, str) else text
         res = self.parse(data, path, name)
-        return compile_program(
+        entry = compile_program(
             res.root,
             res.source,
             self.globals,
@@ -151,10 +153,12 @@ class Evaluator:
             self.machine.warnings,
             check=self.check_budget,
         )
+        self.programs.append(entry.__globals__)
+        return entry
 
     def compile_parsed(self, root: Any, source: Any) -> Any:
         """``compile`` for a text already parsed (without errors)."""
-        return compile_program(
+        entry = compile_program(
             root,
             source,
             self.globals,
@@ -163,6 +167,16 @@ class Evaluator:
             self.machine.warnings,
             check=self.check_budget,
         )
+        self.programs.append(entry.__globals__)
+        return entry
+
+    def compact_programs(self) -> None:
+        """Done running: keep the programs' generated code compressed (their
+        functions compile again when called; see ``compiler.compact``)."""
+        from .compiler import compact
+
+        for ns in self.programs:
+            compact(ns)
 
     def check_budget(self) -> None:
         """Stop (``EvalLimit``) when the deadline passed or cancellation was

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable
 
 import tree_sitter_nix
@@ -373,6 +374,7 @@ class _Lowerer:
         # multi-token string): as attribute names these are dynamic.
         self.concat: set[int] = set()
         self._error_at: set[int] = set()
+        self.names: dict[bytes, str] = {}
         self.nul_reported = False
 
     # ---------------------------------------------------------------- utils
@@ -646,28 +648,59 @@ class _Lowerer:
             if not root.has_error:
                 self.error("unexpected end of file, expected an expression", 0, len(self.text))
             return None
+        if expr.type == "ERROR":
+            return None
         handlers = self._handlers()
-        stack: list[tuple[Node, bool]] = [(expr, False)]
+        results = self.results
         check, countdown = self.check, 4096
-        while stack:
-            if check is not None:
-                countdown -= 1
-                if not countdown:
-                    check()
-                    countdown = 4096
-            n, done = stack.pop()
-            if done:
-                h = handlers.get(n.type)
+        # A tree cursor, not ``Node.children``: py-tree-sitter caches a node's
+        # children list on the node, so walking by ``children`` from a root
+        # kept alive throughout would keep a Python object for every node of
+        # the tree until the end (tens of megabytes for a large file).
+        cursor = expr.walk()
+        goto_first_child, goto_next_sibling = cursor.goto_first_child, cursor.goto_next_sibling
+        depth = 0
+        c: Node  # (the cursor is always on a node)
+        while True:
+            # Down to the first child worth visiting (one with children or an
+            # expression, not an ERROR: its text was reported, not lowered).
+            if goto_first_child():
+                entered = False
+                while True:
+                    c = cursor.node  # type: ignore[assignment]
+                    if (c.child_count or c.type in _EXPR_TYPES) and c.type != "ERROR":
+                        entered = True
+                        break
+                    if not goto_next_sibling():
+                        cursor.goto_parent()
+                        break
+                if entered:
+                    depth += 1
+                    continue
+            # The node is done (post-order): lower it, then on to its next
+            # sibling worth visiting, or up to its parent, done in turn.
+            while True:
+                if check is not None:
+                    countdown -= 1
+                    if not countdown:
+                        check()
+                        countdown = 4096
+                c = cursor.node  # type: ignore[assignment]
+                h = handlers.get(c.type)
                 if h is not None:
-                    self.results[n.id] = h(n)
-                continue
-            if n.type == "ERROR":
-                continue
-            stack.append((n, True))
-            for c in reversed(n.children):
-                if c.child_count or c.type in _EXPR_TYPES:
-                    stack.append((c, False))
-        return self.results.get(expr.id)
+                    results[c.id] = h(c)
+                if not depth:
+                    return results.get(expr.id)
+                found = False
+                while goto_next_sibling():
+                    c = cursor.node  # type: ignore[assignment]
+                    if (c.child_count or c.type in _EXPR_TYPES) and c.type != "ERROR":
+                        found = True
+                        break
+                if found:
+                    break
+                cursor.goto_parent()
+                depth -= 1
 
     def _handlers(self) -> dict[str, Callable[[Node], N.Node]]:
         return {
@@ -698,7 +731,12 @@ class _Lowerer:
         }
 
     def _check_identifier(self, n: Node) -> str:
-        name = _dec(self.raw(n))
+        raw = self.raw(n)
+        name = self.names.get(raw)
+        if name is None:
+            # One string per name (a large file repeats a few thousand names
+            # a hundred thousand times), shared with other versions' trees.
+            name = self.names[raw] = sys.intern(_dec(raw))
         if name in KEYWORDS and not n.is_missing:
             self.error(
                 f'keyword `{name}` cannot be used as a name here (quote it: "{name}")',

@@ -185,18 +185,30 @@ def resolve(root: N.Node) -> Resolution:
     bound: dict[str, list[Definition]] = {}  # name -> definitions, innermost last
     withs: list[N.With] = []  # enclosing withs, outermost first
     stack: _Stack = [("visit", root)]
+    # Refs are immutable: one per definition, per set of enclosing withs and
+    # for builtins and undefined names (a large file has ~50,000 variables).
+    builtin, undefined = Ref("builtin"), Ref("undefined")
+    by_definition: dict[int, Ref] = {}
+    with_ref: list[Ref | None] = [None]  # for the current ``withs``
 
     def lookup(name: str) -> Ref:
         defs = bound.get(name)
         if defs:
-            return Ref("definition", defs[-1])
+            d = defs[-1]
+            ref = by_definition.get(id(d))
+            if ref is None:
+                ref = by_definition[id(d)] = Ref("definition", d)
+            return ref
         if name in GLOBAL_NAMES:
-            return Ref("builtin")
+            return builtin
         if withs:
-            for w in withs:
-                res.with_used[w] = True
-            return Ref("with", None, tuple(reversed(withs)))
-        return Ref("undefined")
+            ref = with_ref[0]
+            if ref is None:
+                for w in withs:
+                    res.with_used[w] = True
+                ref = with_ref[0] = Ref("with", None, tuple(reversed(withs)))
+            return ref
+        return undefined
 
     def define(scope: Scope, d: Definition, binder: object) -> None:
         scope.names[d.name] = d
@@ -216,8 +228,10 @@ def resolve(root: N.Node) -> Resolution:
                     del bound[name]
         elif action == "with+":
             withs.append(cast(N.With, obj))
+            with_ref[0] = None
         elif action == "with-":
             withs.pop()
+            with_ref[0] = None
         elif isinstance(obj, N.Var):
             ref = lookup(obj.name)
             res.refs[obj] = ref

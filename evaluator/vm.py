@@ -153,14 +153,31 @@ class Budget:
             self.deadline = time.monotonic() + self.timeout_s
 
 
+def code_note(code: Any) -> tuple[str | None, Any]:
+    """The trace note of a thunk's code, if any: ``desc`` and ``span``
+    attributes (``compiler._Deferred``), or the entry of a generated function
+    in its program's ``_nixlens_notes`` (``compiler.define``)."""
+    desc = getattr(code, "desc", None)
+    if desc is not None:
+        return desc, getattr(code, "span", None)
+    ns = getattr(code, "__globals__", None)
+    if ns is not None:
+        note = ns.get("_nixlens_notes", _NO_NOTES).get(code.__name__)
+        if note is not None:
+            return note  # type: ignore[no-any-return]
+    return None, None
+
+
+_NO_NOTES: dict[str, tuple[str, Any]] = {}
+
+
 def frame_notes(info: Any) -> list[tuple[str, Any]]:
     """The trace lines a frame contributes, innermost first (as Nix words them)."""
     cls = info.__class__
     if cls is Thunk:
-        code = info.v  # parked code while blackholed
-        desc = getattr(code, "desc", None)
+        desc, span = code_note(info.v)  # parked code while blackholed
         if desc:
-            return [(desc, getattr(code, "span", None))]
+            return [(desc, span)]
         return []
     if cls is tuple:
         f, _arg, span = info
@@ -187,7 +204,7 @@ def _frame_span(info: Any) -> Any:
     if cls is tuple:
         return info[2]
     if cls is Thunk:
-        return getattr(info.v, "span", None)
+        return code_note(info.v)[1]
     if cls is Frame:
         return info.span
     return None

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from tree_sitter import Tree
 
 from evaluator.diagnostics import Diagnostic, Severity
-from evaluator.ide import cached_parse, remember_parse
+from evaluator.ide._doc import Doc, remember, shared_analysis
 from evaluator.lint import lint
-from evaluator.nodes import Source
+from evaluator.nodes import ParseResult, Source
 from evaluator.parse import lower, tree_syntax_errors
 
 from .documents import Document
@@ -68,13 +68,24 @@ def static_diagnostics(doc: Document | Snapshot, path: str | None) -> list[Diagn
     claimed that the unparsed text might contradict.
     """
     # The editor analyses (server.navigation) and this share one parse and
-    # resolution per text: whichever comes first makes it.
-    parsed = cached_parse(doc.data, path) if path else None
-    if parsed is not None and parsed.root is not None:
-        return lint(parsed.root, parsed.source, parsed.res)
+    # resolution per text: whichever comes first makes it, and the other
+    # waits for it (a completion right after an edit of a large file does
+    # not lower the file a second time meanwhile).
     source = Source(doc.data, path, None if path else "«buffer»")
-    result = lower(doc.tree, source)
-    parsed = remember_parse(source, result.root, result.errors, path)
+    lowered: list[ParseResult] = []
+
+    def make() -> Doc:
+        result = lower(doc.tree, source)
+        lowered.append(result)
+        return Doc(source, None if result.errors else result.root, list(result.errors), path)
+
+    if path:
+        parsed = shared_analysis(doc.data, path, make)
+        if not lowered and parsed.root is not None:
+            return lint(parsed.root, parsed.source, parsed.res)
+    if not lowered:  # an untitled buffer, or a parse with errors made elsewhere
+        parsed = remember(make())
+    result = lowered[0]
     syntax = [Diagnostic(e.code, Severity.ERROR, e.message, e.span) for e in result.errors]
     root = result.root if not result.errors else result.partial
     if root is None:

@@ -85,6 +85,10 @@ class Target:
         return types.Location(uri=uri, range=to_range(index, span.start, span.end, self.encoding))
 
 
+#: Trace notes shown per diagnostic (the innermost and outermost halves).
+MAX_TRACE_NOTES = 60
+
+
 def diagnostic(diag: Diagnostic, target: Target) -> types.Diagnostic | None:
     """One evaluator diagnostic as an LSP diagnostic for ``target`` (None: not shown)."""
     message = diag.message
@@ -105,7 +109,15 @@ def diagnostic(diag: Diagnostic, target: Target) -> types.Diagnostic | None:
                 if rng is not None:
                     break
         message = f"{message}\n(at {diag.span})"
-    for note in diag.notes:
+    notes: list[Any] = list(diag.notes)
+    if len(notes) > MAX_TRACE_NOTES:  # a deep recursion stopped by a budget
+        half = MAX_TRACE_NOTES // 2
+        omitted = len(notes) - 2 * half
+        notes = [*notes[:half], None, *notes[-half:]]
+    for note in notes:
+        if note is None:
+            message = f"{message}\n({omitted} more trace frames not shown)"
+            continue
         loc = None if note.span is None else target.location(note.span)
         if loc is None:
             message = f"{message}\n{note.message}"
@@ -221,10 +233,10 @@ class RawJSON:
     """A result already serialised to JSON text: sent as it is, without the
     converter (``NixLensProtocol``), for answers of megabytes."""
 
-    __slots__ = ("text",)
+    __slots__ = ("data",)
 
-    def __init__(self, text: str) -> None:
-        self.text = text
+    def __init__(self, data: bytes) -> None:
+        self.data = data  # UTF-8
 
 
 #: A document's outline pieces rendered to JSON, keyed by the piece's text,

@@ -135,6 +135,10 @@ class Evaluations:
         self._cache: dict[str, tuple[tuple[Any, ...], api.EvalResult]] = {}
         # uri -> (job key and evaluation seen, {(offset, print depth): answer})
         self._hovers: dict[str, tuple[Any, dict[tuple[int, int], api.HoverInfo | None]]] = {}
+        # Hovers running with the observed values of a result: id -> count;
+        # and results no longer cached that such hovers still use.
+        self._users: dict[int, int] = {}
+        self._retired: dict[int, api.EvalResult] = {}
 
     async def evaluate(self, job: Job) -> api.EvalResult | None:
         """The evaluation result for ``job``; None if cancelled or superseded."""
@@ -163,9 +167,33 @@ class Evaluations:
             if self._in_flight.get(uri) is entry and entry.future.done():
                 del self._in_flight[uri]
         if entry.cancel.is_set():
+            self._retire(result)
             return None  # superseded: its result describes an older text
+        old = self._cache.get(uri)
         self._cache[uri] = (entry.key, result)
+        if old is not None and old[1] is not result:
+            self._retire(old[1])
         return result
+
+    def _retire(self, result: api.EvalResult) -> None:
+        """``result`` is no longer cached: release its values and programs
+        (a large file's take tens of megabytes, in cycles the garbage
+        collector would free only at its next full collection) at once, or
+        when the last hover using its observed values ends."""
+        if self._users.get(id(result)):
+            self._retired[id(result)] = result
+        else:
+            result.release()
+
+    def _done_with(self, result: api.EvalResult) -> None:
+        left = self._users[id(result)] - 1
+        if left:
+            self._users[id(result)] = left
+            return
+        del self._users[id(result)]
+        retired = self._retired.pop(id(result), None)
+        if retired is not None:
+            retired.release()
 
     async def hover(
         self, job: Job, offset: int, *, print_depth: int, budget_ms: int
@@ -175,7 +203,8 @@ class Evaluations:
         Complete answers are cached per document version (and evaluation
         result, whose observed arguments they show) and place."""
         cached = self._cache.get(job.uri)
-        observed = cached[1].observed if cached is not None else None
+        result = cached[1] if cached is not None else None
+        observed = result.observed if result is not None else None
         key = (job.key(), id(observed))
         hovers = self._hovers.get(job.uri)
         if hovers is None or hovers[0] != key:
@@ -189,6 +218,9 @@ class Evaluations:
         future = loop.run_in_executor(
             self._pool, _run_hover, job, offset, print_depth, budget_ms, observed, cancel
         )
+        if result is not None:  # not released while the worker uses its values
+            self._users[id(result)] = self._users.get(id(result), 0) + 1
+            future.add_done_callback(lambda _done: self._done_with(result))
         try:
             info = await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -214,11 +246,15 @@ class Evaluations:
     def forget(self, uri: str) -> None:
         """Cancel and drop everything about ``uri`` (document closed)."""
         self.cancel(uri)
-        self._cache.pop(uri, None)
+        cached = self._cache.pop(uri, None)
+        if cached is not None:
+            self._retire(cached[1])
         self._hovers.pop(uri, None)
 
     def invalidate(self) -> None:
         """Drop all cached results (files on disk or settings changed)."""
+        for _key, result in self._cache.values():
+            self._retire(result)
         self._cache.clear()
         self._hovers.clear()
 

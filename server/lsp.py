@@ -156,23 +156,26 @@ class NixLensProtocol(LanguageServerProtocol):
         if error is None and isinstance(result, RawJSON):
             self._result_types.pop(msg_id, None)
             head = json.dumps({"jsonrpc": self.VERSION, "id": msg_id})
-            self._send_body(head[:-1] + ', "result": ' + result.text + "}")
+            self._send_pieces([head[:-1].encode() + b', "result": ', result.data, b"}"])
             return
         super()._send_response(msg_id, result, error)
 
-    def _send_body(self, body: str) -> None:
-        """Write one JSON-RPC message (as pygls' ``_send_data`` does)."""
+    def _send_pieces(self, pieces: list[bytes]) -> None:
+        """Write one JSON-RPC message whose UTF-8 body is ``pieces`` joined (as
+        pygls' ``_send_data`` does, without copying a large piece)."""
         if self.writer is None:
             log.error("unable to send data, no transport")
             return
-        payload = body.encode(self.CHARSET)
-        header = (
-            f"Content-Length: {len(payload)}\r\n"
-            f"Content-Type: {self.CONTENT_TYPE}; charset={self.CHARSET}\r\n\r\n"
-        ).encode(self.CHARSET)
-        res = self.writer.write(header + payload if self._include_headers else payload)
-        if inspect.isawaitable(res):
-            asyncio.ensure_future(res)
+        if self._include_headers:
+            header = (
+                f"Content-Length: {sum(len(p) for p in pieces)}\r\n"
+                f"Content-Type: {self.CONTENT_TYPE}; charset={self.CHARSET}\r\n\r\n"
+            )
+            pieces = [header.encode("ascii"), *pieces]
+        for piece in pieces:
+            res = self.writer.write(piece)
+            if inspect.isawaitable(res):
+                asyncio.ensure_future(res)
 
     def send_error(self, msg_id: Any, code: int, message: str) -> None:
         """An error response (``msg_id`` may be None: sent as ``"id": null``)."""

@@ -103,7 +103,8 @@ def _outline(snap: Snapshot, tree: Any, cache: _Outline) -> convert.RawJSON:
         items = ide.outline(snap.data, tree, cache.chunks)
         text = convert.outline_json(items, snap.target.index, snap.target.encoding, cache.fragments)
         cache.data, cache.encoding = snap.data, snap.target.encoding
-        cache.answer = convert.RawJSON(text)
+        cache.answer = convert.RawJSON(text.encode())
+        del text
         return cache.answer
 
 

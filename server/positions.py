@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from array import array
 from collections.abc import Iterable
 from typing import Final, TypeVar
 
@@ -90,7 +91,9 @@ class LineIndex:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
-        self.starts = [0, *(m.end() for m in _LINE_BREAK.finditer(data))]
+        # An array, not a list: a large file has tens of thousands of lines.
+        self.starts = array("q", [0])
+        self.starts.extend(m.end() for m in _LINE_BREAK.finditer(data))
 
     @property
     def line_count(self) -> int:

@@ -212,6 +212,90 @@ def test_completion_formals_and_inherit_from() -> None:
     assert labels("let s = { q = 1; r = 2; }; in { inherit (s) $0 }") == ["q", "r"]
 
 
+def test_completion_after_an_edit_sees_the_new_names() -> None:
+    before = "let lib = { foo = 1; }; abc = 1; in with lib; { x = $0; }"
+    assert "foo" in labels(before, n=50) and "bar" not in labels(before, n=50)
+    # The same text again (answered from the document's remembered evaluation),
+    # then edits: a new attribute of the `with` set, a new let binding.
+    assert labels(before, n=50) == labels(before, n=50)
+    after = "let lib = { foo = 1; bar = 2; }; abc = 1; in with lib; { x = $0; }"
+    assert {"foo", "bar"} <= set(labels(after, n=50))
+    added = "let lib = { foo = 1; bar = 2; }; abc = 1; abd = 2; in with lib; { x = ab$0; }"
+    assert labels(added, n=3) == ["abc", "abd", "abort"]
+    assert labels(before.replace("$0", "ba$0"), n=1) != ["bar"]
+
+
+def test_completion_remembers_attribute_names_of_pure_evaluations(monkeypatch) -> None:
+    from evaluator.ide import _doc
+
+    runs: list[int] = []
+    real = _doc.FocusCompiler.compile_focus
+
+    def counting(self, root):  # type: ignore[no-untyped-def]
+        runs.append(1)
+        return real(self, root)
+
+    monkeypatch.setattr(_doc.FocusCompiler, "compile_focus", counting)
+    text = "let lib = { foo = 1; bar = x: x; }; in with lib; { a = lib.fo; b = fo; }"
+    in_select, in_scope = text.index("lib.fo") + 5, text.index("b = fo") + 5
+    for _ in range(3):
+        assert [c.label for c in completion(text, None, in_select)] == ["foo"]
+        assert [c.label for c in completion(text, None, in_scope)][:1] == ["foo"]
+    assert len(runs) == 2  # once per evaluated node, for this text
+    # Another text: evaluated again.
+    other = text.replace("foo = 1;", "foo = 1; fox = 2;")
+    assert [c.label for c in completion(other, None, in_select + 10)] == ["foo", "fox"]
+    assert len(runs) == 3
+
+
+def test_completion_does_not_remember_what_read_files(tmp_path) -> None:
+    lib = tmp_path / "lib.nix"
+    lib.write_text("{ alpha = 1; }")
+    path = str(tmp_path / "main.nix")
+    fixture = "let lib = import ./lib.nix; in with lib; { x = $0; }"
+    assert "alpha" in labels(fixture, path, n=50)
+    lib.write_text("{ alpha = 1; beta = 2; }")
+    assert {"alpha", "beta"} <= set(labels(fixture, path, n=50))
+
+
+def test_completion_does_not_remember_an_evaluation_out_of_budget(monkeypatch) -> None:
+    from evaluator.errors import EvalLimit
+    from evaluator.ide import _doc
+
+    def out_of_budget(self, root):  # type: ignore[no-untyped-def]
+        raise EvalLimit("evaluation limit: time budget exceeded", "deadline")
+
+    fixture = "let lib = { foo = 1; }; in with lib; { x = $0; }"
+    monkeypatch.setattr(_doc.FocusCompiler, "compile_focus", out_of_budget)
+    assert "foo" not in labels(fixture, n=50)
+    monkeypatch.undo()
+    assert "foo" in labels(fixture, n=50)
+
+
+def test_tree_index_around_equals_a_walk_on_wide_sets() -> None:
+    """``around`` bisects the children of wide nodes: it still finds every
+    node containing the offset (also values of `a.b = v;` merged sets, whose
+    extents overlap their siblings), in walk order."""
+    from evaluator.ide._doc import TreeIndex, analyse
+    from evaluator.walk import walk
+
+    binds = []
+    for i in range(120):
+        binds.append(f"v{i} = {{ x = {i}; y = [ {i} ]; }};")
+        if i % 7 == 0:
+            binds.append(f"s.a{i} = {i} + 1;")  # merged into one set `s`
+        if i % 11 == 0:
+            binds.append(f"t = {{ b{i} = {i}; }}; " if i == 0 else f"t.c{i} = {i};")
+    text = "let " + " ".join(binds) + " in [ s t ]"
+    doc = analyse(text, None)
+    assert doc.root is not None
+    index = TreeIndex(doc.root)
+    everything = list(walk(doc.root))
+    for offset in range(0, len(text) + 1, 3):
+        expected = [n for n in everything if n.span.start <= offset <= n.span.end]
+        assert list(index.around(offset)) == expected, offset
+
+
 def test_completion_resolve_builtin_doc() -> None:
     item = next(c for c in completion("ma", None, 2) if c.label == "map")
     assert item.documentation is None

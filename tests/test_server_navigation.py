@@ -242,6 +242,44 @@ async def test_document_symbols_are_hierarchical(client: LanguageClient, tmp_pat
     assert first.range == rng(1, 2, 1, 38)
 
 
+async def test_document_symbols_follow_edits(client: LanguageClient, tmp_path: Path) -> None:
+    # Large enough that the outline is built from reused pieces (over 2 KB).
+    body = "".join(f"  m{i} = {{ a = {i}; }};\n" for i in range(300))
+    text = "let\n" + body + "in m0\n"
+    uri = open_doc(client, tmp_path / "big.nix", text)
+
+    async def outline() -> list[tuple[str, types.Range]]:
+        got = await client.text_document_document_symbol_async(
+            types.DocumentSymbolParams(text_document=doc_id(uri))
+        )
+        assert got is not None
+        return [(s.name, s.selection_range) for s in got if isinstance(s, types.DocumentSymbol)]
+
+    first = await outline()
+    assert len(first) == 300 and first[7] == ("m7", rng(8, 2, 8, 4))
+    # Two lines inserted above m7, then m7 renamed in place: the names and
+    # every range after the edits move; the rest stays.
+    edits = [(rng(8, 0, 8, 0), '  new = 1;\n  e = "é🎉"; f = 2;\n'), (rng(10, 2, 10, 4), "n7")]
+    for version, (where, insert) in enumerate(edits, start=2):
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[types.TextDocumentContentChangePartial(range=where, text=insert)],
+            )
+        )
+    got = await outline()
+    assert len(got) == 303
+    assert got[6] == ("m6", rng(7, 2, 7, 4))
+    assert got[7] == ("new", rng(8, 2, 8, 5))
+    encoding = client.server_capabilities.position_encoding  # type: ignore[attr-defined]
+    f = 16 if encoding == types.PositionEncodingKind.Utf8 else 13  # after "é🎉"
+    assert encoding in (types.PositionEncodingKind.Utf8, types.PositionEncodingKind.Utf16)
+    assert got[8:10] == [("e", rng(9, 2, 9, 3)), ("f", rng(9, f, 9, f + 1))]
+    assert got[10] == ("n7", rng(10, 2, 10, 4))
+    assert got[-1] == ("m299", rng(302, 2, 302, 6))
+    assert await outline() == got  # the same version again (cached)
+
+
 async def test_workspace_symbols(client: LanguageClient, tmp_path: Path) -> None:
     (tmp_path / "pkgs").mkdir()
     (tmp_path / "pkgs" / "hello.nix").write_text("{\n  helloWorld = 1;\n  other = 2;\n}\n")
@@ -363,6 +401,42 @@ async def test_completion_is_capped_and_marked_incomplete(
     )
     assert isinstance(got, types.CompletionList)
     assert got.is_incomplete is True and len(got.items) == 200
+
+
+async def test_completion_after_edits_sees_the_new_names(
+    client: LanguageClient, tmp_path: Path
+) -> None:
+    text = "let lib = { alpha = 1; }; abc = 1; in with lib; { x = a; }"
+    uri = open_doc(client, tmp_path / "main.nix", text)
+    at = pos(0, text.index("x = a") + 5)
+
+    async def labels() -> list[str]:
+        got = await client.text_document_completion_async(
+            types.CompletionParams(text_document=doc_id(uri), position=at)
+        )
+        assert isinstance(got, types.CompletionList)
+        return [i.label for i in got.items]
+
+    assert (await labels())[:2] == ["abc", "alpha"]
+    assert (await labels())[:2] == ["abc", "alpha"]  # the same version again
+    # A new attribute of the `with` set and a new let binding, in two versions.
+    for version, (after, insert) in enumerate(
+        [("alpha = 1;", " also = 2;"), ("abc = 1;", " apt = 3;")], start=2
+    ):
+        where = text.index(after) + len(after)
+        text = text[:where] + insert + text[where:]
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=rng(0, where, 0, where), text=insert
+                    )
+                ],
+            )
+        )
+        at = pos(0, at.character + len(insert))
+    assert (await labels())[:4] == ["abc", "apt", "alpha", "also"]
 
 
 # ------------------------------------------------------------ signature help

@@ -254,3 +254,16 @@ def test_static_layer_and_requests_share_one_parse(monkeypatch) -> None:  # type
     assert len(parses) == 1
     monkeypatch.setattr(analysis, "lower", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
     assert static_diagnostics(snapshot(doc2), path + "2") == []
+
+
+def test_a_deep_trace_is_cut_in_the_middle() -> None:
+    src = Source(b"let f = n: f (n + 1); in f 0", "/w/a.nix")
+    notes = tuple(Note(f"frame {k}", Span(src, 11, 20)) for k in range(500))
+    diag = Diagnostic("eval_limit", Severity.ERROR, "stopped", Span(src, 11, 20), notes=notes)
+    target = convert.Target("file:///w/a.nix", "/w/a.nix", LineIndex(src.text), UTF16)
+    got = convert.diagnostic(diag, target)
+    assert got is not None and got.related_information is not None
+    shown = [r.message for r in got.related_information]
+    half = convert.MAX_TRACE_NOTES // 2
+    assert shown == [f"frame {k}" for k in (*range(half), *range(500 - half, 500))]
+    assert f"({500 - 2 * half} more trace frames not shown)" in got.message

@@ -4,17 +4,19 @@ evaluation of one node in its lexical scope."""
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from .. import nodes as N
 from ..compiler import FocusCompiler
-from ..errors import NixError
+from ..errors import EvalLimit, NixError
 from ..eval import Evaluator
+from ..io import RealIO
 from ..parse import parse
 from ..scope import Resolution, resolve
 from ..vm import Budget
@@ -38,13 +40,19 @@ class Doc:
     errors: list[N.ParseError]
     path: str | None
     _res: Resolution | None = None
+    # Results that are functions of this text alone (``memo_eval``), by key.
+    memo: dict[Any, Any] = field(default_factory=dict)
+    _res_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def res(self) -> Resolution:
-        """Name resolution of ``root`` (computed once)."""
+        """Name resolution of ``root`` (computed once: threads asking
+        meanwhile, such as the server's lints and a request, wait for it)."""
         if self._res is None:
-            assert self.root is not None
-            self._res = resolve(self.root)
+            with self._res_lock:
+                if self._res is None:
+                    assert self.root is not None
+                    self._res = resolve(self.root)
         return self._res
 
     @property
@@ -67,6 +75,19 @@ _PARSING: dict[tuple[bytes, str | None], threading.Event] = {}
 
 
 def _analyse(data: bytes, path: str | None) -> Doc:
+    return shared_analysis(data, path, lambda: _parsed(data, path))
+
+
+def _parsed(data: bytes, path: str | None) -> Doc:
+    pr = parse(data, path)
+    return Doc(pr.source, pr.root, pr.errors, path)
+
+
+def shared_analysis(data: bytes, path: str | None, make: Callable[[], Doc]) -> Doc:
+    """The cached analysis of ``data`` and ``path``, else the one being made
+    (waited for), else ``make()``'s, remembered.  So requests arriving
+    together for a new text, and the server's static layer (which lowers its
+    incrementally parsed tree), make one parse between them."""
     key = (data, path)
     with _DOCS_LOCK:
         doc = _DOCS.get(key)
@@ -82,15 +103,33 @@ def _analyse(data: bytes, path: str | None) -> Doc:
             doc = _DOCS.get(key)
         if doc is not None:
             return doc
-        pr = parse(data, path)  # the other parse failed (or was evicted already)
-        return remember(Doc(pr.source, pr.root, pr.errors, path))
+        return remember(make())  # the other parse failed (or was evicted already)
     try:
-        pr = parse(data, path)
-        return remember(Doc(pr.source, pr.root, pr.errors, path))
+        _make_room(len(data))
+        return remember(make())
     finally:
         with _DOCS_LOCK:
             del _PARSING[key]
         done.set()
+
+
+def _make_room(size: int) -> None:
+    """Before a text of ``size`` bytes is analysed: forget now the analyses
+    (and their tree indexes) that ``remember`` would evict once it is made,
+    so that the tree of the previous version of a large file is not alive
+    next to the new one while that is made."""
+    evicted = []
+    with _DOCS_LOCK:
+        total = sum(len(key[0]) for key in _DOCS)
+        while _DOCS and total + size > _KEEP_BYTES:
+            (text, _), old = _DOCS.popitem(last=False)
+            total -= len(text)
+            evicted.append(old)
+    roots = {id(d.root) for d in evicted if d.root is not None}
+    if roots:
+        with _INDEXES_LOCK:
+            for key in [k for k, index in _INDEXES.items() if id(index.root) in roots]:
+                del _INDEXES[key]
 
 
 def remember(doc: Doc) -> Doc:
@@ -111,14 +150,15 @@ def remember(doc: Doc) -> Doc:
 _KEEP_BYTES = 1_000_000
 
 
-def cached_parse(data: bytes, path: str | None) -> Doc | None:
+def cached_parse(data: bytes, path: str | None, timeout: float | None = None) -> Doc | None:
     """The analysis of ``data`` if one is cached or being made (then waited
-    for, which is cheaper than a second parse competing with it); no parse."""
+    for, at most ``timeout`` seconds, which is cheaper than a second parse
+    competing with it); no parse."""
     key = (data, path)
     with _DOCS_LOCK:
         running = _PARSING.get(key)
     if running is not None:
-        running.wait()
+        running.wait(timeout)
     with _DOCS_LOCK:
         return _DOCS.get(key)
 
@@ -172,32 +212,44 @@ class TreeIndex:
     contain their values, so a search for an offset descends into every child
     whose extent, not span, contains it."""
 
-    __slots__ = ("root", "parents", "kids", "extent", "_by_type")
+    __slots__ = ("root", "parents", "kids", "extent", "_by_type", "_wide")
 
     def __init__(self, root: N.Node) -> None:
         self.root = root
-        self.parents: dict[int, N.Node] = {}
-        self.kids: dict[int, list[N.Node]] = {}
-        self.extent: dict[int, tuple[int, int]] = {}
+        parents: dict[int, N.Node] = {}
+        kids: dict[int, list[N.Node]] = {}  # nodes with children only
+        extent: dict[int, tuple[int, int]] = {}
+        self.parents, self.kids, self.extent = parents, kids, extent
         self._by_type: dict[tuple[type, ...], list[N.Node]] = {}
-        order = []
+        # Nodes with many children (a large file's top-level set): their
+        # children ordered by extent, for ``around`` (see ``_containing``).
+        self._wide: dict[int, tuple[list[int], list[int], list[int], list[int]]] = {}
+        order: list[N.Node] = []
         stack = [root]
+        pop, push, visit = stack.pop, stack.extend, order.append
         while stack:
-            n = stack.pop()
-            order.append(n)
+            n = pop()
+            visit(n)
             cs = children(n)
-            self.kids[id(n)] = cs
-            for c in cs:
-                self.parents[id(c)] = n
-            stack.extend(reversed(cs))
+            if cs:
+                kids[id(n)] = cs
+                for c in cs:
+                    parents[id(c)] = n
+                push(reversed(cs))
         self._by_type[()] = order  # pre-order, as ``walk``
-        extent = self.extent
         for n in reversed(order):
-            lo, hi = n.span.start, n.span.end
-            for c in self.kids[id(n)]:
-                clo, chi = extent[id(c)]
-                lo, hi = min(lo, clo), max(hi, chi)
-            extent[id(n)] = (lo, hi)
+            i = id(n)
+            sp = n.span
+            lo, hi = sp.start, sp.end
+            below = kids.get(i)
+            if below is not None:
+                for c in below:
+                    clo, chi = extent[id(c)]
+                    if clo < lo:
+                        lo = clo
+                    if chi > hi:
+                        hi = chi
+            extent[i] = (lo, hi)
 
     def nodes(self, types: tuple[type, ...] = ()) -> list[N.Node]:
         """All nodes (of ``types``) in ``walk`` order."""
@@ -217,25 +269,70 @@ class TreeIndex:
                 continue
             if n.span.start <= offset <= n.span.end:
                 yield n
-            stack.extend(reversed(kids[id(n)]))
+            cs = kids.get(id(n))
+            if cs is not None:
+                if len(cs) > _WIDE:
+                    cs = self._containing(n, cs, offset)
+                stack.extend(reversed(cs))
+
+    def _containing(self, n: N.Node, cs: list[N.Node], offset: int) -> list[N.Node]:
+        """The children of ``n`` whose extent contains ``offset``, in order:
+        by bisection over the children sorted by extent start, walking back
+        while the running maximum of their ends still reaches ``offset``."""
+        wide = self._wide.get(id(n))
+        if wide is None:
+            ext = [self.extent[id(c)] for c in cs]
+            by_start = sorted(range(len(cs)), key=lambda k: ext[k][0])
+            starts = [ext[k][0] for k in by_start]
+            ends = [ext[k][1] for k in by_start]
+            reach, top = [], -1
+            for e in ends:
+                top = max(top, e)
+                reach.append(top)
+            wide = self._wide[id(n)] = (by_start, starts, ends, reach)
+        by_start, starts, ends, reach = wide
+        hits = []
+        j = bisect.bisect_right(starts, offset) - 1
+        while j >= 0 and reach[j] >= offset:
+            if ends[j] >= offset:
+                hits.append(by_start[j])
+            j -= 1
+        hits.sort()
+        return [cs[k] for k in hits]
+
+
+# Above this many children ``around`` bisects (``TreeIndex._containing``).
+_WIDE = 32
 
 
 _INDEXES: OrderedDict[int, TreeIndex] = OrderedDict()
 _INDEXES_LOCK = threading.Lock()
 
 
+_INDEXING_LOCK = threading.Lock()
+
+
 def tree_index(root: N.Node) -> TreeIndex:
-    """The (cached) index of ``root``: the trees of the last few documents."""
+    """The (cached) index of ``root``: the trees of the last few documents
+    (made once: threads asking for it meanwhile wait)."""
     with _INDEXES_LOCK:
         index = _INDEXES.get(id(root))
         if index is not None and index.root is root:
             _INDEXES.move_to_end(id(root))
             return index
-    index = TreeIndex(root)
-    with _INDEXES_LOCK:
-        _INDEXES[id(root)] = index  # holds ``root``: its id stays unique
-        while len(_INDEXES) > 4:
-            _INDEXES.popitem(last=False)
+    with _INDEXING_LOCK:
+        with _INDEXES_LOCK:
+            index = _INDEXES.get(id(root))
+        if index is None or index.root is not root:
+            index = TreeIndex(root)
+            with _INDEXES_LOCK:
+                _INDEXES[id(root)] = index  # holds ``root``: its id stays unique
+                # As for ``_DOCS``: the index of an old version of a large
+                # file would keep its whole tree alive.
+                total = sum(len(i.root.span.source.text) for i in _INDEXES.values())
+                while len(_INDEXES) > 4 or (len(_INDEXES) > 1 and total > _KEEP_BYTES):
+                    _key, old = _INDEXES.popitem(last=False)
+                    total -= len(old.root.span.source.text)
     return index
 
 
@@ -282,6 +379,49 @@ def eval_chain(doc: Doc, chain: list[N.Node], ev: Evaluator | None = None, io: A
         return ev.run(entry([None]))
     except (NixError, RecursionError, AssertionError, ValueError, KeyError, TypeError):
         return None
+
+
+class _WatchedIO:
+    """An I/O object that notes whether the evaluation used it at all."""
+
+    def __init__(self, io: Any) -> None:
+        self._io = io
+        self.used = False
+
+    def __getattr__(self, name: str) -> Any:
+        self.used = True
+        return getattr(self._io, name)
+
+
+R = TypeVar("R")
+
+
+def memo_eval(doc: Doc, key: Any, chain: list[N.Node], io: Any, derive: Callable[[Any], R]) -> R:
+    """``derive`` of the value of ``chain[-1]`` (``eval_chain``; None when it
+    fails), remembered on ``doc`` under ``key`` when it is a function of the
+    text alone: the evaluation read no file and was not stopped by its budget
+    (it finished, or failed for a reason the text determines, such as
+    depending on a function's argument).  ``derive`` keeps what is wanted
+    (names, not the values, whose program holds a copy of every scope)."""
+    memo = doc.memo
+    if key in memo:
+        return memo[key]  # type: ignore[no-any-return]
+    watched = _WatchedIO(io or RealIO())
+    ev = make_evaluator(watched)
+    definitive = True
+    try:
+        entry = FocusCompiler(doc.source, ev.globals, chain).compile_focus(chain[0])
+        value = ev.run(entry([None]))
+    except EvalLimit:
+        value, definitive = None, False
+    except (NixError, AssertionError, ValueError, KeyError, TypeError):
+        value = None
+    except RecursionError:
+        value, definitive = None, False
+    out = derive(value)
+    if definitive and not watched.used:
+        memo[key] = out
+    return out
 
 
 def eval_node(doc: Doc, node: N.Node, io: Any = None, ev: Evaluator | None = None) -> Any:

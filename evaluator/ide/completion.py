@@ -13,6 +13,7 @@ small budget; anything that fails or depends on an argument offers nothing.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from .. import nodes as N
@@ -26,9 +27,9 @@ from ._doc import (
     Doc,
     analyse_repaired,
     chain_to,
-    eval_chain,
     ident_after,
     ident_before,
+    memo_eval,
     node_at,
 )
 from .types import CompletionItem
@@ -58,7 +59,7 @@ def completion(
     doc, _inserted = analyse_repaired(data, path, offset)
     if doc.root is None:
         return _filter(_keywords(edit), prefix)
-    items = _contextual(doc, offset, edit, io)
+    items = _contextual(doc, offset, edit, io, _matcher(prefix))
     return _filter(items, prefix)[:LIMIT]
 
 
@@ -74,20 +75,35 @@ def resolve_completion(item: CompletionItem) -> CompletionItem:
     return item
 
 
+def _matcher(prefix: str) -> Callable[[str], bool]:
+    """Whether a label contains ``prefix`` as a subsequence (ignoring case)."""
+    p = prefix.lower()
+    if not p:
+        return lambda label: True
+
+    def matches(label: str) -> bool:
+        low = label.lower()
+        if p[0] not in low:
+            return False
+        it = iter(low)
+        return all(c in it for c in p)
+
+    return matches
+
+
 def _filter(items: list[CompletionItem], prefix: str) -> list[CompletionItem]:
     """Items whose label contains ``prefix`` as a subsequence, sorted."""
     p = prefix.lower()
-    out = []
-    for it in items:
-        it_iter = iter(it.label.lower())
-        if all(c in it_iter for c in p):
-            out.append(it)
+    matches = _matcher(prefix)
+    out = [it for it in items if matches(it.label)]
     # Within a rank, labels starting with the prefix before other matches.
     out.sort(key=lambda it: (it.sort_text[:1], not it.label.lower().startswith(p), it.label))
     return out
 
 
-def _contextual(doc: Doc, offset: int, edit: N.Span, io: Any) -> list[CompletionItem]:
+def _contextual(
+    doc: Doc, offset: int, edit: N.Span, io: Any, matches: Callable[[str], bool]
+) -> list[CompletionItem]:
     assert doc.root is not None
     # e.`cursor`: the attributes of e.
     sel = node_at(doc.root, offset, lambda n: isinstance(n, (N.Select, N.HasAttr)))
@@ -105,15 +121,15 @@ def _contextual(doc: Doc, offset: int, edit: N.Span, io: Any) -> list[Completion
             if ad.span.start <= offset <= ad.span.end and not _in_value(ad, offset):
                 if ad.kind == "inherit_from":
                     src = owner.inherit_from[ad.from_index]
-                    value = eval_chain(doc, chain_to(doc.root, src), None, io)
-                    return _value_attrs(value, edit, "field")
+                    names = _attr_names(doc, chain_to(doc.root, src), io)
+                    return _name_items(names, edit, "field")
                 if ad.kind == "plain" and isinstance(owner, N.Attrs):
                     return _formal_items(doc, owner, edit, io)
         if isinstance(owner, N.Attrs) and not _in_any_value(owner, offset):
             formals = _formal_items(doc, owner, edit, io)
             if formals:
                 return formals
-    return _scope_items(doc, offset, edit, io)
+    return _scope_items(doc, offset, edit, io, matches)
 
 
 def _in_any_value(owner: N.Attrs, offset: int) -> bool:
@@ -128,12 +144,17 @@ def _in_value(ad: N.AttrDef, offset: int) -> bool:
     return ad.kind == "plain" and ad.value.span.start <= offset <= ad.value.span.end
 
 
-def _scope_items(doc: Doc, offset: int, edit: N.Span, io: Any) -> list[CompletionItem]:
-    """Lexical names, then attributes of enclosing ``with``s, builtins, keywords."""
+def _scope_items(
+    doc: Doc, offset: int, edit: N.Span, io: Any, matches: Callable[[str], bool]
+) -> list[CompletionItem]:
+    """Lexical names, then attributes of enclosing ``with``s, builtins, keywords
+    (only those ``matches`` accepts: a large file has tens of thousands of
+    names in scope)."""
     out: list[CompletionItem] = []
     seen: set[str] = {HOLE}
-    for name, d in visible_names(doc.res, offset).items():
-        if d is None or name in seen:
+    visible = visible_names(doc.res, offset)
+    for name, d in visible.items():
+        if d is None or name in seen or not matches(name):
             continue
         seen.add(name)
         kind = "function" if isinstance(d.value, N.Lambda) else "variable"
@@ -141,14 +162,15 @@ def _scope_items(doc: Doc, offset: int, edit: N.Span, io: Any) -> list[Completio
         out.append(CompletionItem(name, kind, edit, _RANK["local"] + name, detail))
     assert doc.root is not None
     for w in enclosing_withs(doc.res, offset)[:3]:
-        value = eval_chain(doc, chain_to(doc.root, w.env), None, io)
-        for it in _value_attrs(value, edit, "field", rank=_RANK["with"]):
+        names = _attr_names(doc, chain_to(doc.root, w.env), io)
+        kept = [n for n in names if n[0] not in seen and matches(n[0])]
+        for it in _name_items(kept, edit, "field", rank=_RANK["with"]):
             if it.label not in seen:
                 seen.add(it.label)
                 it.detail = "from `with`"
                 out.append(it)
-    for name in sorted(visible_names(doc.res, offset)):
-        if name in seen or name.startswith("__"):
+    for name in sorted(n for n, d in visible.items() if d is None):
+        if name in seen or name.startswith("__") or not matches(name):
             continue
         seen.add(name)
         out.append(
@@ -169,8 +191,21 @@ def _keywords(edit: N.Span) -> list[CompletionItem]:
     return [CompletionItem(k, "keyword", edit, _RANK["keyword"] + k) for k in sorted(KEYWORDS)]
 
 
-def _value_attrs(value: Any, edit: N.Span, kind: str, rank: str = "0") -> list[CompletionItem]:
-    """One item per attribute of an evaluated set (values are not forced)."""
+# An attribute of an evaluated set, as completion shows it: its name (the
+# label: quoted unless a plain identifier), whether it is a function, and the
+# builtin it is (for ``resolve_completion``).
+_AttrName = tuple[str, str, bool, str | None]
+
+
+def _attr_names(doc: Doc, chain: list[N.Node], io: Any) -> list[_AttrName]:
+    """The attributes of ``chain[-1]`` evaluated in its scope (none when it is
+    no set, fails or depends on an argument), at most ``LIMIT * 5``; kept per
+    document text and node when the evaluation depended on the text alone."""
+    return memo_eval(doc, ("attrs", id(chain[-1])), chain, io, _set_names)
+
+
+def _set_names(value: Any) -> list[_AttrName]:
+    """The attributes of an evaluated set (values are not forced)."""
     if not isinstance(value, Attrs):
         return []
     out = []
@@ -178,11 +213,21 @@ def _value_attrs(value: Any, edit: N.Span, kind: str, rank: str = "0") -> list[C
         v = value[name]
         if isinstance(v, Thunk) and v.c is None:
             v = v.v
-        k = "function" if isinstance(v, (Lambda, PrimOp, PrimOpApp)) else kind
+        is_fn = isinstance(v, (Lambda, PrimOp, PrimOpApp))
         data = f"builtin:{name}" if isinstance(v, PrimOp) and v.name == name else None
         label = name if _plain_ident(name) else '"' + name.replace('"', '\\"') + '"'
-        out.append(CompletionItem(label, k, edit, rank + name, data=data))
+        out.append((label, name, is_fn, data))
     return out
+
+
+def _name_items(
+    names: list[_AttrName], edit: N.Span, kind: str, rank: str = "0"
+) -> list[CompletionItem]:
+    """One item per attribute of ``_attr_names``."""
+    return [
+        CompletionItem(label, "function" if is_fn else kind, edit, rank + name, data=data)
+        for label, name, is_fn, data in names
+    ]
 
 
 def _plain_ident(name: str) -> bool:
@@ -201,7 +246,7 @@ def _attr_items(
     assert doc.root is not None
     chain = chain_to(doc.root, sel)
     if i == 0:
-        value = eval_chain(doc, [*chain, sel.expr], None, io)
+        names = _attr_names(doc, [*chain, sel.expr], io)
     else:
         prefix = N.Select(
             N.Span(sel.span.source, sel.span.start, sel.path_spans[i - 1].end),
@@ -210,8 +255,9 @@ def _attr_items(
             None,
             sel.path_spans[:i],
         )
-        value = eval_chain(doc, [*chain[:-1], prefix], None, io)
-    return _value_attrs(value, edit, "field")
+        key = ("select", id(sel), i)
+        names = memo_eval(doc, key, [*chain[:-1], prefix], io, _set_names)
+    return _name_items(names, edit, "field")
 
 
 def _formal_items(doc: Doc, arg: N.Attrs, edit: N.Span, io: Any) -> list[CompletionItem]:
