@@ -19,7 +19,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "editors" / "nvim"
-NVIM = shutil.which("nvim")
+# Debian's Neovim 0.7 (``vim.lsp.start_client``) and 0.10 (``vim.lsp.start``,
+# installed by shared/tools/modern-neovim.sh as ``nvim-0.10``): the plugin
+# supports both, so the real-client test runs on each that is installed.
+NVIMS = {name: shutil.which(name) for name in ("nvim", "nvim-0.10")}
 NIXLENS = shutil.which("nixlens")
 
 
@@ -37,7 +40,6 @@ def _server_importable() -> bool:
 
 
 pytestmark = [
-    pytest.mark.skipif(NVIM is None, reason="nvim is not installed"),
     pytest.mark.skipif(
         NIXLENS is None or not _server_importable(), reason="nixlens serve is not available"
     ),
@@ -77,10 +79,13 @@ end
 local function traced(d)
   return d.message:find("hello") ~= nil
 end
+local function clients()
+  return (vim.lsp.get_clients or vim.lsp.get_active_clients)()
+end
 local function finish()
   vim.fn.writefile({ vim.fn.json_encode(out) }, RESULT)
-  for _, c in pairs(vim.lsp.get_active_clients()) do c.stop() end
-  vim.wait(3000, function() return #vim.lsp.get_active_clients() == 0 end, 50)
+  for _, c in pairs(clients()) do c.stop() end
+  vim.wait(3000, function() return #clients() == 0 end, 50)
   vim.cmd("qa!")
 end
 
@@ -88,6 +93,8 @@ local ok, err = pcall(function()
   require("nixlens").setup({ cmd = { NIXLENS, "serve" } })
   vim.cmd("edit " .. vim.fn.fnameescape(FILE))
   out.filetype = vim.bo.filetype
+  local v = vim.version()
+  out.version = string.format("%d.%d.%d", v.major, v.minor, v.patch)
 
   out.saw_syntax_error = vim.wait(TIMEOUT, function()
     return any(syntax_error) and any(unused)
@@ -129,8 +136,12 @@ finish()
 """
 
 
-def test_diagnostics_and_hover_in_neovim(tmp_path: Path) -> None:
-    assert NVIM is not None and NIXLENS is not None
+@pytest.mark.parametrize("nvim", sorted(NVIMS))
+def test_diagnostics_and_hover_in_neovim(tmp_path: Path, nvim: str) -> None:
+    NVIM = NVIMS[nvim]
+    if NVIM is None:
+        pytest.skip(f"{nvim} is not installed")
+    assert NIXLENS is not None
     nix_file = tmp_path / "broken.nix"
     nix_file.write_text(SOURCE)
     result_file = tmp_path / "result.json"
@@ -156,6 +167,7 @@ def test_diagnostics_and_hover_in_neovim(tmp_path: Path) -> None:
     context = json.dumps(out, indent=1)
     assert out["error"] is None, context
     assert out["filetype"] == "nix"
+    assert out["version"].startswith("0.10" if nvim == "nvim-0.10" else "0.7"), context
     assert out["saw_syntax_error"], f"no syntax error + unused binding diagnostics:\n{context}"
     assert out["syntax_error_gone"], f"syntax error stayed or no trace diagnostic:\n{context}"
     assert "3" in out["hover"], context

@@ -16,16 +16,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "editors" / "nvim"
-NVIM = shutil.which("nvim")
+# Neovim 0.7 (Debian) and 0.10 (shared/tools/modern-neovim.sh): each installed one runs.
+NVIMS = {name: shutil.which(name) for name in ("nvim", "nvim-0.10")}
 
-pytestmark = pytest.mark.skipif(NVIM is None, reason="nvim is not installed")
+
+@pytest.fixture(params=sorted(NVIMS))
+def nvim(request: pytest.FixtureRequest) -> str:
+    """The path of one installed Neovim; the test is skipped for a missing one."""
+    path = NVIMS[request.param]
+    if path is None:
+        pytest.skip(f"{request.param} is not installed")
+    return path
 
 
-def run_nvim(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def run_nvim(nvim: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     """Run headless nvim without user config, with the plugin on the rtp."""
-    assert NVIM is not None
     return subprocess.run(
-        [NVIM, "--headless", "-u", "NONE", "-i", "NONE", "--cmd", f"set rtp^={PLUGIN}", *args],
+        [nvim, "--headless", "-u", "NONE", "-i", "NONE", "--cmd", f"set rtp^={PLUGIN}", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -34,8 +41,8 @@ def run_nvim(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str
     )
 
 
-def test_plugin_loads() -> None:
-    result = run_nvim("-c", 'lua require("nixlens")', "-c", "qa!")
+def test_plugin_loads(nvim: str) -> None:
+    result = run_nvim(nvim, "-c", 'lua require("nixlens")', "-c", "qa!")
     assert result.returncode == 0, result.stderr
     assert "Error" not in result.stderr
 
@@ -82,6 +89,7 @@ while True:
 
 SETUP_SCRIPT = """
 local out = {}
+local active = vim.lsp.get_clients or vim.lsp.get_active_clients
 local nixlens = require("nixlens")
 nixlens.setup({
   cmd = FAKE_CMD,
@@ -89,8 +97,8 @@ nixlens.setup({
 })
 vim.cmd("edit " .. vim.fn.fnameescape(PROJECT .. "/sub/pkg.nix"))
 out.filetype = vim.bo.filetype
-vim.wait(2000, function() return #vim.lsp.get_active_clients() > 0 end, 50)
-local clients = vim.lsp.get_active_clients()
+vim.wait(2000, function() return #active() > 0 end, 50)
+local clients = active()
 out.clients = #clients
 if clients[1] then
   out.name = clients[1].name
@@ -103,17 +111,17 @@ end
 -- A second buffer under the same root reuses the client.
 vim.cmd("edit " .. vim.fn.fnameescape(PROJECT .. "/sub/other.nix"))
 vim.wait(500)
-out.clients_after_second = #vim.lsp.get_active_clients()
+out.clients_after_second = #active()
 out.queries = vim.api.nvim_get_runtime_file("queries/nix/highlights.scm", true)
 out.has_restart = vim.fn.exists(":NixlensRestart") == 2
 vim.wait(1000)
 vim.fn.writefile({ vim.fn.json_encode(out) }, RESULT)
-for _, c in pairs(vim.lsp.get_active_clients()) do c.stop() end
-vim.wait(2000, function() return #vim.lsp.get_active_clients() == 0 end, 50)
+for _, c in pairs(active()) do c.stop() end
+vim.wait(2000, function() return #active() == 0 end, 50)
 """
 
 
-def test_setup_detects_nix_and_starts_one_client_per_root(tmp_path: Path) -> None:
+def test_setup_detects_nix_and_starts_one_client_per_root(tmp_path: Path, nvim: str) -> None:
     project = tmp_path / "project"
     (project / "sub").mkdir(parents=True)
     (project / "flake.nix").write_text("{ }\n")
@@ -129,7 +137,7 @@ def test_setup_detects_nix_and_starts_one_client_per_root(tmp_path: Path) -> Non
         f"PROJECT = {json.dumps(str(project))}\nRESULT = {json.dumps(str(result_file))}\n"
         f"FAKE_CMD = vim.fn.json_decode({json.dumps(json.dumps(fake_cmd))})\n" + SETUP_SCRIPT
     )
-    result = run_nvim("-c", f"luafile {script}", "-c", "qa!")
+    result = run_nvim(nvim, "-c", f"luafile {script}", "-c", "qa!")
     assert result_file.exists(), result.stderr
     out = json.loads(result_file.read_text())
     assert out["filetype"] == "nix"
@@ -153,7 +161,7 @@ def test_setup_detects_nix_and_starts_one_client_per_root(tmp_path: Path) -> Non
     assert answer["result"][0]["searchPath"] == []
 
 
-def test_lsp_config_file_returns_a_table() -> None:
+def test_lsp_config_file_returns_a_table(nvim: str) -> None:
     lua = (
         'local c = dofile("editors/nvim/lsp/nixlens.lua") '
         'assert(c.cmd[1] == "nixlens" and c.cmd[2] == "serve") '
@@ -163,6 +171,6 @@ def test_lsp_config_file_returns_a_table() -> None:
         "local p = {} c.before_init(p, c) "
         "assert(p.initializationOptions.eval.budgetMs == 2000)"
     )
-    result = run_nvim("-c", f"lua {lua}", "-c", "qa!")
+    result = run_nvim(nvim, "-c", f"lua {lua}", "-c", "qa!")
     assert result.returncode == 0, result.stderr
     assert "Error" not in result.stderr, result.stderr
