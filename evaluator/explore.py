@@ -68,8 +68,8 @@ class Limits:
 
     # Nesting of sets and lists below the explored value.
     max_depth: int = 16
-    # Attributes (or list elements) per set (list) not written in the
-    # document; the document's own attributes are all explored.
+    # Attributes per set not written in the document (the document's own
+    # attributes are all explored), and elements per list.
     max_breadth: int = 200
     # Values looked at in all.
     max_values: int = 50_000
@@ -164,8 +164,8 @@ def _children(container: Any, document: str | None, breadth: int, out: Explorati
 
 
 def _check_budget(ev: Any, budget: Any) -> None:
-    """Raise ``EvalLimit`` once the budget is spent (the driver checks only
-    every few thousand steps, more than forcing one attribute may take)."""
+    """Raise ``EvalLimit`` once the budget is spent: the driver checks only
+    every few thousand steps, and forcing one attribute often takes fewer."""
     ev.check_budget()
     if budget.max_steps is not None and ev.machine.steps > budget.max_steps:
         raise EvalLimit(f"evaluation limit: more than {budget.max_steps} steps", "steps")
