@@ -108,7 +108,9 @@ def generate(lines: int) -> tuple[str, dict[str, tuple[int, int]]]:
         body.extend(_block(i))
     tail = [
         "in",
-        "{",
+        # Forced by the value itself, so its traces are output Nix prints
+        # (exploration beyond the value drops what it prints).
+        f"builtins.seq sum{n - 1} {{",
         f"  total = sum{n - 1};",
         f"  middle = cfg{n // 2}.nested.deep.y;",
         "}",

@@ -17,10 +17,10 @@ vim.cmd("highlight SignColumn guibg=NONE")
 vim.cmd("highlight NormalFloat guibg=#303446 guifg=#e0e0e0")
 require("nixlens").setup({})
 LUA
-tmux new-session -d -s nixlens-shot -x 140 -y 20 \
+tmux new-session -d -s nixlens-shot -x 140 -y 26 \
   "nvim -u '$work/init.lua' --cmd 'set rtp^=$here/../editors/nvim' -i NONE '$work/demo.nix'"
 sleep 6                                   # server start, evaluation, diagnostics
-tmux send-keys -t nixlens-shot '9G' '3|'  # on `message`
+tmux send-keys -t nixlens-shot '12G' '3|' # on `message`
 sleep 0.5
 tmux send-keys -t nixlens-shot ':lua vim.lsp.buf.hover()' Enter
 sleep 3

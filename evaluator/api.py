@@ -16,8 +16,9 @@ from typing import Any
 from . import nodes as N
 from .compiler import CompileError, FocusCompiler
 from .diagnostics import Diagnostic, Severity
-from .errors import EvalLimit, NixError
+from .errors import EvalLimit, NixError, forget_traceback
 from .eval import Evaluator, ParseFailed
+from .explore import Exploration, Limits, explore
 from .printer import PrintOptions, show_value
 from .report import error_to_diagnostic
 from .runtime import DependsOnArgument
@@ -55,6 +56,8 @@ class EvalResult:
     elapsed_ms: float = 0.0
     # Argument values lambdas were called with: (source name, offset) -> values.
     observed: dict[tuple[str, int], list[Any]] = field(default_factory=dict)
+    # How far exploration got (None: not explored).
+    exploration: Exploration | None = None
     # The namespaces of the programs the evaluation compiled (``release``).
     programs: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
@@ -116,11 +119,15 @@ def evaluate(
     entry: str | None = None,
     entry_dir: str | None = None,
     strict: bool = True,
+    explore_limits: Limits | None = None,
 ) -> EvalResult:
-    """Evaluate a document (or the configured entry expression) strictly.
+    """Evaluate a document (or the configured entry expression) as Nix would
+    use it, then explore the rest of its value (``strict``).
 
-    Diagnostics: the error (with its trace as notes) and every trace/warn
-    output.  A document whose value is a function is not called."""
+    Diagnostics: an error only where the value's weak head normal form (what
+    ``nix-instantiate --eval`` forces) fails, with its trace as notes, and the
+    trace/warn output of that evaluation; what exploration finds as warnings
+    and hints (``evaluator.explore``).  A function is never called."""
     budget = budget or Budget()
     t0 = time.monotonic()
     ev = _make_evaluator(io, budget, search_path)
@@ -137,7 +144,10 @@ def evaluate(
                 raise ParseFailed(parsed.errors)
             v = ev.run(ev.compile_parsed(parsed.root, parsed.source)([None]))
         if strict and v.__class__ not in (Lambda, PrimOp, PrimOpApp):
-            ev.deep_force(v)
+            # What Nix would not force: explored, reported for what it is.
+            found = explore(ev, v, path, explore_limits)
+            result.diagnostics.extend(found.diagnostics)
+            result.exploration = found
         result.value_text = show_value(
             v, PrintOptions(max_depth=4, max_attrs=50, max_items=50, max_string=200)
         )
@@ -161,15 +171,7 @@ def evaluate(
     return result
 
 
-def _drop_traceback(err: BaseException) -> None:
-    """Forget where in Python ``err`` was raised (its Nix trace is kept in
-    ``err.trace``).  An error raised out of the VM's driver loop, whose frame
-    still holds it, ties that frame and every frame up to the handler into a
-    reference cycle, and with them the evaluation's values and the parsed
-    tree: memory only a full garbage collection (seconds for a large file)
-    would free."""
-    err.__traceback__ = None
-    err.__context__ = None
+_drop_traceback = forget_traceback
 
 
 def _in_document(err: NixError, path: str | None) -> bool:

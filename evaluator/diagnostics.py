@@ -50,6 +50,7 @@ CODES: dict[str, str] = {
     "assertion_failed": "an assertion failed",
     "throw": "`throw` was evaluated",
     "abort": "`abort` was evaluated",
+    "throws_when_used": "an attribute whose value is a deliberate `throw` or `abort`",
     "infinite_recursion": "a value depends on itself",
     "eval_limit": "evaluation stopped by a budget",
     "trace": "output of `builtins.trace`",

@@ -64,6 +64,18 @@ class StackOverflow(NixError):
         super().__init__("stack overflow; max-call-depth exceeded", span)
 
 
+class MissingPath(NixError):
+    """A file or directory the evaluation reads does not exist."""
+
+    def __init__(self, path: str, span: Any = None) -> None:
+        super().__init__(f"path '{path}' does not exist", span)
+
+
+class Unavailable(NixError):
+    """What Nix would do but nixlens refuses to: a read outside the allowed
+    roots, a download."""
+
+
 class EvalLimit(NixError):
     """A budget ran out: steps, deadline, cancellation or value size."""
 
@@ -77,3 +89,12 @@ class EvalLimit(NixError):
 class Cancelled(EvalLimit):
     def __init__(self) -> None:
         super().__init__("evaluation cancelled", "cancelled")
+
+
+def forget_traceback(err: BaseException) -> None:
+    """Forget where in Python ``err`` was raised (its Nix trace is kept in
+    ``err.trace``): an error raised out of the VM's driver loop, whose frame
+    still holds it, ties that frame and every frame up to the handler into a
+    reference cycle, and with them the evaluation's values and parsed tree."""
+    err.__traceback__ = None
+    err.__context__ = None

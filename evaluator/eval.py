@@ -10,7 +10,7 @@ from typing import Any
 from . import nodes as N
 from .builtins import make_globals
 from .compiler import compile_program
-from .errors import Cancelled, EvalLimit, NixError
+from .errors import Cancelled, EvalLimit, MissingPath, NixError
 from .io import RealIO
 from .values import Attrs, CtxStr, NixPath, Thunk, context_of
 from .vm import Budget, Machine
@@ -226,7 +226,7 @@ class Evaluator:
             if data is not None:
                 return self.compile(data, path, "«nix-internal»/" + os.path.basename(path), extra)
         if self.io.file_type(path) is None:
-            raise NixError(f"path '{path}' does not exist")
+            raise MissingPath(path)
         data = self.io.read_bytes(path)
         self.files_seen.add(path)
         return self.compile(data, path, None, extra)
@@ -258,7 +258,7 @@ class Evaluator:
         from . import store
 
         if self.io.file_type(path, follow=False) is None:
-            raise NixError(f"path '{path}' does not exist", span)
+            raise MissingPath(path, span)
         name = os.path.basename(path)
         sp = store.path_to_store(path, name, _StoreIOAdapter(self.io), store_dir=self.store_dir)
         return CtxStr(sp, frozenset([sp]))

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import stat
 
-from .errors import NixError
+from .errors import MissingPath, NixError, Unavailable
 
 
-class AccessDenied(NixError):
+class AccessDenied(Unavailable):
     """A read outside the allowed roots."""
 
 
@@ -46,7 +46,7 @@ class RealIO:
         except IsADirectoryError:
             raise NixError(f"reading file '{path}': Is a directory") from None
         except FileNotFoundError:
-            raise NixError(f"path '{path}' does not exist") from None
+            raise MissingPath(path) from None
         except OSError as e:
             raise NixError(f"reading file '{path}': {e.strerror}") from None
 

@@ -7,6 +7,7 @@ import json
 import sys
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pytest
 import pytest_lsp
@@ -126,7 +127,9 @@ async def test_incremental_edit_after_emoji(client: LanguageClient) -> None:
 
 
 async def test_evaluation_diagnostics_and_trace(client: LanguageClient) -> None:
-    open_doc(client, 'let x = throw "boom"; in { a = x; }')
+    # The throw is forced by the value itself (an error as in Nix); one only
+    # in an attribute nothing uses would be a hint (``throws_when_used``).
+    open_doc(client, 'let x = throw "boom"; in { a = x; }.a')
     diags = await wait_for(client, URI, lambda d: "throw" in codes(d))
     d = next(d for d in diags if d.code == "throw")
     assert "boom" in d.message
@@ -321,3 +324,78 @@ async def test_hover_text_is_cut_at_max_chars(client: LanguageClient) -> None:
     assert note == f"*hover text cut at 300 characters ({more} more)*"
     assert more > 0
     assert head.startswith('```nix\n"0,1,2,3,')
+
+
+# ------------------------------------ diagnostics that mean what Nix means
+
+LIB_DEFAULT = Path(__file__).parent.parent.parent / "shared" / "nixpkgs-lib" / "lib" / "default.nix"
+# Codes the evaluation layer reports (``evaluator.diagnostics.CODES``).
+EVAL_CODES = {
+    "eval_error",
+    "assertion_failed",
+    "throw",
+    "abort",
+    "throws_when_used",
+    "infinite_recursion",
+    "eval_limit",
+    "trace",
+    "warn",
+    "deprecated",
+    "structured_attrs_ignored",
+}
+
+
+async def settled(client: LanguageClient, uri: str, timeout: float = 60) -> Diags:
+    """The diagnostics of ``uri`` once its evaluation has finished (pulled:
+    the result id says "~evaluating" until then)."""
+    params = types.DocumentDiagnosticParams(text_document=types.TextDocumentIdentifier(uri=uri))
+
+    async def loop() -> Diags:
+        while True:
+            report = await client.text_document_diagnostic_async(params)
+            if (
+                isinstance(report, types.RelatedFullDocumentDiagnosticReport)
+                and report.result_id is not None
+                and not report.result_id.endswith("~evaluating")
+            ):
+                return report.items
+            await asyncio.sleep(0.1)
+
+    return await asyncio.wait_for(loop(), timeout)
+
+
+async def test_nixpkgs_lib_default_opens_without_evaluation_errors(client: LanguageClient) -> None:
+    """Nix evaluates lib/default.nix without an error or a warning; so does
+    the server, with its default budget, although it explores lib's file
+    sets (which throw when used) and deprecated functions (which warn)."""
+    uri = LIB_DEFAULT.as_uri()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    open_doc(client, LIB_DEFAULT.read_text(), uri=uri)
+    diags = await settled(client, uri)
+    print(f"lib/default.nix evaluated in {loop.time() - start:.2f} s")
+    bad = [
+        (d.code, d.message)
+        for d in diags
+        if d.code in EVAL_CODES
+        and d.severity in (types.DiagnosticSeverity.Error, types.DiagnosticSeverity.Warning)
+    ]
+    assert bad == []
+
+
+async def test_aliases_set_shows_a_hint_not_an_error(client: LanguageClient) -> None:
+    open_doc(client, '{\n  foo = throw "foo has been removed, use bar";\n  bar = 1;\n}\n')
+    diags = await wait_for(client, URI, lambda d: "throws_when_used" in codes(d))
+    [d] = diags
+    assert d.severity == types.DiagnosticSeverity.Hint
+    assert d.message == "throws when used: foo has been removed, use bar"
+    assert d.range == types.Range(start=types.Position(1, 2), end=types.Position(1, 5))
+
+
+async def test_bug_inside_an_attribute_is_a_warning_where_it_is(client: LanguageClient) -> None:
+    open_doc(client, '{ size = 1 + "2"; }')
+    diags = await wait_for(client, URI, lambda d: "eval_error" in codes(d))
+    [d] = diags
+    assert d.severity == types.DiagnosticSeverity.Warning
+    assert d.range == types.Range(start=types.Position(0, 11), end=types.Position(0, 12))
+    assert d.message.startswith("while evaluating attribute `size` (not forced by Nix): ")

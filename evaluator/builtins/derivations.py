@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import store
 from ..diagnostics import Diagnostic, Note, Severity
-from ..errors import NixError
+from ..errors import MissingPath, NixError
 from ..runtime import canon_path, coerce_to_string, type_error
 from ..values import Attrs, CtxStr, NixPath, Thunk, context_of
 from ..vm import CONTEXT, Emit
@@ -582,7 +582,7 @@ def add_path(
     try:
         io = ev.io
         if io.file_type(path, follow=False) is None:
-            raise NixError(f"path '{path}' does not exist")
+            raise MissingPath(path)
         real = _resolve_root(io, path)
         filt = None
         if fn is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ..errors import NixError
+from ..errors import MissingPath, NixError, Unavailable
 from ..runtime import canon_path, coerce_to_string, type_error
 from ..store import BadStorePathName, check_name, missing_feature_message
 from ..values import Attrs, CtxStr, NixPath, Thunk, context_of, show_type
@@ -122,7 +122,7 @@ def _read_file(p: Any) -> Any:
     ev = yield CONTEXT
     ftype = ev.io.file_type(path)
     if ftype is None:
-        raise NixError(f"path '{path}' does not exist")
+        raise MissingPath(path)
     if ftype == "directory":
         raise NixError(f"reading file '{path}': Is a directory")
     data = ev.io.read_bytes(path)
@@ -138,7 +138,7 @@ def _read_file_type(p: Any) -> Any:
     ev = yield CONTEXT
     t = ev.io.file_type(path, follow=False)
     if t is None:
-        raise NixError(f"path '{path}' does not exist")
+        raise MissingPath(path)
     return t
 
 
@@ -151,7 +151,7 @@ def _read_dir(p: Any) -> Any:
     real = resolve_symlinks(io, path)
     t = io.file_type(real, follow=False)
     if t is None:
-        raise NixError(f"path '{path}' does not exist")
+        raise MissingPath(path)
     if t != "directory":
         raise NixError(f"'{real}' is not a directory")
     out = Attrs()
@@ -247,7 +247,7 @@ def _get_env(name: Any) -> Any:
 # --------------------------------------------------------------- fetchers
 def offline(who: str, what: str) -> NixError:
     """The error every fetcher ends with once its arguments are valid."""
-    return NixError(
+    return Unavailable(
         f"cannot fetch {what}: nixlens evaluates offline and never downloads "
         f"(builtins.{who} is not available)"
     )
