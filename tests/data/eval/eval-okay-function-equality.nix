@@ -26,4 +26,10 @@ in {
   inh = let a = { inherit f; }; b = { inherit f; }; in a == b;
   attrSel = let a = { inherit f; }; in [ a.f ] == [ a.f ];
   elem = builtins.elem f [ f ];
+  # The import cache shares a file's value, not copies of a function in it.
+  importFn = [ (import ./function-equality-id.nix) ] == [ (import ./function-equality-id.nix) ];
+  importFnLet = let i = import ./function-equality-id.nix; j = import ./function-equality-id.nix; in [ i ] == [ j ];
+  importFnSame = let i = import ./function-equality-id.nix; in [ i ] == [ i ];
+  importFnElem = builtins.elem (import ./function-equality-id.nix) [ (import ./function-equality-id.nix) ];
+  importAttrSel = let l = import ./function-equality-lib.nix; in [ l.id ] == [ l.id ];
 }
