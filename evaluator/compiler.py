@@ -785,7 +785,11 @@ class Compiler:
         for name, d in attrs.items():
             slot = names[name]
             slots[name] = f"{ev}[{slot}]"
-            alias = self.lookup(d.value.name, inner) if d.value.__class__ is N.Var else None
+            alias = (
+                self.lookup(d.value.name, inner)  # type: ignore[attr-defined]
+                if d.kind == "plain" and d.value.__class__ is N.Var
+                else None
+            )
             if d.kind == "inherit":
                 v = self.lazy(d.value, fn, scope)  # outer scope
             elif alias is not None and alias[0] is inner and alias[1] in ready:
