@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import nodes as N
+from .ansi import strip_escapes
 from .compiler import CompileError, FocusCompiler
 from .diagnostics import Diagnostic, Severity
 from .errors import EvalLimit, NixError, forget_traceback
 from .eval import Evaluator, ParseFailed
 from .explore import Exploration, Limits, explore
 from .printer import PrintOptions, show_value
-from .report import error_to_diagnostic
+from .report import clean_diagnostic, error_to_diagnostic
 from .runtime import DependsOnArgument
 from .values import Attrs, Lambda, PrimOp, PrimOpApp, Thunk, type_name
 from .vm import Budget as _VMBudget
@@ -148,8 +149,8 @@ def evaluate(
             found = explore(ev, v, path, explore_limits)
             result.diagnostics.extend(found.diagnostics)
             result.exploration = found
-        result.value_text = show_value(
-            v, PrintOptions(max_depth=4, max_attrs=50, max_items=50, max_string=200)
+        result.value_text = strip_escapes(
+            show_value(v, PrintOptions(max_depth=4, max_attrs=50, max_items=50, max_string=200))
         )
     except (ParseFailed, CompileError) as err:
         # Syntax errors and undefined variables of the document itself come
@@ -164,7 +165,7 @@ def evaluate(
     # programs: their code is kept compressed until called again.
     ev.compact_programs()
     result.programs = ev.programs
-    result.diagnostics[:0] = list(ev.warnings)
+    result.diagnostics[:0] = [clean_diagnostic(d) for d in ev.warnings]
     result.files = set(ev.files_seen)
     result.observed = ev.machine.observe
     result.elapsed_ms = (time.monotonic() - t0) * 1000
@@ -341,7 +342,7 @@ def hover(
             comp = FocusCompiler(res.source, ev.globals, chain, arg_values)
             entry = comp.compile_focus(res.root)
         except CompileError as err:
-            return HoverInfo(f"error: {err.msg}", span)
+            return HoverInfo(f"error: {strip_escapes(err.msg)}", span)
         except RecursionError:
             return None
         text, vt, done = _hover_run(ev, entry, print_depth, t0)
@@ -355,7 +356,10 @@ def hover(
             lines.append(text)
         if i == 0 and vt is None and "depends on" not in text and len(runs) > 1:
             break
-    return HoverInfo("\n\n".join(lines), span, value_text, complete)
+    # lib's messages carry terminal colour codes; an editor shows them raw.
+    if value_text is not None:
+        value_text = strip_escapes(value_text)
+    return HoverInfo(strip_escapes("\n\n".join(lines)), span, value_text, complete)
 
 
 __all__ = ["Budget", "EvalResult", "HoverInfo", "evaluate", "hover", "Severity"]

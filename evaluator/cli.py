@@ -7,6 +7,7 @@ import os
 import sys
 from typing import Any
 
+from .ansi import filter_ansi
 from .errors import NixError
 from .eval import Evaluator, ParseFailed
 from .printer import show_value
@@ -29,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-location", action="store_true", help="(with --xml) omit positions")
     p.add_argument("--parse", action="store_true", help="print the parsed expression")
     p.add_argument("--eval", action="store_true", help="accepted for compatibility")
+    p.add_argument("--eval-only", action="store_true", help="accepted for compatibility")
+    p.add_argument("--read-write-mode", action="store_true", help="accepted; nothing is written")
     p.add_argument("--show-trace", action="store_true", help="accepted; traces are always kept")
     p.add_argument(
         "-I",
@@ -56,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--extra-experimental-features",
         default=None,
         help="experimental features (parse-toml-timestamps, fetch-closure, flakes)",
+    )
+    p.add_argument(
+        "--abort-on-warn",
+        action="store_true",
+        default=None,
+        help="make builtins.warn fatal (Nix's abort-on-warn setting)",
     )
     p.add_argument("--store", default=None, help="ignored: nixlens never writes a store")
     p.add_argument("--impure", action="store_true", help="accepted for compatibility")
@@ -139,8 +148,28 @@ def _auto_call(ev: Evaluator, v: Any, args: dict[str, Any]) -> Any:
     return ev.run(gen())
 
 
+class _FilteredStderr:
+    """Writes each message through Nix's escape filter: colours survive on a
+    terminal, no escape sequence does elsewhere (as Nix prints)."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        isatty = getattr(stream, "isatty", None)
+        self.keep_colours = (
+            bool(isatty and isatty())
+            and os.environ.get("TERM", "dumb") != "dumb"
+            and "NO_COLOR" not in os.environ
+            and "NOCOLOR" not in os.environ
+        )
+
+    def write(self, text: str) -> int:
+        # One write is one message, as one log line is in Nix.
+        return self.stream.write(filter_ansi(text, keep_colours=self.keep_colours))  # type: ignore[no-any-return]
+
+
 def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
     """Run ``nixlens eval`` with parsed arguments; returns the exit status."""
+    err = _FilteredStderr(err)
     max_depth = ns.max_call_depth
     for name, value in ns.option:
         if name == "max-call-depth":
@@ -161,6 +190,12 @@ def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
             features += value.split()
     # Read by builtins gated on a feature (fromTOML timestamps, fetchClosure).
     ev.experimental_features = set(features)
+    ev.abort_on_warn = bool(ns.abort_on_warn)
+    for name, value in ns.option:
+        if name == "abort-on-warn":
+            flag = _bool_setting(name, value, err)
+            if flag is not None:
+                ev.abort_on_warn = flag
     printed = 0
 
     def flush_warnings() -> None:
@@ -232,6 +267,16 @@ def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
         flush_warnings()
         err.write(format_error(e, show_trace=not ns.no_show_trace))
         return 1
+
+
+def _bool_setting(name: str, value: str, err: Any) -> bool | None:
+    """A Boolean Nix setting's value; None (after Nix's warning) when invalid."""
+    if value in ("true", "yes", "1"):
+        return True
+    if value in ("false", "no", "0"):
+        return False
+    err.write(f"warning: error: Boolean setting '{name}' has invalid value '{value}'\n")
+    return None
 
 
 def _arg_code(env: Any) -> Any:

@@ -779,11 +779,21 @@ class Compiler:
         table: list[tuple[int, str, N.Lambda | None]] | None = (
             [] if len(attrs) >= _TABLE_SCOPE else None
         )
+        # Slots already holding their value: ``g = f;`` after ``f`` shares f's
+        # value as Nix's maybeThunk does (so ``[ f ] == [ g ]`` holds for functions).
+        ready: set[int] = set()
         for name, d in attrs.items():
             slot = names[name]
             slots[name] = f"{ev}[{slot}]"
+            alias = (
+                self.lookup(d.value.name, inner)  # type: ignore[attr-defined]
+                if d.kind == "plain" and d.value.__class__ is N.Var
+                else None
+            )
             if d.kind == "inherit":
                 v = self.lazy(d.value, fn, scope)  # outer scope
+            elif alias is not None and alias[0] is inner and alias[1] in ready:
+                v = f"{ev}[{alias[1]}]"
             elif d.kind == "inherit_from":
                 src = f"{ev}[{base + d.from_index + 1}]"
                 v = f"Thunk(inherit_from, ({src}, {name!r}, {self.const(d.span)}))"
@@ -801,6 +811,7 @@ class Compiler:
             else:
                 v = self.lazy_binding(d.value, fn, inner, name, d.span)
             fn.emit(f"{ev}[{slot}] = {v}")
+            ready.add(slot)
         if table:
             fn.emit(f"scope_fill({ev}, {self.const(tuple(table))}, globals())")
         return inner, ev, slots

@@ -14,6 +14,7 @@ from .errors import Cancelled, EvalLimit, MissingPath, NixError
 from .io import RealIO
 from .values import Attrs, CtxStr, NixPath, Thunk, context_of
 from .vm import Budget, Machine
+from .vstore import StoreView
 
 
 class ParseFailed(NixError):
@@ -81,7 +82,8 @@ class Evaluator:
         env: dict[str, str] | None = None,
         lints: dict[str, str] | None = None,
     ) -> None:
-        self.io = io or RealIO()
+        # Store paths this evaluation makes are readable in it (nothing is written).
+        self.io = StoreView(io or RealIO(), store_dir)
         self.lints = lints or {}
         self.store_dir = store_dir
         self.system = system
@@ -90,6 +92,8 @@ class Evaluator:
         self.search_path = parse_search_path(list(search_path))
         # Enabled experimental features (``--extra-experimental-features``).
         self.experimental_features: set[str] = set()
+        # Nix's ``abort-on-warn`` setting: ``builtins.warn`` fails after warning.
+        self.abort_on_warn = False
         self.machine = Machine(budget or Budget())
         self.machine.owner = self
         self.max_values = max_values
@@ -261,6 +265,7 @@ class Evaluator:
             raise MissingPath(path, span)
         name = os.path.basename(path)
         sp = store.path_to_store(path, name, _StoreIOAdapter(self.io), store_dir=self.store_dir)
+        self.io.add_copy(sp, path)
         return CtxStr(sp, frozenset([sp]))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .ansi import strip_escapes
 from .diagnostics import Diagnostic, Note, Severity
 from .errors import NixError
 
@@ -131,8 +132,15 @@ def format_warning(d: Diagnostic) -> str:
 
 
 def error_to_diagnostic(err: NixError) -> Diagnostic:
-    """An evaluation error as a diagnostic: the trace becomes notes."""
+    """An evaluation error as a diagnostic: the trace becomes notes (clean text)."""
     # Notes innermost first, as the trace is kept; repeated frames elided.
     shown = dedupe_trace(list(reversed(err.trace)))
-    notes = [Note(message, span) for message, span in reversed(shown)]
-    return Diagnostic(err.code, Severity.ERROR, err.msg, err.span, notes)
+    notes = [Note(strip_escapes(message), span) for message, span in reversed(shown)]
+    return Diagnostic(err.code, Severity.ERROR, strip_escapes(err.msg), err.span, notes)
+
+
+def clean_diagnostic(d: Diagnostic) -> Diagnostic:
+    """``d`` with terminal escape sequences removed from its message and notes
+    (what editors get; the command line filters what it prints itself)."""
+    notes = [Note(strip_escapes(n.message), n.span) for n in d.notes]
+    return Diagnostic(d.code, d.severity, strip_escapes(d.message), d.span, notes, d.tags)

@@ -371,9 +371,13 @@ def op_update(a: Any, b: Any, span: Any) -> Attrs:
 
 
 # ------------------------------------------------------------- comparison
-def op_eq(a: Any, b: Any) -> Any:
-    """Generator: Nix equality (deep, forcing as needed, iterative)."""
-    stack: list[tuple[Any, Any, bool]] = [(a, b, True)]
+def op_eq(a: Any, b: Any, top: bool = True) -> Any:
+    """Generator: Nix equality (deep, forcing as needed, iterative).
+
+    Like Nix, two references to one value are equal (even functions), except
+    at the top of ``==`` (``top``), whose operands are always fresh values.
+    """
+    stack: list[tuple[Any, Any, bool]] = [(a, b, top)]
     while stack:
         x, y, top = stack.pop()
         if not top and x is y:

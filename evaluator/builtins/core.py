@@ -173,6 +173,10 @@ def _warn(msg: Any, v: Any) -> Any:
         raise type_error("a string", m)
     span = yield CALL_SPAN
     yield Emit(Diagnostic("warn", Severity.WARNING, str(m), span))
+    ev = yield CONTEXT
+    if ev.abort_on_warn:
+        # Nix's setting: not catchable by tryEval, the trace shows the caller.
+        raise NixError("aborting to reveal stack trace of warning, as abort-on-warn is set")
     return (yield from force(v))
 
 
@@ -483,6 +487,8 @@ def _list_to_attrs(xs: Any) -> Any:
     """A set from a list of ``{ name; value; }`` (first occurrence wins)."""
     xs = yield from force_list(xs)
     r = Attrs()
+    # Like Nix, an attribute's position is that of the element's ``value``.
+    pos: dict[str, Any] = {}
     for x in xs:
         x = yield from force_attrs(x)
         if "name" not in x:
@@ -494,6 +500,10 @@ def _list_to_attrs(xs: Any) -> Any:
         if "value" not in x:
             raise NixError("attribute 'value' missing")
         r[name] = x["value"]
+        if x.pos and "value" in x.pos:
+            pos[name] = x.pos["value"]
+    if pos:
+        r.pos = pos
     return r
 
 
@@ -501,9 +511,9 @@ def _list_to_attrs(xs: Any) -> Any:
 def _map_attrs(f: Any, s: Any) -> Any:
     """Apply ``f name value`` to every attribute (lazily)."""
     s = yield from force_attrs(s)
-    r = Attrs({k: apply2_thunk(f, k, v) for k, v in s.items()})
-    r.pos = s.pos
-    return r
+    # No positions: Nix's mapAttrs gives its attributes none (unsafeGetAttrPos
+    # answers null, which the module system's declarationPositions rely on).
+    return Attrs({k: apply2_thunk(f, k, v) for k, v in s.items()})
 
 
 @builtin("functionArgs", 1)

@@ -495,6 +495,7 @@ def _to_file(name: Any, s: Any) -> Any:
     ev = yield CONTEXT
     path = store.make_text_path(str(name), str(contents), ctx, ev.store_dir)
     store_state(ev).refs[path] = frozenset(ctx)
+    ev.io.add_text(path, str(contents).encode("utf-8", "surrogateescape"))
     return CtxStr(path, frozenset([path]))
 
 
@@ -585,6 +586,7 @@ def add_path(
             raise MissingPath(path)
         real = _resolve_root(io, path)
         filt = None
+        decisions = None
         if fn is not None:
             decisions = yield from _filter_decisions(io, real, path, fn)
 
@@ -597,6 +599,7 @@ def add_path(
             )
         except store.BadStorePath as e:
             raise NixError(e.msg) from None
+        io.add_copy(dst, real, decisions)
         if expected is not None:
             want = store.make_fixed_output_path(
                 name, method, "sha256", expected.digest, (), ev.store_dir

@@ -487,7 +487,8 @@ def _elem(x: Any, xs: Any) -> Any:
     xs = yield from traced(force_list(xs), _arg(1, "elem"))
     for y in xs:
         try:
-            same = yield from op_eq(x, y)
+            # The element is compared as a reference (``elem f [ f ]`` is true).
+            same = yield from op_eq(x, y, False)
         except NixError as e:
             e.add_trace("while searching for the presence of the given element in the list", None)
             raise
