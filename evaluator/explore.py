@@ -152,10 +152,23 @@ def _children(container: Any, document: str | None, breadth: int, out: Explorati
         yield from enumerate(container[:breadth])
         return
     pos = container.pos or {}
+    # An attribute is the document's own when its position is in the document
+    # and no other attribute of the set shares it: a set built by
+    # ``listToAttrs`` (which takes each ``value``'s position) from a
+    # generator has one position for all its names.
+    seen: dict[tuple[int, int], int] = {}
+    for span in pos.values():
+        if span is not None and span.source.path == document:
+            where = (span.start, span.end)
+            seen[where] = seen.get(where, 0) + 1
     foreign = 0
     for name in sorted(container):
         span = pos.get(name)
-        if span is None or span.source.path != document:
+        if (
+            span is None
+            or span.source.path != document
+            or seen.get((span.start, span.end), 0) > 1
+        ):
             foreign += 1
             if foreign > breadth:
                 out.skipped += 1
