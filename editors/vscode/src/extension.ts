@@ -72,6 +72,7 @@ function showStatus(state: ServerState, detail?: string): void {
   const view = statusView(state, version, vscode.workspace.isTrusted, detail);
   status.text = view.text;
   status.tooltip = view.tooltip;
+  status.accessibilityInformation = { label: view.label };
   status.backgroundColor = view.error ? new vscode.ThemeColor("statusBarItem.errorBackground") : undefined;
   status.show();
 }
@@ -121,6 +122,13 @@ async function startServer(): Promise<void> {
     outputChannel: channel,
     traceOutputChannel: channel,
     middleware: {
+      // The server pushes diagnostics and answers pulls; VS Code would show
+      // both copies, so the pushed ones are dropped when pulls are on.
+      handleDiagnostics: (uri, diagnostics, next) => {
+        if (client?.initializeResult?.capabilities.diagnosticProvider === undefined) {
+          next(uri, diagnostics);
+        }
+      },
       // The server marks a report whose evaluation is still running; it asks
       // for a new pull (workspace/diagnostic/refresh) when it ends.
       provideDiagnostics: async (document, previousResultId, token, next) => {

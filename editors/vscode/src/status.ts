@@ -11,6 +11,8 @@ export type ServerState = "starting" | "ready" | "evaluating" | "stopped" | "err
 export interface StatusView {
   text: string;
   tooltip: string;
+  /** The screen-reader label: name, version, state and restriction. */
+  label: string;
   /** Whether to paint it with the error background. */
   error: boolean;
 }
@@ -48,7 +50,12 @@ export function statusView(
   }
   lines.push("Click to show the nixlens output.");
   const suffix = trusted ? "" : " (restricted)";
-  return { text: `${ICONS[state]} nixlens${suffix}`, tooltip: lines.join("\n"), error: state === "error" };
+  return {
+    text: `${ICONS[state]} nixlens${suffix}`,
+    tooltip: lines.join("\n"),
+    label: `${lines[0]}${suffix}`,
+    error: state === "error",
+  };
 }
 
 /**

@@ -17,6 +17,7 @@ describe("statusView", () => {
     const view = statusView("ready", "0.1.0", false);
     assert.equal(view.text, "$(check) nixlens (restricted)");
     assert.match(view.tooltip, /no evaluation/);
+    assert.equal(view.label, "nixlens 0.1.0: ready (restricted)");
   });
 
   it("marks errors and keeps their detail", () => {
