@@ -179,7 +179,8 @@ def test_extension_in_vscode(
 
     # A settings change applies without a restart.
     user_settings = server.user_data / "User" / "settings.json"
-    bench.add_user_setting(user_settings, "nixlens.diagnostics.ignore", ["trace"])
+    open_user_settings = "Preferences: Open User Settings (JSON)"
+    bench.add_setting(open_user_settings, user_settings, "nixlens.diagnostics.ignore", ["trace"])
     bench.wait_problems("ignored trace diagnostics to go", lambda t: "trace" not in t)
     assert "assertion" in "\n".join(bench.problems_text())
     assert len(starts(vscode_tools)) == before + 1  # same server
@@ -189,6 +190,22 @@ def test_extension_in_vscode(
     bench.wait("a new server", lambda: len(starts(vscode_tools)) == before + 2)
     bench.wait("the new server to be ready", lambda: "ready" in status_tooltip(bench))
     bench.wait_problems("diagnostics from the new server", lambda t: "assertion" in t)
+
+    # A server path that does not exist: a message with the fix and a button
+    # to the setting, and the status item turns to an error.
+    missing = str(server.home / "nowhere" / "nixlens")
+    machine_settings = server.user_data / "Machine" / "settings.json"
+    bench.add_setting(
+        "Preferences: Open Remote Settings (JSON)", machine_settings, "nixlens.server.path", missing
+    )
+    message = bench.wait(
+        "the not-found message",
+        lambda: next((n for n in bench.notifications() if "not found" in n), None),
+    )
+    assert "pip install nixlens" in message and "nixlens.server.path" in message, message
+    assert "Open Settings" in message, message
+    bench.wait("the error status", lambda: "not running" in status_tooltip(bench))
+    assert len(starts(vscode_tools)) == before + 2
 
 
 @pytest.mark.parametrize("vscode", [False], indirect=True)

@@ -373,10 +373,12 @@ class Workbench:
         self.wait(f"quick fix {title!r}", item).click()
         self.wait("the quick fix menu to close", lambda: not self.visible(".action-widget"))
 
-    def add_user_setting(self, settings_file: Path, key: str, value: Any) -> None:
-        """Add a user setting as a user does: type it into the settings JSON and save."""
-        self.command("Preferences: Open User Settings (JSON)")
-        editor = '.monaco-editor.focused[data-uri$="/User/settings.json"]'
+    def add_setting(self, command: str, settings_file: Path, key: str, value: Any) -> None:
+        """Add a setting as a user does: open the settings JSON with ``command``
+        (user or remote settings), type the setting at the end and save.  A key
+        already there is given again: the last one wins."""
+        self.command(command)
+        editor = f'.monaco-editor.focused[data-uri$="/{settings_file.parent.name}/settings.json"]'
         self.wait("the settings editor", lambda: self.visible(editor))
         self.chord(Keys.CONTROL, Keys.END)
         self.keys(Keys.HOME)  # on the closing brace
