@@ -64,6 +64,10 @@ BASE_SETTINGS: dict[str, Any] = {
     "editor.quickSuggestions": {"other": False, "comments": False, "strings": False},
     "editor.minimap.enabled": False,
     "editor.suggestOnTriggerCharacters": False,
+    # Typed text comes out as typed (settings are typed into settings.json).
+    "editor.autoClosingBrackets": "never",
+    "editor.autoClosingQuotes": "never",
+    "editor.autoSurround": "never",
     "window.commandCenter": False,
     "workbench.secondarySideBar.defaultVisibility": "hidden",
     "chat.disableAIFeatures": True,
@@ -180,7 +184,8 @@ def test_extension_in_vscode(
     # A settings change applies without a restart.
     user_settings = server.user_data / "User" / "settings.json"
     open_user_settings = "Preferences: Open User Settings (JSON)"
-    bench.add_setting(open_user_settings, user_settings, "nixlens.diagnostics.ignore", ["trace"])
+    bench.edit_settings(open_user_settings, user_settings, "nixlens.diagnostics.ignore", ["trace"])
+    bench.close_settings_editor(user_settings)
     bench.wait_problems("ignored trace diagnostics to go", lambda t: "trace" not in t)
     assert "assertion" in "\n".join(bench.problems_text())
     assert len(starts(vscode_tools)) == before + 1  # same server
@@ -195,8 +200,9 @@ def test_extension_in_vscode(
     # to the setting, and the status item turns to an error.
     missing = str(server.home / "nowhere" / "nixlens")
     machine_settings = server.user_data / "Machine" / "settings.json"
-    bench.add_setting(
-        "Preferences: Open Remote Settings (JSON)", machine_settings, "nixlens.server.path", missing
+    open_remote_settings = "Preferences: Open Remote Settings (JSON)"
+    bench.edit_settings(
+        open_remote_settings, machine_settings, "nixlens.server.path", missing, replace=True
     )
     message = bench.wait(
         "the not-found message",

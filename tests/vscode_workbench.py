@@ -39,7 +39,6 @@ from selenium.webdriver.support.wait import WebDriverWait
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL = ROOT / "tests" / "vscode" / "install.sh"
 EXTENSION = ROOT / "editors" / "vscode"
-CODE_SERVER_VERSION = "4.139.1"
 T = TypeVar("T")
 
 
@@ -53,9 +52,12 @@ def install() -> tuple[Path, Path]:
     )
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr.strip() or f"{INSTALL} exited {proc.returncode}")
+    # <cache>/code-server-X/node_modules/.bin/code-server; node in <cache>/node24.
     code_server = Path(proc.stdout.strip().splitlines()[-1])
-    node = code_server.parents[2] / ".." / "node24" / "node_modules" / "node" / "bin"
-    return code_server, node.resolve()
+    node = code_server.parents[3] / "node24" / "node_modules" / "node" / "bin"
+    if not (node / "node").exists():
+        raise RuntimeError(f"node 24 is missing from {node}")
+    return code_server, node
 
 
 def build_vsix() -> Path:
@@ -373,25 +375,38 @@ class Workbench:
         self.wait(f"quick fix {title!r}", item).click()
         self.wait("the quick fix menu to close", lambda: not self.visible(".action-widget"))
 
-    def add_setting(self, command: str, settings_file: Path, key: str, value: Any) -> None:
-        """Add a setting as a user does: open the settings JSON with ``command``
-        (user or remote settings), type the setting at the end and save.  A key
-        already there is given again: the last one wins."""
+    def edit_settings(
+        self, command: str, settings_file: Path, key: str, value: Any, *, replace: bool = False
+    ) -> None:
+        """Change a setting as a user does: open the settings JSON with ``command``
+        (user or remote settings), type the setting (after the others, or as the
+        whole file with ``replace``) and save.  The editor stays open, as a modal
+        editor: ``close_settings_editor`` closes it."""
         self.command(command)
         editor = f'.monaco-editor.focused[data-uri$="/{settings_file.parent.name}/settings.json"]'
         self.wait("the settings editor", lambda: self.visible(editor))
-        self.chord(Keys.CONTROL, Keys.END)
-        self.keys(Keys.HOME)  # on the closing brace
-        # Auto-closed quotes and brackets are typed over, so the text comes out as typed.
-        self.keys(f",{json.dumps(key)}: {json.dumps(value)}")
+        setting = f"{json.dumps(key)}: {json.dumps(value)}"
+        if replace:
+            self.chord(Keys.CONTROL, "a")
+            self.keys(Keys.DELETE, "{" + setting + "}")
+        else:
+            self.chord(Keys.CONTROL, Keys.END)
+            self.keys(Keys.HOME)  # on the closing brace
+            self.keys("," + setting)
         self.chord(Keys.CONTROL, "s")
 
         def saved() -> bool:
-            text = settings_file.read_text()
-            return key in text and json.loads(text).get(key) == value
+            try:
+                return bool(json.loads(settings_file.read_text()).get(key) == value)
+            except ValueError:
+                return False
 
         self.wait("the settings to be saved", saved)
-        self.keys(Keys.ESCAPE)  # it opens as a modal editor
+
+    def close_settings_editor(self, settings_file: Path) -> None:
+        """Close the settings JSON editor (a modal editor) that has the focus."""
+        editor = f'.monaco-editor[data-uri$="/{settings_file.parent.name}/settings.json"]'
+        self.keys(Keys.ESCAPE)
         self.wait("the settings editor to close", lambda: not self.visible(editor))
 
     def screenshot(self, path: Path) -> None:
