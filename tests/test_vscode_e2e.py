@@ -145,8 +145,8 @@ def test_extension_in_vscode(
     # Activation on a .nix file: the status bar item appears and goes ready.
     bench.open_file("main.nix")
     bench.wait("the nixlens status item", bench.nixlens_status)
-    bench.wait("the server to be ready", lambda: "ready" in status_tooltip(bench))
-    assert "nixlens 0.1.0" in status_tooltip(bench)  # serverInfo from initialize
+    bench.wait("the server to be ready", lambda: "ready" in status_label(bench))
+    assert "nixlens 0.1.0" in status_label(bench)  # serverInfo from initialize
     assert len(starts(vscode_tools)) == before + 1
 
     # Diagnostics of the three layers, with their codes, in the Problems panel.
@@ -165,14 +165,14 @@ def test_extension_in_vscode(
     assert "3" in hover.splitlines() and "int" in hover.splitlines(), hover
     if os.environ.get("NIXLENS_SCREENSHOTS"):
         bench.screenshot(SCREENSHOT)
-    bench.keys(bench_escape())
+    bench.dismiss()
 
     # Completion of a let binding in scope.
     bench.open_file("complete.nix")
     bench.go_to(1, COMPLETE.index("al ]") + 3)  # after `al`
     labels = bench.completions()
     assert any(label.startswith("alpha") for label in labels), labels
-    bench.keys(bench_escape())
+    bench.dismiss()
 
     # A quick fix from Ctrl+. removes the unused binding.
     bench.open_file("main.nix")
@@ -195,7 +195,7 @@ def test_extension_in_vscode(
     # nixlens: Restart Server starts a new server, which publishes again.
     bench.command("nixlens: Restart Server")
     bench.wait("a new server", lambda: len(starts(vscode_tools)) == before + 2)
-    bench.wait("the new server to be ready", lambda: "ready" in status_tooltip(bench))
+    bench.wait("the new server to be ready", lambda: "ready" in status_label(bench))
     bench.wait_problems("diagnostics from the new server", lambda t: "assertion" in t)
 
     # A server path that does not exist: a message with the fix and a button
@@ -213,7 +213,7 @@ def test_extension_in_vscode(
         ),
     )
     assert "pip install nixlens" in message and "nixlens.server.path" in message, message
-    bench.wait("the error status", lambda: "not running" in status_tooltip(bench))
+    bench.wait("the error status", lambda: "not running" in status_label(bench))
     assert len(starts(vscode_tools)) == before + 2
 
 
@@ -224,13 +224,13 @@ def test_untrusted_folder_runs_static_features_only(
     bench, _server, _settings = vscode
     bench.open_file("main.nix")
     bench.wait("the restricted status", lambda: "(restricted)" in status_text(bench))
-    bench.wait("the server to be ready", lambda: "ready" in status_tooltip(bench))
+    bench.wait("the server to be ready", lambda: "ready" in status_label(bench))
     bench.show_problems()
     bench.wait_problems("lint diagnostics", lambda t: "unused_binding" in t)
     # A second file meanwhile (a trusted main.nix has its evaluation findings by then).
     bench.open_file("broken.nix")
     text = bench.wait_problems("its syntax error", lambda t: "syntax_error" in t)
-    assert "ready" in status_tooltip(bench)  # settled, not evaluating
+    assert "ready" in status_label(bench)  # settled, not evaluating
     assert "unused_binding" in text
     assert "trace" not in text and "assertion" not in text, text
 
@@ -240,16 +240,11 @@ def status_text(bench: Workbench) -> str:
     return item.text if item is not None else ""
 
 
-def status_tooltip(bench: Workbench) -> str:
+def status_label(bench: Workbench) -> str:
+    """The nixlens status item's text and screen-reader label (name, version, state)."""
     item = bench.nixlens_status()
     if item is None:
         return ""
     return " ".join(
         filter(None, [item.text, item.get_attribute("aria-label"), item.get_attribute("title")])
     )
-
-
-def bench_escape() -> str:
-    from selenium.webdriver.common.keys import Keys
-
-    return Keys.ESCAPE

@@ -245,6 +245,10 @@ class Workbench:
         """Send keys to whatever has the focus."""
         ActionChains(self.driver).send_keys(*keys).perform()
 
+    def dismiss(self) -> None:
+        """Escape: close a hover, a suggestion list or a menu."""
+        self.keys(Keys.ESCAPE)
+
     def chord(self, modifier: str, key: str) -> None:
         ActionChains(self.driver).key_down(modifier).send_keys(key).key_up(modifier).perform()
 

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Installs what the real-VS-Code test (tests/test_vscode_e2e.py) needs:
 # node 24 and code-server from the npm registry into a cache folder outside
-# the repository (reused across CI runs, ~620 MB), chromium + chromium-driver
+# the repository (reused across CI runs, about 800 MB), chromium + chromium-driver
 # from Debian, selenium from PyPI (the `test` extras).  Idempotent: with
 # everything in place it only checks versions and returns in about a second.
 #
 #   tests/vscode/install.sh            # prints the code-server path on success
 #
 # The cache folder is $NIXLENS_VSCODE_CACHE, else /var/cache/nixlens-ci when
-# writable, else ${XDG_CACHE_HOME:-~/.cache}/nixlens-ci.  The test finds it
-# the same way (tests/vscode/driver.py).
+# writable, else ${XDG_CACHE_HOME:-~/.cache}/nixlens-ci.  The test runs this
+# script and takes the path it prints (tests/vscode_workbench.py).
 set -euo pipefail
 
 CODE_SERVER_VERSION=4.139.1
@@ -51,8 +51,9 @@ fi
 # needs node 24's headers (not in the npm package, not downloadable here) and
 # -dev libraries (krb5).  So scripts are skipped and the two dependency
 # installs are done here the same way, without the native builds: the
-# workbench, extension host and language clients need none of them (the
-# terminal and file watching fall back or are unused by the test).
+# workbench, extension host and language clients need none of them.  Without
+# them the terminal does not work and files changed outside VS Code are not
+# noticed; the test needs neither.
 cs_dir="$cache/code-server-$CODE_SERVER_VERSION"
 cs_bin="$cs_dir/node_modules/.bin/code-server"
 vscode_dir="$cs_dir/node_modules/code-server/lib/vscode"
