@@ -221,6 +221,8 @@ class NixLensServer(LanguageServer):
         self.documents = DocumentStore()
         self.settings = Settings()
         self.init_settings: Any = None
+        # False when the client says the workspace is untrusted (initialize only).
+        self.trusted = True
         self.evaluations = Evaluations()
         self.layers: dict[str, Layers] = {}
 
@@ -260,6 +262,7 @@ class NixLensServer(LanguageServer):
 def apply_settings(ls: NixLensServer, raw: Any) -> None:
     """Use ``raw`` settings; report invalid values and use their defaults."""
     new, problems = settings_mod.load(raw)
+    new = settings_mod.restrict(new, ls.trusted)
     if problems:
         text = "nixlens: invalid settings: " + "; ".join(problems)
         log.warning("%s", text)
@@ -463,9 +466,13 @@ def create_server() -> NixLensServer:
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: NixLensServer, params: types.InitializeParams) -> None:
-        ls.init_settings = settings_mod.from_initialization_options(params.initialization_options)
+        options = params.initialization_options
+        ls.trusted = settings_mod.trusted_from_initialization_options(options)
+        ls.init_settings = settings_mod.from_initialization_options(options)
         new, problems = settings_mod.load(ls.init_settings)
-        ls.settings = new
+        ls.settings = settings_mod.restrict(new, ls.trusted)
+        if not ls.trusted:
+            log.info("untrusted workspace: static features only, no evaluation")
         if problems:
             text = "nixlens: invalid settings: " + "; ".join(problems)
             log.warning("%s", text)
@@ -552,8 +559,8 @@ def create_server() -> NixLensServer:
     @server.feature(types.TEXT_DOCUMENT_HOVER)
     async def hover(ls: NixLensServer, params: types.HoverParams) -> types.Hover | None:
         doc = ls.documents.get(params.text_document.uri)
-        if doc is None:
-            return None
+        if doc is None or not ls.trusted:
+            return None  # hover values are evaluated: none in an untrusted workspace
         index, encoding = doc.index, ls.encoding
         offset = positions.to_offset(index, params.position, encoding)
         cfg = ls.settings.hover

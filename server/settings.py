@@ -226,3 +226,42 @@ def from_initialization_options(options: Any) -> Any:
     if isinstance(options, dict) and isinstance(options.get(SECTION), dict):
         return options[SECTION]
     return options
+
+
+# ------------------------------------------------------------ workspace trust
+
+#: The ``initializationOptions`` key a client sets to ``false`` for a folder
+#: the user does not trust (VS Code's restricted mode).  Read only at
+#: ``initialize``, never from ``workspace/configuration``: a workspace's own
+#: settings file must not be able to trust itself.
+TRUSTED_KEY = "trusted"
+
+
+def trusted_from_initialization_options(options: Any) -> bool:
+    """False only when the client says so (``trusted: false``, top level or in ``nixlens``)."""
+    if not isinstance(options, dict):
+        return True
+    section = options.get(SECTION)
+    for holder in (options, section if isinstance(section, dict) else {}):
+        if holder.get(TRUSTED_KEY) is False:
+            return False
+    return True
+
+
+def restrict(settings: Settings, trusted: bool) -> Settings:
+    """The settings an (un)trusted workspace runs with.
+
+    Untrusted: static features only.  No evaluation (diagnostics, hover values,
+    inlay hints), no formatter program, no entry expression, no search path and
+    the sandbox on with no extra paths, whatever the client sent.
+    """
+    if trusted:
+        return settings
+    return dataclasses.replace(
+        settings,
+        eval=dataclasses.replace(settings.eval, enable=False, entry=""),
+        search_path=[],
+        inlay_hints=dataclasses.replace(settings.inlay_hints, enable=False),
+        formatting=FormattingSettings(),
+        sandbox=SandboxSettings(),
+    )

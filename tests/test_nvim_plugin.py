@@ -174,3 +174,24 @@ def test_lsp_config_file_returns_a_table(nvim: str) -> None:
     result = run_nvim(nvim, "-c", f"lua {lua}", "-c", "qa!")
     assert result.returncode == 0, result.stderr
     assert "Error" not in result.stderr, result.stderr
+
+
+def test_untrusted_root_is_sent_as_trusted_false() -> None:
+    lua = (
+        'local n = require("nixlens") '
+        "local c = n.lsp_config({}) "
+        "assert(n.init_options(c, '/p').trusted == nil) "
+        "assert(n.init_options(c, '/p').eval.budgetMs == 2000) "
+        "c = n.lsp_config({ trusted = false }) "
+        "assert(n.init_options(c, '/p').trusted == false) "
+        "c = n.lsp_config({ trusted = function(root) return root ~= '/untrusted' end }) "
+        "assert(n.init_options(c, '/untrusted').trusted == false) "
+        "assert(n.init_options(c, '/ok').trusted == nil) "
+        'local f = dofile("editors/nvim/lsp/nixlens.lua") '
+        "f.trusted = false f.root_dir = '/p' "
+        "local p = {} f.before_init(p, f) "
+        "assert(p.initializationOptions.trusted == false)"
+    )
+    result = run_nvim("--cmd", f"set rtp^={PLUGIN}", "-c", f"lua {lua}", "-c", "qa!")
+    assert result.returncode == 0, result.stderr
+    assert "Error" not in result.stderr, result.stderr

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from evaluator.diagnostics import CODES
-from server.settings import Settings, camel
+from server.settings import Settings, camel, load, restrict
 
 ROOT = Path(__file__).resolve().parent.parent
 # Settings of the editor integrations themselves, not of the server.
@@ -77,3 +77,29 @@ def test_readme_lists_every_diagnostic_code() -> None:
     section = text[text.index("### Diagnostic codes") :]
     listed = re.findall(r"^\| `([a-z_]+)` \| ", section, re.M)
     assert listed == list(CODES)
+
+
+# Settings that name a program or widen what evaluation may read.
+RESTRICTED = {"formatting.command", "sandbox.enable", "sandbox.allowedPaths"}
+RESTRICTED |= {"searchPath", "eval.entry"} | CLIENT_ONLY
+
+
+def test_vscode_restricts_the_settings_the_server_resets_when_untrusted() -> None:
+    manifest = json.loads((ROOT / "editors/vscode/package.json").read_text())
+    trust = manifest["capabilities"]["untrustedWorkspaces"]
+    assert trust["supported"] == "limited"
+    listed = {k.removeprefix("nixlens.") for k in trust["restrictedConfigurations"]}
+    assert listed == RESTRICTED
+    # The server gives each restricted server setting its default when untrusted.
+    changed = {
+        "formatting": {"command": ["fmt"]},
+        "sandbox": {"enable": False, "allowedPaths": ["/"]},
+        "searchPath": ["x=/x"],
+        "eval": {"entry": "import ./. { }"},
+    }
+    loaded, problems = load(changed)
+    assert problems == []
+    untrusted = leaves(restrict(loaded, False))
+    for key in RESTRICTED - CLIENT_ONLY:
+        assert leaves(loaded)[key] != SERVER[key], key
+        assert untrusted[key] == SERVER[key], key

@@ -7,8 +7,11 @@ return {
   settings = {
     nixlens = vim.deepcopy(require("nixlens").default_settings),
   },
-  -- The same `nixlens` section also goes out as initializationOptions.
+  -- false (or a function of the root returning false): static features only.
+  trusted = true,
+  -- The same `nixlens` section also goes out as initializationOptions (with
+  -- `trusted = false` for an untrusted root).
   before_init = function(params, config)
-    params.initializationOptions = (config.settings or {}).nixlens or vim.empty_dict()
+    params.initializationOptions = require("nixlens").init_options(config, config.root_dir)
   end,
 }

@@ -130,12 +130,17 @@ export function serverCommand(settings: NixlensSettings, home: string = os.homed
   return { command: expandHome(configured, home), args: ["serve", ...settings.server.args] };
 }
 
+/** The initialization options: the settings plus the workspace's trust. */
+export type InitializationOptions = NixlensSettings & { trusted: boolean };
+
 /**
  * The initialization options sent to the server: the whole `nixlens`
- * section, the same object `workspace/configuration` answers for it.
+ * section (the same object `workspace/configuration` answers for it) and
+ * `trusted`, false in a restricted workspace.  The server reads trust only
+ * here, so a workspace's own settings can never turn evaluation back on.
  */
-export function initializationOptions(settings: NixlensSettings): NixlensSettings {
-  return JSON.parse(JSON.stringify(settings)) as NixlensSettings;
+export function initializationOptions(settings: NixlensSettings, trusted: boolean): InitializationOptions {
+  return { ...(JSON.parse(JSON.stringify(settings)) as NixlensSettings), trusted };
 }
 
 function expandHome(p: string, home: string): string {
@@ -196,8 +201,8 @@ export function findExecutable(command: string, env: ExecutableEnv = processEnv(
 /** The message shown when the server executable cannot be found. */
 export function notFoundMessage(command: string): string {
   return (
-    `nixlens: the language server executable "${command}" was not found. ` +
-    "Install it with `pipx install nixlens` (or `pip install nixlens` into an environment on your PATH), " +
+    `nixlens executable "${command}" not found: install it with \`pipx install nixlens\` ` +
+    "(or `pip install nixlens` into an environment on your PATH), " +
     'or set "nixlens.server.path" to the full path of the nixlens executable, then run "nixlens: Restart Server".'
   );
 }

@@ -35,6 +35,8 @@ M.defaults = {
   root_markers = { "flake.nix", "default.nix", ".git" },
   settings = { nixlens = M.default_settings },
   autostart = true,
+  -- false (or a function of the root returning false): static features only.
+  trusted = true,
 }
 
 -- The options of the last setup() call.
@@ -54,11 +56,27 @@ function M.queries_dir()
   return M.plugin_dir() .. "/queries/nix"
 end
 
+--- The initializationOptions for a root: the `nixlens` settings section, plus
+--- `trusted = false` when the `trusted` option (a boolean, or a function of
+--- the root directory) says the user does not trust it; the server then runs
+--- static features only (no evaluation, no formatter program).
+function M.init_options(config, root)
+  local options = vim.deepcopy((config.settings or {}).nixlens or {})
+  local trusted = config.trusted
+  if type(trusted) == "function" then
+    trusted = trusted(root)
+  end
+  if trusted == false then
+    options.trusted = false
+  end
+  return next(options) ~= nil and options or vim.empty_dict()
+end
+
 -- Sends the `nixlens` settings section as initializationOptions too, so the
 -- server sees the same object both ways (it also asks workspace/configuration,
 -- which Neovim answers from `settings`).
 local function before_init(params, config)
-  params.initializationOptions = (config.settings or {}).nixlens or vim.empty_dict()
+  params.initializationOptions = M.init_options(config, config.root_dir)
 end
 
 --- The client config for vim.lsp.config / vim.lsp.start, merged with `opts`.
@@ -108,7 +126,7 @@ function M.start(bufnr, opts)
   local root = M.find_root(name ~= "" and name or uv.cwd() .. "/x", config.root_markers)
   config.root_dir = root
   config.workspace_folders = { { uri = vim.uri_from_fname(root), name = root } }
-  config.init_options = config.settings.nixlens
+  config.init_options = M.init_options(config, root)
   if vim.lsp.start then
     return vim.lsp.start(config, { bufnr = bufnr })
   end

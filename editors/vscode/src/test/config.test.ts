@@ -94,11 +94,12 @@ describe("server command", () => {
     assert.equal(serverCommand(settings).command, "nixlens");
   });
 
-  it("sends the whole section as initialization options", () => {
+  it("sends the whole section and the trust as initialization options", () => {
     const settings = defaultSettings();
-    const options = initializationOptions(settings);
-    assert.deepEqual(options, settings);
-    assert.notEqual(options, settings);
+    const options = initializationOptions(settings, true);
+    assert.deepEqual(options, { ...settings, trusted: true });
+    assert.notEqual(options.eval, settings.eval);
+    assert.equal(initializationOptions(settings, false).trusted, false);
   });
 });
 
