@@ -176,7 +176,7 @@ def test_lsp_config_file_returns_a_table(nvim: str) -> None:
     assert "Error" not in result.stderr, result.stderr
 
 
-def test_untrusted_root_is_sent_as_trusted_false() -> None:
+def test_untrusted_root_is_sent_as_trusted_false(nvim: str) -> None:
     lua = (
         'local n = require("nixlens") '
         "local c = n.lsp_config({}) "
@@ -192,6 +192,6 @@ def test_untrusted_root_is_sent_as_trusted_false() -> None:
         "local p = {} f.before_init(p, f) "
         "assert(p.initializationOptions.trusted == false)"
     )
-    result = run_nvim("--cmd", f"set rtp^={PLUGIN}", "-c", f"lua {lua}", "-c", "qa!")
+    result = run_nvim(nvim, "-c", f"lua {lua}", "-c", "qa!")
     assert result.returncode == 0, result.stderr
     assert "Error" not in result.stderr, result.stderr
