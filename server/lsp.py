@@ -39,6 +39,7 @@ from pygls.uris import to_fs_path
 
 from evaluator.diagnostics import Diagnostic
 from evaluator.errors import EvalLimit
+from evaluator.eval import search_path_entries
 
 from . import convert, navigation, positions
 from . import settings as settings_mod
@@ -314,7 +315,7 @@ def make_job(ls: NixLensServer, doc: Document) -> Job:
         data=doc.data,
         overlays=overlays,
         allowed_roots=roots,
-        search_path=tuple(s.search_path),
+        search_path=tuple(search_path_entries(s.search_path)),
         entry=s.eval.entry or None,
         budget_ms=s.eval.budget_ms,
         max_steps=s.eval.max_steps or None,
@@ -333,8 +334,7 @@ def sandbox_roots(ls: NixLensServer, path: str | None) -> tuple[str, ...]:
         folders = [ls.workspace.root_path]
     if path is not None and not any(_inside(path, f) for f in folders):
         folders.append(os.path.dirname(path))
-    search = [e.split("=", 1)[-1] for e in s.search_path]
-    search += [e.split("=", 1)[-1] for e in os.environ.get("NIX_PATH", "").split(":") if e]
+    search = [e.split("=", 1)[-1] for e in search_path_entries(s.search_path)]
     search = [e for e in search if not e.startswith(("http://", "https://", "channel:", "flake:"))]
     store = os.environ.get("NIX_STORE_DIR", "/nix/store")
     return tuple(
