@@ -41,7 +41,7 @@ from evaluator.diagnostics import Diagnostic
 from evaluator.errors import EvalLimit
 from evaluator.eval import search_path_entries
 
-from . import convert, navigation, positions
+from . import convert, navigation, positions, project
 from . import settings as settings_mod
 from .analysis import snapshot, static_diagnostics, syntax_diagnostics
 from .convert import RawJSON
@@ -223,6 +223,7 @@ class NixLensServer(LanguageServer):
         self.settings = Settings()
         self.init_settings: Any = None
         self.evaluations = Evaluations()
+        self.projects = project.Projects(VERSION)
         self.layers: dict[str, Layers] = {}
 
     @property
@@ -439,10 +440,13 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
         if layers.static and any(d.code == "syntax_error" for d in layers.static):
             layers.eval_version = version  # settled: nothing to evaluate
             return  # keep the last evaluation's findings (moved through the edits)
-        result = await ls.evaluations.evaluate(make_job(ls, doc))
+        job = await project.prepare_job(ls, doc, make_job(ls, doc))
+        if not is_current(ls, doc, version):
+            return
+        result = await ls.evaluations.evaluate(job)
         if result is None or not is_current(ls, doc, version):
             return  # superseded by a newer text
-        layers.eval = result.diagnostics
+        layers.eval = [*result.diagnostics, *ls.projects.problems_for(job.path, doc.data)]
         layers.eval_version = version
         doc.take_edits()  # positions of the new layer refer to this text
         publish(ls, doc)
@@ -507,12 +511,16 @@ def create_server() -> NixLensServer:
                 layers = ls.layers.setdefault(doc.uri, Layers())
                 layers.static_log.edits.extend(doc.log.edits[seen:])
             ls.evaluations.cancel(doc.uri)
+            path = document_path(doc.uri)
+            if path is not None and os.path.basename(path) in ("flake.nix", "flake.lock"):
+                ls.projects.invalidate(path)  # its inputs or outputs may have changed
             schedule(ls, doc)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: NixLensServer, params: types.DidSaveTextDocumentParams) -> None:
         # Files on disk changed: every open document may import this one.
         ls.evaluations.invalidate()
+        ls.projects.invalidate()
         for doc in ls.documents:
             schedule(ls, doc, delay=0.0)
 
@@ -559,7 +567,10 @@ def create_server() -> NixLensServer:
         cfg = ls.settings.hover
         try:
             info = await ls.evaluations.hover(
-                make_job(ls, doc), offset, print_depth=cfg.print_depth, budget_ms=cfg.budget_ms
+                project.ready_job(ls, make_job(ls, doc)),
+                offset,
+                print_depth=cfg.print_depth,
+                budget_ms=cfg.budget_ms,
             )
         except EvalLimit as err:
             # The budget ran out before the value was evaluated (parsing a large
@@ -591,6 +602,7 @@ def create_server() -> NixLensServer:
             if layers.task is not None:
                 layers.task.cancel()
         ls.evaluations.shutdown()
+        ls.projects.shutdown()
         # Cancel the pending requests here, on a copy: pygls cancels them
         # while iterating the dict their callbacks remove them from
         # ("dictionary changed size during iteration").

@@ -121,7 +121,9 @@ def github_node(owner: str, repo: str, stored: StoredInput) -> dict[str, object]
     }
 
 
-def write_lock(root: str, nodes: dict[str, dict[str, object]], follows: dict[str, list[str]] | None = None) -> None:
+def write_lock(
+    root: str, nodes: dict[str, dict[str, object]], follows: dict[str, list[str]] | None = None
+) -> None:
     """Write ``flake.lock`` (version 7) for the root inputs ``nodes`` (and ``follows``)."""
     inputs: dict[str, object] = {name: name for name in nodes}
     inputs.update(follows or {})

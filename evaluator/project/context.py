@@ -48,11 +48,11 @@ from .entries import (
     discover_flake_entries,
     force_entry,
     select,
+    try_whnf,
 )
-from .entries import _try_whnf as try_whnf
-from .entries import _walk as walk_entries
+from .entries import walk as walk_entries
 from .flake import FETCH_COMMAND, FlakeLoader, MissingInput, lazy
-from .lock import LockError, LockedInput, parse_lock
+from .lock import LockedInput, LockError, parse_lock
 from .source import SourceTree, describe_tree
 
 FLAKE_FILE = "flake.nix"
@@ -439,10 +439,14 @@ def _problem_at_top(ctx: ProjectContext, err: NixError) -> Problem:
     path = ctx.flake_file if ctx.spec.kind == "flake" else os.path.join(ctx.spec.root, NIX_FILES[0])
     if span is not None and span.source.path == path:
         return Problem(path, span.start, span.end, err.code, err.msg, Severity.ERROR)
-    return Problem(path, 0, 0, err.code, f"evaluating the project failed: {err.msg}", Severity.ERROR)
+    return Problem(
+        path, 0, 0, err.code, f"evaluating the project failed: {err.msg}", Severity.ERROR
+    )
 
 
-def _with_outputs(ev: Evaluator, ctx: ProjectContext, i: InputStatus, cache: DiskCache) -> InputStatus:
+def _with_outputs(
+    ev: Evaluator, ctx: ProjectContext, i: InputStatus, cache: DiskCache
+) -> InputStatus:
     """The input's top-level output names, from the disk cache or by evaluating it."""
     if not i.present or not i.is_flake or i.nar_hash is None:
         return i
@@ -458,7 +462,13 @@ def _with_outputs(ev: Evaluator, ctx: ProjectContext, i: InputStatus, cache: Dis
             return i
         cache.put(key, names)
     return InputStatus(
-        i.name, i.description, i.store_path, i.present, i.is_flake, i.follows, i.nar_hash,
+        i.name,
+        i.description,
+        i.store_path,
+        i.present,
+        i.is_flake,
+        i.follows,
+        i.nar_hash,
         tuple(str(n) for n in names),
     )
 
@@ -473,7 +483,12 @@ def _input_value(ev: Evaluator, ctx: ProjectContext, name: str) -> Any:
 
 
 def open_entry(
-    ctx: ProjectContext, entry: Entry, *, io: Any, budget: Budget | None = None, search_path: Any = ()
+    ctx: ProjectContext,
+    entry: Entry,
+    *,
+    io: Any,
+    budget: Budget | None = None,
+    search_path: Any = (),
 ) -> tuple[Evaluator, Any]:
     """An evaluator and the entry's value (a thunk: nothing forced yet)."""
     budget = budget or Budget()

@@ -24,6 +24,7 @@ from typing import Any
 from ..errors import NixError
 from ..values import Attrs, Lambda, Thunk
 from ..vm import force
+from .flake import MissingInput
 
 # Outputs whose members are configurations, by name.
 CONFIGURATION_SETS = ("nixosConfigurations", "homeConfigurations", "darwinConfigurations")
@@ -56,7 +57,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '\\"') + '"'
 
 
-def _try_whnf(v: Any) -> Any:
+def try_whnf(v: Any) -> Any:
     """Generator: ``v`` forced, or None when forcing it fails (discovery never fails)."""
     if v.__class__ is not Thunk:
         return v
@@ -69,21 +70,21 @@ def _try_whnf(v: Any) -> Any:
 def _is_configuration(v: Any) -> Any:
     if v.__class__ is not Attrs or "_type" not in v:
         return False
-    t = yield from _try_whnf(v["_type"])
+    t = yield from try_whnf(v["_type"])
     return t == "configuration"
 
 
 def _is_derivation(v: Any) -> Any:
     if v.__class__ is not Attrs or "type" not in v:
         return False
-    t = yield from _try_whnf(v["type"])
+    t = yield from try_whnf(v["type"])
     return t == "derivation"
 
 
 def discover_flake_entries(flake: Attrs, system: str) -> Any:
     """Generator: the entries of a flake value (``outputs`` walked lazily by name)."""
     found: list[Entry] = []
-    outputs = yield from _try_whnf(flake.get("outputs", flake))
+    outputs = yield from try_whnf(flake.get("outputs", flake))
     if outputs.__class__ is not Attrs:
         return found
     for name in sorted(outputs):
@@ -91,22 +92,22 @@ def discover_flake_entries(flake: Attrs, system: str) -> Any:
             break
         if name in NOT_WALKED:
             continue
-        value = yield from _try_whnf(outputs[name])
+        value = yield from try_whnf(outputs[name])
         if value.__class__ is not Attrs:
             continue
         if name in CONFIGURATION_SETS:
             found.extend(Entry((name, k), "configuration") for k in sorted(value))
             continue
         if name in PER_SYSTEM_DERIVATIONS:
-            per = yield from _try_whnf(value.get(system))
+            per = yield from try_whnf(value.get(system))
             if per.__class__ is Attrs and len(per) <= MAX_WALKED_NAMES:
                 found.extend(Entry((name, system, k), "derivation") for k in sorted(per))
             continue
-        found.extend((yield from _walk((name,), value, 1)))
+        found.extend((yield from walk((name,), value, 1)))
     return found[:MAX_ENTRIES]
 
 
-def _walk(path: tuple[str, ...], value: Any, depth: int) -> Any:
+def walk(path: tuple[str, ...], value: Any, depth: int) -> Any:
     """Generator: configurations and derivations at or below ``value``."""
     if (yield from _is_configuration(value)):
         return [Entry(path, "configuration")]
@@ -116,9 +117,9 @@ def _walk(path: tuple[str, ...], value: Any, depth: int) -> Any:
         return []
     out: list[Entry] = []
     for k in sorted(value):
-        child = yield from _try_whnf(value[k])
+        child = yield from try_whnf(value[k])
         if child is not None:
-            out.extend((yield from _walk((*path, k), child, depth + 1)))
+            out.extend((yield from walk((*path, k), child, depth + 1)))
     return out
 
 
@@ -169,7 +170,10 @@ def force_entry(v: Any, kind: str) -> Any:
         outputs = yield from force(v.get("outputs", v))
         if outputs.__class__ is Attrs:
             for k in sorted(outputs):
-                yield from force(outputs[k])
+                try:
+                    yield from force(outputs[k])
+                except MissingInput:
+                    continue  # explained once, on the input's line
         return v
     if v.__class__ is Lambda:
         return v
@@ -183,5 +187,5 @@ def _toplevel(config: Attrs) -> Any:
     for name in ("system", "build", "toplevel"):
         if v.__class__ is not Attrs or name not in v:
             return None
-        v = yield from _try_whnf(v[name])
+        v = yield from try_whnf(v[name])
     return v if v.__class__ is Attrs else None

@@ -388,7 +388,10 @@ def synthetic_lock(names: list[str]) -> LockFile:
 
     nodes: dict[str, Any] = {"root": {"inputs": {n: n for n in names}}}
     for n in names:
-        nodes[n] = {"locked": {"type": "indirect", "id": n}, "original": {"type": "indirect", "id": n}}
+        nodes[n] = {
+            "locked": {"type": "indirect", "id": n},
+            "original": {"type": "indirect", "id": n},
+        }
     # A name clashing with "root" would be unusual; keep the root unique.
     text = json.dumps({"nodes": nodes, "root": "root", "version": 7})
     return parse_lock(text, "«no flake.lock»")

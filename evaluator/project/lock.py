@@ -132,7 +132,9 @@ def parse_lock(text: str, where: str = "flake.lock") -> LockFile:
                 if not all(isinstance(p, str) for p in spec):
                     raise LockError(f"lock file '{where}': input '{name}' has an invalid 'follows'")
             elif not isinstance(spec, str) or spec not in nodes:
-                raise LockError(f"lock file '{where}': input '{name}' refers to unknown node {spec!r}")
+                raise LockError(
+                    f"lock file '{where}': input '{name}' refers to unknown node {spec!r}"
+                )
         if key != root and not isinstance(node.get("locked"), dict):
             raise LockError(f"lock file '{where}': node '{key}' has no 'locked' attributes")
     # Every follows path must lead somewhere (Nix fails on first use; we say it once).
