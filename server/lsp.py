@@ -223,7 +223,7 @@ class NixLensServer(LanguageServer):
         self.settings = Settings()
         self.init_settings: Any = None
         self.evaluations = Evaluations()
-        self.projects = project.Projects(VERSION)
+        self.projects = project.Projects(VERSION, partial(_project_loaded, self))
         self.layers: dict[str, Layers] = {}
 
     @property
@@ -392,6 +392,17 @@ def publish(ls: NixLensServer, doc: Document) -> None:
             uri=doc.uri, version=doc.version, diagnostics=lsp_diagnostics(ls, doc)
         )
     )
+
+
+def _project_loaded(ls: NixLensServer, root: str) -> None:
+    """A project's context is (re)loaded: its other open documents evaluate in it."""
+    me = asyncio.current_task()
+    prefix = root.rstrip("/") + "/"
+    for doc in ls.documents:
+        path = document_path(doc.uri)
+        layers = ls.layers.get(doc.uri)
+        if path and path.startswith(prefix) and (layers is None or layers.task is not me):
+            schedule(ls, doc, delay=0.0)
 
 
 def is_current(ls: NixLensServer, doc: Document, version: int | None) -> bool:

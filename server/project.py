@@ -27,6 +27,7 @@ import logging
 import os
 import threading
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -54,8 +55,11 @@ class _Loading:
 class Projects:
     """The loaded project contexts of one server, by project folder."""
 
-    def __init__(self, version: str) -> None:
+    def __init__(self, version: str, on_loaded: Callable[[str], None] | None = None) -> None:
         self.version = version
+        # Called with the project folder when a new context is ready (the
+        # server re-evaluates the project's other open documents in it).
+        self.on_loaded = on_loaded
         self.contexts: dict[str, ProjectContext] = {}
         self._loading: dict[str, _Loading] = {}
         self.cache = DiskCache(default_cache_dir(), version)
@@ -90,7 +94,10 @@ class Projects:
                 del self._loading[spec.root]
         if loading.cancel.is_set():
             return None
-        self.contexts[spec.root] = ctx
+        if self.contexts.get(spec.root) is not ctx:
+            self.contexts[spec.root] = ctx
+            if self.on_loaded is not None:
+                self.on_loaded(spec.root)
         return ctx
 
     def _start(self, ls: NixLensServer, spec: ProjectSpec) -> _Loading:

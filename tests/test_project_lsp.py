@@ -233,3 +233,44 @@ async def test_nix_path_from_the_server_environment(tmp_path: object) -> None:
         )
         diags = await wait_for(client, uri, lambda d: bool(d))
         assert "nope" in diags[0].message
+
+
+async def test_an_edit_of_flake_nix_reloads_the_context(demo: Project, tmp_path: object) -> None:
+    extra = demo.path("extra.nix")
+    with open(extra, "w", encoding="utf-8") as f:
+        f.write("{\n  services.web.port = 80;\n}\n")
+    flake = demo.path("flake.nix")
+    async with server(demo.root, demo.env(), str(tmp_path), "neovim") as client:
+        flake_uri = open_file(client, flake)
+        extra_uri = open_file(client, extra)
+        await wait_for(client, flake_uri, lambda d: errors(d) == [] and d != [])
+        await wait_for(client, extra_uri, lambda d: errors(d) == [])
+        # Unsaved: a configuration importing extra.nix, whose port fails services.nix's assert.
+        line, col = line_of(flake, "answer = ")
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=flake_uri, version=2),
+                content_changes=[
+                    types.TextDocumentContentChangePartial(
+                        range=types.Range(
+                            start=types.Position(line, col), end=types.Position(line, col)
+                        ),
+                        text="configurations.extra = lib.evalModules "
+                        "{ modules = [ ./services.nix ./extra.nix ]; };\n      ",
+                    )
+                ],
+            )
+        )
+        diags = await wait_for(client, extra_uri, lambda d: bool(errors(d)))
+        (d,) = errors(diags)
+        assert d.code == "assertion_failed" and "services.web.url" in d.message
+
+
+async def test_the_entry_setting_overrides_discovery(demo: Project, tmp_path: object) -> None:
+    services = demo.path("services.nix")
+    options = {"eval": {"entry": "throw \"from the setting\""}}
+    async with server(demo.root, demo.env(), str(tmp_path), "neovim", options) as client:
+        uri = open_file(client, services)
+        diags = await wait_for(client, uri, lambda d: bool(errors(d)))
+        assert "from the setting" in errors(diags)[0].message
+        assert client.progress_reports == {}  # no project was loaded
