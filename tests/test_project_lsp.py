@@ -268,7 +268,7 @@ async def test_an_edit_of_flake_nix_reloads_the_context(demo: Project, tmp_path:
 
 async def test_the_entry_setting_overrides_discovery(demo: Project, tmp_path: object) -> None:
     services = demo.path("services.nix")
-    options = {"eval": {"entry": "throw \"from the setting\""}}
+    options = {"eval": {"entry": 'throw "from the setting"'}}
     async with server(demo.root, demo.env(), str(tmp_path), "neovim", options) as client:
         uri = open_file(client, services)
         diags = await wait_for(client, uri, lambda d: bool(errors(d)))
