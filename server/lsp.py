@@ -396,6 +396,8 @@ def publish(ls: NixLensServer, doc: Document) -> None:
 
 def _project_loaded(ls: NixLensServer, root: str) -> None:
     """A project's context is (re)loaded: its other open documents evaluate in it."""
+    if ls.protocol._shutdown:
+        return  # the workers are stopping: nothing more to evaluate
     me = asyncio.current_task()
     prefix = root.rstrip("/") + "/"
     for doc in ls.documents:
@@ -452,7 +454,7 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
             layers.eval_version = version  # settled: nothing to evaluate
             return  # keep the last evaluation's findings (moved through the edits)
         job = await project.prepare_job(ls, doc, make_job(ls, doc))
-        if not is_current(ls, doc, version):
+        if not is_current(ls, doc, version) or ls.protocol._shutdown:
             return
         result = await ls.evaluations.evaluate(job)
         if result is None or not is_current(ls, doc, version):

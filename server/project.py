@@ -72,14 +72,17 @@ class Projects:
         store = os.environ.get("NIX_STORE_DIR") or "/nix/store"
         return find_project(path, folders, store)
 
-    async def context(self, ls: NixLensServer, spec: ProjectSpec) -> ProjectContext | None:
-        """The loaded context of ``spec`` (loading it first); None if the load was superseded."""
+    async def context(
+        self, ls: NixLensServer, spec: ProjectSpec, allowed_roots: tuple[str, ...] | None = None
+    ) -> ProjectContext | None:
+        """The loaded context of ``spec`` (loading it first, reading only ``allowed_roots``
+        when given: the sandbox); None if the load was superseded."""
         ctx = self.contexts.get(spec.root)
         if ctx is not None and ctx.spec == spec:
             return ctx
         loading = self._loading.get(spec.root)
         if loading is None:
-            loading = self._start(ls, spec)
+            loading = self._start(ls, spec, allowed_roots)
         try:
             ctx = await asyncio.shield(loading.future)
         except (Cancelled, asyncio.CancelledError):
@@ -100,11 +103,14 @@ class Projects:
                 self.on_loaded(spec.root)
         return ctx
 
-    def _start(self, ls: NixLensServer, spec: ProjectSpec) -> _Loading:
+    def _start(
+        self, ls: NixLensServer, spec: ProjectSpec, allowed_roots: tuple[str, ...] | None
+    ) -> _Loading:
         loop = asyncio.get_running_loop()
         cancel = threading.Event()
         reporter = _Progress(ls, spec)
         search = _search_path(ls)
+        overlays = _overlays(ls)  # read here, on the event loop
 
         def progress(message: str, percentage: int) -> None:
             loop.call_soon_threadsafe(reporter.report, message, percentage)
@@ -112,7 +118,8 @@ class Projects:
         def run() -> ProjectContext:
             from evaluator.io import OverlayIO
 
-            io = OverlayIO(_overlays(ls))
+            roots = None if allowed_roots is None else list(allowed_roots)
+            io = OverlayIO(overlays, roots)
             try:
                 return load_context(
                     spec,
@@ -228,7 +235,7 @@ async def prepare_job(ls: NixLensServer, doc: Document, job: Job) -> Job:
     spec = ls.projects.spec_for(ls, job.path)
     if spec is None or job.path is None:
         return job
-    ctx = await ls.projects.context(ls, spec)
+    ctx = await ls.projects.context(ls, spec, job.allowed_roots)
     if ctx is None:
         return job
     entry = ctx.entry_for(job.path)

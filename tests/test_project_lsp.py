@@ -114,6 +114,15 @@ async def test_assert_in_a_module_shows_in_that_module(demo: Project, tmp_path: 
     async with server(demo.root, demo.env(), str(tmp_path)) as client:
         uri = open_file(client, services)
         await wait_for(client, uri, lambda d: not d)
+        # The module is evaluated as configurations.demo calls it: `config` is
+        # that configuration's (config.nix sets the port).
+        line, col = line_of(services, "cfg = config.services.web")
+        for _ in range(100):
+            text = await hover_text(client, uri, line, col + 1)
+            if "depends on the function argument" not in text:
+                break
+            await asyncio.sleep(0.2)
+        assert "port = 9090" in text, text
         # Reached through configurations.demo (port 9090): make the assertion fail.
         line, col = line_of(services, "cfg.port > 1024")
         client.text_document_did_change(

@@ -275,7 +275,8 @@ def load_context(
     except Cancelled:
         raise
     except NixError as err:
-        if not isinstance(err, MissingInput):
+        # A missing input is on its line already; a syntax error comes from the static layer.
+        if not isinstance(err, (MissingInput, ParseFailed)):
             problems.append(_problem_at_top(ctx, err))
         _drop_traceback(err)
     reports: list[EntryReport] = []

@@ -61,7 +61,8 @@ class SourceTree:
 def _git(top: str, *args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "-C", top, *args],
+            # No fsmonitor hook: a repository's config must not run programs.
+            ["git", "-c", "core.fsmonitor=false", "-C", top, *args],
             capture_output=True,
             timeout=GIT_TIMEOUT_S,
             check=False,
