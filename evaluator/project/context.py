@@ -397,6 +397,8 @@ def _input_problems(
     out: list[Problem] = []
     where = f"in '{ctx.spec.root}'"
     if ctx.lock_problem is not None:
+        if ctx.lock_text is None and not declared:
+            return out  # no inputs: nothing to lock
         names = declared or [""]
         for name in names:
             start, end = _input_span(ev, ctx, name) if name else (0, 0)
