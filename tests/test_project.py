@@ -383,6 +383,32 @@ def test_default_nix_called_with_its_default_arguments(tmp_path: Any) -> None:
     )
 
 
+def test_a_nixpkgs_sized_default_nix_is_not_forced(tmp_path: Any) -> None:
+    (tmp_path / "default.nix").write_text(
+        '{ }: builtins.listToAttrs (builtins.genList (i: { name = "p${toString i}"; '
+        'value = throw "forced"; }) 100000)'
+    )
+    (tmp_path / "shell.nix").write_text("{ x ? 1 }: { a = x; b = import ./b.nix; }")
+    (tmp_path / "b.nix").write_text("2")
+    ctx = load_context(ProjectSpec(str(tmp_path), "nix"))
+    assert [(r.entry.label, r.entry.kind, r.error) for r in ctx.entries] == [
+        ('"shell.nix"', "attrs", None)
+    ]
+    assert ctx.entry_for(str(tmp_path / "b.nix")) == Entry(("shell.nix",), "attrs")
+
+
+def test_loading_is_cancelled(projects: ProjectFactory) -> None:
+    import threading
+
+    from evaluator.errors import Cancelled
+
+    p = projects.demo()
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        load_context(ProjectSpec(p.root, "flake", p.store_dir), cancel=cancel)
+
+
 def test_disk_cache_is_keyed_and_robust(tmp_path: Any) -> None:
     cache = DiskCache(str(tmp_path / "c"), "1.0")
     key = cache.key("names", ["sha256-b", "sha256-a"])

@@ -43,6 +43,7 @@ from ..report import error_to_diagnostic
 from ..values import Attrs, Thunk
 from .cache import DiskCache
 from .entries import (
+    MAX_WALKED_NAMES,
     Entry,
     call_with_defaults,
     discover_flake_entries,
@@ -279,24 +280,25 @@ def load_context(
         if not isinstance(err, (MissingInput, ParseFailed)):
             problems.append(_problem_at_top(ctx, err))
         _drop_traceback(err)
+    ev.compact_programs()
     reports: list[EntryReport] = []
-    seen: set[str] = set(ev.files_seen)
     for i, entry in enumerate(entries):
         report(f"evaluating {entry.label}", 20 + int(75 * i / max(1, len(entries))))
-        ev.machine.budget = Budget(max_steps=None, timeout_s=entry_budget_s, cancel=cancel).vm()
+        # Each entry in an evaluator of its own: the files it reads are exactly its own.
+        budget = Budget(max_steps=None, timeout_s=entry_budget_s, cancel=cancel)
+        entry_ev = new_evaluator(ctx, io=io, budget=budget, search_path=search_path)
         t1 = time.monotonic()
         error = None
         try:
-            ev.run(force_entry_gen(root, entry))
+            entry_ev.run(_select_and_force(entry_ev, ctx, entry))
         except Cancelled:
             raise
         except NixError as err:
             error = err.msg
             _drop_traceback(err)
-        files = frozenset(ev.files_seen - seen)
-        seen |= files
+        files = frozenset(entry_ev.files_seen)
         reports.append(EntryReport(entry, files, (time.monotonic() - t1) * 1000, error))
-    ev.compact_programs()
+        entry_ev.compact_programs()
     report("ready", 100)
     return ProjectContext(
         spec,
@@ -311,8 +313,9 @@ def load_context(
     )
 
 
-def force_entry_gen(root: Any, entry: Entry) -> Any:
-    """Generator: select ``entry`` in ``root`` and force it as its kind says."""
+def _select_and_force(ev: Evaluator, ctx: ProjectContext, entry: Entry) -> Any:
+    """Generator: the project's root value, ``entry`` in it, forced as its kind says."""
+    root = yield from root_value(ev, ctx)
     v = yield from select(root, entry.attr_path)
     return (yield from force_entry(v, entry.kind))
 
@@ -321,10 +324,17 @@ def _nix_entries(root: Attrs) -> Any:
     found: list[Entry] = []
     for name in sorted(root):
         value = yield from try_whnf(root[name])
-        if value is not None:
-            found.extend((yield from walk_entries((name,), value, 1)))
-        if not any(e.attr_path[:1] == (name,) for e in found):
-            found.append(Entry((name,), "value"))
+        if value is None:
+            found.append(Entry((name,), "value"))  # its error is the entry's
+            continue
+        mine = yield from walk_entries((name,), value, 1)
+        if not mine and value.__class__ is Attrs:
+            # A package set as large as nixpkgs is never forced whole.
+            if len(value) <= MAX_WALKED_NAMES:
+                mine = [Entry((name,), "attrs")]
+        elif not mine:
+            mine = [Entry((name,), "value")]
+        found.extend(mine)
     return found
 
 

@@ -9,7 +9,8 @@ kind saying how much of it an evaluation forces:
   derivation when there is one, else its ``config`` deeply;
 * ``derivation`` -- ``packages.<system>.*``, ``devShells``, ``checks``: its ``drvPath``;
 * ``flake`` -- the flake itself (for ``flake.nix``): each output to weak head normal form;
-* ``value`` -- anything else: deeply, within the budget.
+* ``attrs`` -- a set of at most ``MAX_WALKED_NAMES`` names: each member to weak head normal form;
+* ``value`` -- anything else but a set: deeply, within the budget.
 
 Discovery walks names a few levels deep and forces only small sets' members
 to weak head normal form; a large set (nixpkgs' 100,000 packages) is never
@@ -165,6 +166,10 @@ def force_entry(v: Any, kind: str) -> Any:
         return v
     if kind == "derivation" and v.__class__ is Attrs and "drvPath" in v:
         yield from force(v["drvPath"])
+        return v
+    if kind == "attrs" and v.__class__ is Attrs:
+        for k in sorted(v):
+            yield from force(v[k])
         return v
     if kind == "flake" and v.__class__ is Attrs:
         outputs = yield from force(v.get("outputs", v))
