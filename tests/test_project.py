@@ -454,3 +454,18 @@ def test_context_is_plain_data() -> None:
     ctx = ProjectContext(ProjectSpec("/p", "flake"))
     assert ctx.entry_for("/p/flake.nix") == Entry((), "flake")
     assert ctx.missing_inputs() == []
+
+
+def test_hashing_self_stops_with_the_budget(tmp_path: Any) -> None:
+    from evaluator.errors import EvalLimit
+    from evaluator.vm import Budget
+
+    for i in range(3000):
+        (tmp_path / f"f{i}.nix").write_text(str(i))
+    (tmp_path / "flake.nix").write_text("{ outputs = { self }: { }; }")
+    budget = Budget(timeout_s=0.05)
+    budget.start()
+    ev = Evaluator(budget=budget)
+    ev.experimental_features = {"flakes"}
+    with pytest.raises(EvalLimit):
+        ev.eval_text(f'(builtins.getFlake "{tmp_path}").outPath'.encode(), "/tmp/x.nix")

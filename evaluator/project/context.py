@@ -139,6 +139,7 @@ class ProjectContext:
 
     @property
     def flake_file(self) -> str:
+        """The project's ``flake.nix``."""
         return os.path.join(self.spec.root, FLAKE_FILE)
 
     def entries_for(self, path: str) -> list[Entry]:

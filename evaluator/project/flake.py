@@ -204,9 +204,18 @@ class FlakeLoader:
         from ..eval import _StoreIOAdapter
 
         adapter = _StoreIOAdapter(self.ev.io)
-        info: dict[str, Any] = {
-            "outPath": lazy(lambda: _store_str(tree_store_path(tree, adapter, self.store_dir))),
-        }
+        base = tree.filter()
+        check = self.ev.check_budget
+
+        def within_budget(path: str, kind: str) -> bool:
+            # Hashing a large work tree takes a while: stop with the budget.
+            check()
+            return base is None or bool(base(path, kind))
+
+        def out_path() -> CtxStr:
+            return _store_str(tree_store_path(tree, adapter, self.store_dir, within_budget))
+
+        info: dict[str, Any] = {"outPath": lazy(out_path)}
         if tree.kind == "git" and tree.rev is not None:
             dirty = tree.dirty or self._overlays_dirty(tree)
             if dirty:
@@ -225,7 +234,7 @@ class FlakeLoader:
         def nar_hash() -> str:
             from ..store import Hash, nar_hash_path
 
-            return Hash("sha256", nar_hash_path(tree.top, adapter, tree.filter())).sri
+            return Hash("sha256", nar_hash_path(tree.top, adapter, within_budget)).sri
 
         info["narHash"] = lazy(nar_hash)
         return Attrs(info)

@@ -128,9 +128,10 @@ def _newest_mtime(folder: str, limit: int = 20_000) -> int:
     return newest
 
 
-def tree_store_path(tree: SourceTree, store_io: Any, store_dir: str) -> str:
-    """The store path of the tree's copy (name ``source``), hashed through ``store_io``."""
-    digest = nar_hash_path(tree.top, store_io, tree.filter())
+def tree_store_path(tree: SourceTree, store_io: Any, store_dir: str, filter: Any = None) -> str:
+    """The store path of the tree's copy (name ``source``), hashed through ``store_io``
+    (``filter``: instead of the tree's own, e.g. one that also checks a budget)."""
+    digest = nar_hash_path(tree.top, store_io, filter if filter is not None else tree.filter())
     return make_fixed_output_path("source", "recursive", "sha256", digest, (), store_dir)
 
 
