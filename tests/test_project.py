@@ -397,6 +397,16 @@ def test_a_nixpkgs_sized_default_nix_is_not_forced(tmp_path: Any) -> None:
     assert ctx.entry_for(str(tmp_path / "b.nix")) == Entry(("shell.nix",), "attrs")
 
 
+def test_entries_past_the_load_budget_are_listed_not_evaluated(projects: ProjectFactory) -> None:
+    p = projects.demo()
+    ctx = load_context(ProjectSpec(p.root, "flake", p.store_dir), load_budget_s=0)
+    assert [r.entry.label for r in ctx.entries] == [
+        "configurations.demo",
+        "nixosConfigurations.web",
+    ]
+    assert all(r.files == frozenset() and "not evaluated" in (r.error or "") for r in ctx.entries)
+
+
 def test_loading_is_cancelled(projects: ProjectFactory) -> None:
     import threading
 

@@ -52,14 +52,16 @@ from .entries import (
     try_whnf,
 )
 from .entries import walk as walk_entries
-from .flake import FETCH_COMMAND, FlakeLoader, MissingInput, lazy
+from .flake import FETCH_COMMAND, FlakeLoader, MissingInput
 from .lock import LockedInput, LockError, parse_lock
 from .source import SourceTree, describe_tree
 
 FLAKE_FILE = "flake.nix"
 NIX_FILES = ("default.nix", "shell.nix")
-# Per entry while loading a context.
+# Per entry while loading a context, and for the whole load (entries past it
+# are listed, not evaluated).
 ENTRY_BUDGET_S = 5.0
+LOAD_BUDGET_S = 60.0
 
 Progress = Callable[[str, int], None]
 
@@ -241,6 +243,7 @@ def load_context(
     cache: DiskCache | None = None,
     progress: Progress | None = None,
     entry_budget_s: float = ENTRY_BUDGET_S,
+    load_budget_s: float = LOAD_BUDGET_S,
 ) -> ProjectContext:
     """Read the project's inputs, discover its entries and evaluate each once."""
     t0 = time.monotonic()
@@ -284,6 +287,10 @@ def load_context(
     ev.compact_programs()
     reports: list[EntryReport] = []
     for i, entry in enumerate(entries):
+        if time.monotonic() - t0 > load_budget_s:
+            skipped = f"not evaluated: loading the project took over {load_budget_s:g} s"
+            reports.append(EntryReport(entry, error=skipped))
+            continue
         report(f"evaluating {entry.label}", 20 + int(75 * i / max(1, len(entries))))
         # Each entry in an evaluator of its own: the files it reads are exactly its own.
         budget = Budget(max_steps=None, timeout_s=entry_budget_s, cancel=cancel)
@@ -564,7 +571,6 @@ __all__ = [
     "ProjectSpec",
     "evaluate_entry",
     "find_project",
-    "lazy",
     "load_context",
     "open_entry",
 ]
