@@ -206,25 +206,30 @@ FLAKE_TEXT = """{
 
 
 @needs_nix
-@pytest.mark.parametrize("kind", ["path", "git-clean", "git-dirty"])
+@pytest.mark.parametrize("kind", ["path", "git-clean", "git-dirty", "git-subdir"])
 def test_self_agrees_with_nix(tmp_path: Any, kind: str) -> None:
-    ws = tmp_path / "ws"
+    repo = tmp_path / "repo"
+    ws = repo / "flake" if kind == "git-subdir" else repo
     (ws / "sub").mkdir(parents=True)
     (ws / "flake.nix").write_text(FLAKE_TEXT)
     (ws / "sub" / "f").write_text("a\n")
     ref = f"path:{ws}"
     if kind != "path":
-        _git(str(ws), "init", "-q")
+        _git(str(repo), "init", "-q")
         (ws / "untracked").write_text("not copied\n")
-        _git(str(ws), "add", "flake.nix", "sub/f")
-        _git(str(ws), "commit", "-qm", "init")
+        (repo / "README").write_text("at the top\n")
+        _git(str(repo), "add", ".")
+        _git(str(repo), "rm", "-q", "--cached", os.path.relpath(ws / "untracked", repo))
+        _git(str(repo), "commit", "-qm", "init")
         if kind == "git-dirty":
             (ws / "sub" / "f").write_text("b\n")
-        ref = f"git+file://{ws}"
+        ref = f"git+file://{repo}" + ("?dir=flake" if kind == "git-subdir" else "")
     expected = nix_eval(FLAKE_PROBE.format(ref=ref), str(tmp_path / "nix"))
     # nixlens reads a path flake's folder as it is (git or not: as Nix does for "path:" refs
     # of a folder without .git, and "git+file:" refs of one with it).
-    assert ours(FLAKE_PROBE.format(ref=f"path:{ws}")) == expected
+    got = ours(FLAKE_PROBE.format(ref=f"path:{ws}"))
+    assert got == expected
+    assert got["out"].endswith("/flake") == (kind == "git-subdir")
 
 
 @needs_nix
@@ -479,3 +484,53 @@ def test_hashing_self_stops_with_the_budget(tmp_path: Any) -> None:
     ev.experimental_features = {"flakes"}
     with pytest.raises(EvalLimit):
         ev.eval_text(f'(builtins.getFlake "{tmp_path}").outPath'.encode(), "/tmp/x.nix")
+
+
+@needs_nix
+def test_non_flake_relative_and_follows_inputs_agree_with_nix(
+    projects: ProjectFactory, tmp_path: Any
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "value.txt").write_text("42\n")
+    stored = projects.add_to_store(str(data))
+    ws = tmp_path / "ws"
+    (ws / "sub").mkdir(parents=True)
+    (ws / "sub" / "flake.nix").write_text(
+        '{ inputs.data.url = "path:DATA"; inputs.data.flake = false;\n'
+        '  outputs = { self, data }: { fromSub = builtins.readFile "${data}/value.txt"; }; }\n'
+    )
+    (ws / "flake.nix").write_text(
+        """{
+  inputs.data = { url = "path:DATA"; flake = false; };
+  inputs.sub.url = "path:./sub";
+  inputs.sub.inputs.data.follows = "data";
+  outputs = { self, data, sub }: {
+    text = builtins.readFile "${data}/value.txt";
+    dataNames = builtins.attrNames data;
+    fromSub = sub.fromSub;
+    subNames = builtins.attrNames sub;
+  };
+}
+""".replace("DATA", str(data))
+    )
+    (ws / "sub" / "flake.nix").write_text(
+        (ws / "sub" / "flake.nix").read_text().replace("DATA", str(data))
+    )
+    data_node = {
+        "flake": False,
+        "locked": {"type": "path", "path": str(data), "narHash": stored.nar_hash},
+        "original": {"type": "path", "path": str(data)},
+    }
+    sub_node = {
+        "inputs": {"data": ["data"]},
+        "locked": {"type": "path", "path": "./sub"},
+        "original": {"type": "path", "path": "./sub"},
+        "parent": [],
+    }
+    write_lock(str(ws), {"data": data_node, "sub": sub_node})
+    probe = f'(builtins.getFlake "path:{ws}").outputs'
+    expected = nix_eval(probe, str(tmp_path / "nix"))
+    got = ours(probe, store_dir=projects.store_dir)
+    assert got["text"] == got["fromSub"] == "42\n"
+    assert got == expected
