@@ -89,6 +89,7 @@ def _make_evaluator(io: Any, budget: Budget, search_path: Any) -> Evaluator:
         budget=budget.vm(),
         max_values=budget.max_values,
         home=os.environ.get("HOME"),
+        store_dir=os.environ.get("NIX_STORE_DIR") or "/nix/store",
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from .ansi import filter_ansi
 from .errors import NixError
-from .eval import Evaluator, ParseFailed
+from .eval import Evaluator, ParseFailed, search_path_entries
 from .printer import show_value
 from .report import format_error, format_warning
 from .values import Attrs, Lambda, Thunk
@@ -176,8 +176,7 @@ def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
             max_depth = int(value)
     budget = Budget(max_steps=ns.max_steps, timeout_s=ns.timeout, max_call_depth=max_depth)
     budget.start()
-    env_path = os.environ.get("NIX_PATH", "")
-    search = list(ns.include) + [e for e in env_path.split(":") if e]
+    search = search_path_entries(list(ns.include))
     lints = {}
     for lint in ("url-literals", "short-path-literals", "absolute-path-literals"):
         mode = getattr(ns, "lint_" + lint.replace("-", "_"))

@@ -57,6 +57,9 @@ CODES: dict[str, str] = {
     "warn": "output of `builtins.warn`",
     "deprecated": "use of a deprecated feature or builtin",
     "structured_attrs_ignored": "a derivation attribute that `__structuredAttrs` makes ineffective",
+    # projects
+    "flake_input_missing": "a flake input not available offline (not in the store, not locked)",
+    "flake_lock_invalid": "a `flake.lock` nixlens cannot use (with no input to put it on)",
 }
 
 

@@ -4,7 +4,9 @@ the I/O interface, the search path and the builtins of one evaluation."""
 from __future__ import annotations
 
 import os
+import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from . import nodes as N
@@ -26,6 +28,38 @@ class ParseFailed(NixError):
         first = errors[0]
         super().__init__(first.message, first.span)
         self.errors = errors
+
+
+def split_nix_path(value: str) -> list[str]:
+    """``NIX_PATH``'s entries: separated by ``:``, except the one in a URL's
+    ``scheme://`` (as Nix's ``parseNixPath``)."""
+    out: list[str] = []
+    cur = ""
+    i = 0
+    while i < len(value):
+        c = value[i]
+        if c == ":":
+            if value.startswith("//", i + 1) and re.search(r"(^|=)[a-zA-Z][a-zA-Z0-9+.-]*$", cur):
+                cur += c
+            else:
+                if cur:
+                    out.append(cur)
+                cur = ""
+        else:
+            cur += c
+        i += 1
+    if cur:
+        out.append(cur)
+    return out
+
+
+def search_path_entries(
+    extra: list[str] | tuple[str, ...], environ: Mapping[str, str] | None = None
+) -> list[str]:
+    """The search path as the CLI and the server build it: ``extra`` (``-I``,
+    the ``nixlens.searchPath`` setting) first, then ``NIX_PATH``."""
+    env = os.environ if environ is None else environ
+    return [*[e for e in extra if e], *split_nix_path(env.get("NIX_PATH", ""))]
 
 
 def parse_search_path(entries: list[str] | tuple[str, ...]) -> list[tuple[str, str]]:
@@ -101,6 +135,8 @@ class Evaluator:
         # The namespaces of the programs compiled (``compact_programs``).
         self.programs: list[dict[str, Any]] = []
         self.files_seen: set[str] = set()
+        # Flake values of this evaluation (``project.flake.FlakeLoader``), made on first use.
+        self.flake_loader: Any = None
         self.globals = make_globals(self)
         self._global_key = tuple(sorted(self.globals))
 

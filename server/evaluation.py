@@ -48,6 +48,10 @@ class Job:
     max_steps: int | None = 5_000_000
     max_values: int | None = 10_000_000
     max_depth: int | None = 2_500_000
+    # The project entry that reaches this document (``server.project``): the
+    # evaluation is that entry's instead of the document's own value.
+    project: Any = None
+    project_entry: Any = None
 
     def key(self) -> tuple[Any, ...]:
         """Cache key: equal keys give equal results."""
@@ -65,6 +69,8 @@ class Job:
             self.max_steps,
             self.max_values,
             self.max_depth,
+            None if self.project is None else (self.project.spec, self.project.elapsed_ms),
+            self.project_entry,
         )
 
     def io(self) -> OverlayIO:
@@ -84,6 +90,19 @@ class Job:
 
 def _run_evaluate(job: Job, cancel: threading.Event) -> api.EvalResult:
     """Worker thread: evaluate the document (the evaluator API call)."""
+    if job.project is not None and job.project_entry is not None:
+        from evaluator.project.context import evaluate_entry
+
+        io = job.io()
+        if job.path is not None:
+            io.overlays[job.path] = job.data  # the document's own text too
+        return evaluate_entry(
+            job.project,
+            job.project_entry,
+            io=io,
+            budget=job.budget(job.budget_ms, cancel),
+            search_path=list(job.search_path),
+        )
     return api.evaluate(
         job.data,
         job.path,

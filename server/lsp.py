@@ -39,8 +39,9 @@ from pygls.uris import to_fs_path
 
 from evaluator.diagnostics import Diagnostic
 from evaluator.errors import EvalLimit
+from evaluator.eval import search_path_entries
 
-from . import convert, navigation, positions
+from . import convert, navigation, positions, project
 from . import settings as settings_mod
 from .analysis import snapshot, static_diagnostics, syntax_diagnostics
 from .convert import RawJSON
@@ -224,6 +225,7 @@ class NixLensServer(LanguageServer):
         # False when the client says the workspace is untrusted (initialize only).
         self.trusted = True
         self.evaluations = Evaluations()
+        self.projects = project.Projects(VERSION, partial(_project_loaded, self))
         self.layers: dict[str, Layers] = {}
 
     @property
@@ -317,7 +319,7 @@ def make_job(ls: NixLensServer, doc: Document) -> Job:
         data=doc.data,
         overlays=overlays,
         allowed_roots=roots,
-        search_path=tuple(s.search_path),
+        search_path=tuple(search_path_entries(s.search_path)),
         entry=s.eval.entry or None,
         budget_ms=s.eval.budget_ms,
         max_steps=s.eval.max_steps or None,
@@ -336,8 +338,7 @@ def sandbox_roots(ls: NixLensServer, path: str | None) -> tuple[str, ...]:
         folders = [ls.workspace.root_path]
     if path is not None and not any(_inside(path, f) for f in folders):
         folders.append(os.path.dirname(path))
-    search = [e.split("=", 1)[-1] for e in s.search_path]
-    search += [e.split("=", 1)[-1] for e in os.environ.get("NIX_PATH", "").split(":") if e]
+    search = [e.split("=", 1)[-1] for e in search_path_entries(s.search_path)]
     search = [e for e in search if not e.startswith(("http://", "https://", "channel:", "flake:"))]
     store = os.environ.get("NIX_STORE_DIR", "/nix/store")
     return tuple(
@@ -396,6 +397,19 @@ def publish(ls: NixLensServer, doc: Document) -> None:
     )
 
 
+def _project_loaded(ls: NixLensServer, root: str) -> None:
+    """A project's context is (re)loaded: its other open documents evaluate in it."""
+    if ls.protocol._shutdown:
+        return  # the workers are stopping: nothing more to evaluate
+    me = asyncio.current_task()
+    prefix = root.rstrip("/") + "/"
+    for doc in ls.documents:
+        path = document_path(doc.uri)
+        layers = ls.layers.get(doc.uri)
+        if path and path.startswith(prefix) and (layers is None or layers.task is not me):
+            schedule(ls, doc, delay=0.0)
+
+
 def is_current(ls: NixLensServer, doc: Document, version: int | None) -> bool:
     """Whether ``doc`` is still open and still at ``version``."""
     return ls.documents.get(doc.uri) is doc and doc.version == version
@@ -442,10 +456,13 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
         if layers.static and any(d.code == "syntax_error" for d in layers.static):
             layers.eval_version = version  # settled: nothing to evaluate
             return  # keep the last evaluation's findings (moved through the edits)
-        result = await ls.evaluations.evaluate(make_job(ls, doc))
+        job = await project.prepare_job(ls, doc, make_job(ls, doc))
+        if not is_current(ls, doc, version) or ls.protocol._shutdown:
+            return
+        result = await ls.evaluations.evaluate(job)
         if result is None or not is_current(ls, doc, version):
             return  # superseded by a newer text
-        layers.eval = result.diagnostics
+        layers.eval = [*result.diagnostics, *ls.projects.problems_for(job.path, doc.data)]
         layers.eval_version = version
         doc.take_edits()  # positions of the new layer refer to this text
         publish(ls, doc)
@@ -514,12 +531,16 @@ def create_server() -> NixLensServer:
                 layers = ls.layers.setdefault(doc.uri, Layers())
                 layers.static_log.edits.extend(doc.log.edits[seen:])
             ls.evaluations.cancel(doc.uri)
+            path = document_path(doc.uri)
+            if path is not None and os.path.basename(path) in ("flake.nix", "flake.lock"):
+                ls.projects.invalidate(path)  # its inputs or outputs may have changed
             schedule(ls, doc)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: NixLensServer, params: types.DidSaveTextDocumentParams) -> None:
         # Files on disk changed: every open document may import this one.
         ls.evaluations.invalidate()
+        ls.projects.invalidate()
         for doc in ls.documents:
             schedule(ls, doc, delay=0.0)
 
@@ -566,7 +587,10 @@ def create_server() -> NixLensServer:
         cfg = ls.settings.hover
         try:
             info = await ls.evaluations.hover(
-                make_job(ls, doc), offset, print_depth=cfg.print_depth, budget_ms=cfg.budget_ms
+                project.ready_job(ls, make_job(ls, doc)),
+                offset,
+                print_depth=cfg.print_depth,
+                budget_ms=cfg.budget_ms,
             )
         except EvalLimit as err:
             # The budget ran out before the value was evaluated (parsing a large
@@ -598,6 +622,7 @@ def create_server() -> NixLensServer:
             if layers.task is not None:
                 layers.task.cancel()
         ls.evaluations.shutdown()
+        ls.projects.shutdown()
         # Cancel the pending requests here, on a copy: pygls cancels them
         # while iterating the dict their callbacks remove them from
         # ("dictionary changed size during iteration").

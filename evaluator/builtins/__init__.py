@@ -9,6 +9,7 @@ ordinary function (it must not force anything).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -71,17 +72,24 @@ _LOADED = False
 MODULES = ("lists", "strings", "serial", "paths", "derivations", "context", "misc", "flakes")
 
 
+_LOAD_LOCK = threading.Lock()
+
+
 def _load() -> None:
-    # Importing the modules registers their builtins.
+    # Importing the modules registers their builtins.  Two threads making
+    # their first evaluators at once (an evaluation and a hover) must not see
+    # a half-filled registry: the flag is set only when all are imported.
     import importlib
 
     global _LOADED
-    _LOADED = True
+    with _LOAD_LOCK:
+        if _LOADED:
+            return
+        from . import core  # noqa: F401
 
-    from . import core  # noqa: F401
-
-    for mod in MODULES:
-        importlib.import_module(f"{__name__}.{mod}")
+        for mod in MODULES:
+            importlib.import_module(f"{__name__}.{mod}")
+        _LOADED = True
 
 
 def make_globals(ev: Any) -> dict[str, Any]:

@@ -470,7 +470,7 @@ def _fetch_closure(arg: Any) -> Any:
 
 @builtin("getFlake", 1)
 def _get_flake(arg: Any) -> Any:
-    """Fetch and evaluate a flake (offline in nixlens)."""
+    """Evaluate a flake: a path, or a reference locked by narHash found in the store (offline)."""
     ev = yield CONTEXT
     _require_feature(ev, "flakes")
     ref = yield from traced(
@@ -478,7 +478,13 @@ def _get_flake(arg: Any) -> Any:
     )
     if ref.__class__ is not str and ref.__class__ is not CtxStr:
         raise type_error("a string", ref)
-    raise offline("getFlake", f"the flake '{ref}'")
+    # Paths and references locked by narHash evaluate from the store (offline).
+    from ..project.flake import FlakeLoader
+
+    loader = ev.flake_loader
+    if loader is None:
+        loader = ev.flake_loader = FlakeLoader(ev, ev.store_dir)
+    return (yield from loader.get_flake(str(ref)))
 
 
 __all__ = ["base_name", "peel_string_value", "realise_path", "resolve_symlinks"]
