@@ -82,13 +82,25 @@ class EditLog:
 class Document:
     """One open buffer."""
 
-    def __init__(self, uri: str, text: str, version: int | None, parser: Parser) -> None:
+    def __init__(
+        self, uri: str, text: str, version: int | None, parser: Parser, data: bytes | None = None
+    ) -> None:
         self.uri = uri
         self.version = version
         self._parser = parser
         self.log = EditLog()
-        self._set_bytes(positions.encode_text(positions.normalize_text(text)))
+        # Byte edits not yet sent to the analysis helpers: (start, old end,
+        # new bytes), in order (``server.workers`` drains it).
+        self.outbox: list[tuple[int, int, bytes]] = []
+        if data is None:
+            data = positions.encode_text(positions.normalize_text(text))
+        self._set_bytes(data)
         self.tree: Tree = parser.parse(self.prepared)
+
+    @classmethod
+    def from_bytes(cls, uri: str, data: bytes, version: int | None, parser: Parser) -> Document:
+        """A document of bytes already encoded (a helper's mirror of the server's)."""
+        return cls(uri, "", version, parser, data)
 
     def _set_bytes(self, data: bytes) -> None:
         self.data = data
@@ -117,6 +129,7 @@ class Document:
         old_len = len(self.data)
         self._set_bytes(positions.encode_text(positions.normalize_text(text)))
         self.log.edits.append(Edit(0, old_len, len(self.data)))
+        self.outbox.append((0, old_len, self.data))
         self.tree = self._parser.parse(self.prepared)
 
     def replace(self, range_: types.Range, text: str, encoding: str) -> None:
@@ -148,9 +161,10 @@ class Document:
             right += data[old_end : old_end + 3].decode("utf-8", "surrogatepass")
             old_end += 3
         middle = positions.encode_text(positions.normalize_text(left + text + right))
-        self._edit_bytes(s, old_end, middle)
+        self.edit_bytes(s, old_end, middle)
+        self.outbox.append((s, old_end, middle))
 
-    def _edit_bytes(self, start: int, old_end: int, new: bytes) -> None:
+    def edit_bytes(self, start: int, old_end: int, new: bytes) -> None:
         """Replace bytes ``[start, old_end)`` by ``new``, edit the tree, reparse."""
         old_index = self.index
         new_end = start + len(new)

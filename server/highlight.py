@@ -99,7 +99,7 @@ __all__ = [
     "encode_tokens",
     "folding_ranges",
     "load_query_text",
-    "register",
+    "FEATURES",
     "token_delta",
 ]
 
@@ -549,48 +549,52 @@ def folding_ranges(
 # ---------------------------------------------------------------- handlers
 
 
-def register(server: Any) -> None:
-    """Register the highlighting handlers on ``server``."""
-    highlighter = Highlighter()
+async def semantic_tokens_full(
+    ls: Any, params: types.SemanticTokensParams
+) -> types.SemanticTokens | None:
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is None:
+        return None
+    result = await ls.highlighter.full_async(doc, ls.encoding)
+    return types.SemanticTokens(data=result.data, result_id=result.result_id)
 
-    @server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, LEGEND)
-    async def semantic_tokens_full(
-        ls: Any, params: types.SemanticTokensParams
-    ) -> types.SemanticTokens | None:
-        doc = ls.documents.get(params.text_document.uri)
-        if doc is None:
-            return None
-        result = await highlighter.full_async(doc, ls.encoding)
-        return types.SemanticTokens(data=result.data, result_id=result.result_id)
 
-    @server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL_DELTA, LEGEND)
-    async def semantic_tokens_delta(
-        ls: Any, params: types.SemanticTokensDeltaParams
-    ) -> types.SemanticTokens | types.SemanticTokensDelta | None:
-        doc = ls.documents.get(params.text_document.uri)
-        if doc is None:
-            return None
-        return await highlighter.delta(doc, ls.encoding, params.previous_result_id)
+async def semantic_tokens_delta(
+    ls: Any, params: types.SemanticTokensDeltaParams
+) -> types.SemanticTokens | types.SemanticTokensDelta | None:
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is None:
+        return None
+    return await ls.highlighter.delta(doc, ls.encoding, params.previous_result_id)
 
-    @server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE, LEGEND)
-    def semantic_tokens_range(
-        ls: Any, params: types.SemanticTokensRangeParams
-    ) -> types.SemanticTokens | None:
-        doc = ls.documents.get(params.text_document.uri)
-        if doc is None:
-            return None
-        return types.SemanticTokens(data=highlighter.range(doc, ls.encoding, params.range))
 
-    @server.feature(types.TEXT_DOCUMENT_FOLDING_RANGE)
-    async def folding_range(
-        ls: Any, params: types.FoldingRangeParams
-    ) -> list[types.FoldingRange] | None:
-        doc = ls.documents.get(params.text_document.uri)
-        if doc is None:
-            return None
-        caps = ls.client_capabilities.text_document
-        folding = caps.folding_range if caps is not None else None
-        limit = folding.range_limit if folding is not None else None
-        # In a worker, on a snapshot (see ``Highlighter.full_async``).
-        tree, index = doc.tree.copy(), doc.index
-        return await asyncio.to_thread(lambda: folding_ranges(tree.root_node, index, limit))
+def semantic_tokens_range(
+    ls: Any, params: types.SemanticTokensRangeParams
+) -> types.SemanticTokens | None:
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is None:
+        return None
+    return types.SemanticTokens(data=ls.highlighter.range(doc, ls.encoding, params.range))
+
+
+async def folding_range(
+    ls: Any, params: types.FoldingRangeParams
+) -> list[types.FoldingRange] | None:
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is None:
+        return None
+    caps = ls.client_capabilities.text_document
+    folding = caps.folding_range if caps is not None else None
+    limit = folding.range_limit if folding is not None else None
+    # In a worker, on a snapshot (see ``Highlighter.full_async``).
+    tree, index = doc.tree.copy(), doc.index
+    return await asyncio.to_thread(lambda: folding_ranges(tree.root_node, index, limit))
+
+
+#: The handlers of this module (registered by ``server.lsp``).
+FEATURES: list[tuple[str, Any, Any]] = [
+    (types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, LEGEND, semantic_tokens_full),
+    (types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL_DELTA, LEGEND, semantic_tokens_delta),
+    (types.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE, LEGEND, semantic_tokens_range),
+    (types.TEXT_DOCUMENT_FOLDING_RANGE, None, folding_range),
+]
