@@ -98,20 +98,12 @@ def apply_settings(ls: NixLensServer, raw: Any) -> None:
         if ls.pool_started and (
             old.workers != new.workers or old.eval.max_memory_mb != new.eval.max_memory_mb
         ):
-            _background(
-                ls, ls.pool.reconfigure(new.workers or default_workers(), new.eval.max_memory_mb)
-            )
+            ls.pool.reconfigure(new.workers or default_workers(), new.eval.max_memory_mb)
         for doc in ls.documents:
             layers = ls.layers.setdefault(doc.uri, Layers())
             layers.static_version = -1
             schedule(ls, doc, delay=0.0)
         navigation.settings_applied(ls)
-
-
-def _background(ls: NixLensServer, work: Any) -> None:
-    task = asyncio.get_running_loop().create_task(work)
-    ls.background.add(task)
-    task.add_done_callback(ls.background.discard)
 
 
 async def fetch_configuration(ls: NixLensServer) -> None:
@@ -412,8 +404,8 @@ def shutdown(ls: NixLensServer, params: None) -> None:
     for msg_id, future in list(ls.protocol._request_futures.items()):
         if msg_id != current and not future.done():
             future.cancel()
-    if ls.pool_started:  # the helpers also end by themselves when the server's pipes close
-        _background(ls, ls.pool.close())
+    if ls.pool_started:
+        ls.pool.close()
 
 
 # ------------------------------------------------------------ registration

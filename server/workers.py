@@ -5,7 +5,8 @@ incrementally, publishes syntax errors and routes.  Everything that lowers,
 lints or evaluates runs in ``nixlens.workers`` helper processes
 (``server.helper``, each owning one ``server.host.AnalysisHost``), started
 with ``subprocess`` (fork + exec: nothing of this threaded process is
-copied) and spoken to over pipes in frames (``server.wire``).
+copied) and spoken to over pipes in frames (``server.wire``), each pipe
+served by a daemon thread.
 
 * Every helper mirrors every open document (byte edits, in order); each
   document is routed to one helper (the one with the fewest bytes routed to
@@ -25,11 +26,15 @@ copied) and spoken to over pipes in frames (``server.wire``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import os
+import queue
 import signal
+import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -69,15 +74,18 @@ def _package_root() -> str:
 
 
 class Helper:
-    """One helper process and the calls waiting on it."""
+    """One helper process and the calls waiting on it.
+
+    Its pipes are served by two daemon threads (a reader that hands each
+    message to the event loop, and a writer fed by a queue), so the event
+    loop never blocks on a pipe and never waits for a process at exit."""
 
     def __init__(self, index: int, generation: int) -> None:
         self.index = index
         self.generation = generation
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.pending: dict[int, asyncio.Future[Any]] = {}
-        self.backlog: list[bytes] = []  # frames sent before the process is up
-        self.reader: asyncio.Task[None] | None = None
+        self._outgoing: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self.dead = False
         self.exit_reason: str | None = None
         self.bytes_routed = 0
@@ -93,24 +101,52 @@ class Helper:
         return self.proc.pid if self.proc is not None else None
 
     def send_frame(self, frame: bytes) -> None:
-        """Queue one frame (written as soon as the process is up)."""
-        if self.dead:
-            return
-        if self.proc is None or self.proc.stdin is None:
-            self.backlog.append(frame)
-            return
-        try:
-            self.proc.stdin.write(frame)
-        except (BrokenPipeError, ConnectionResetError, RuntimeError):
-            pass  # the reader sees the end and restarts it
+        """Queue one frame for the writer thread."""
+        if not self.dead:
+            self._outgoing.put(frame)
 
     def kill(self) -> None:
         """Kill the process (the reader notices and the pool replaces it)."""
-        if self.proc is not None and self.proc.returncode is None:
+        if self.proc is not None and self.proc.poll() is None:
             try:
                 self.proc.kill()
             except ProcessLookupError:
                 pass
+
+    def stop_writer(self) -> None:
+        self._outgoing.put(None)
+
+    def write_frames(self) -> None:
+        """Writer thread: the queued frames, in order, until the pipe closes."""
+        assert self.proc is not None and self.proc.stdin is not None
+        pipe = self.proc.stdin
+        try:
+            while (frame := self._outgoing.get()) is not None:
+                pipe.write(frame)
+                pipe.flush()
+        except (OSError, ValueError):
+            pass  # the process is gone: the reader reports it
+        with contextlib.suppress(OSError, ValueError):
+            pipe.close()
+
+    def read_frames(self, deliver: Callable[[Any], None], text_of: Callable[[Any], bytes]) -> None:
+        """Reader thread: hand each message to ``deliver``; at the end, the exit status."""
+        assert self.proc is not None and self.proc.stdout is not None
+        pipe = self.proc.stdout
+        try:
+            while True:
+                head = pipe.read(wire.HEADER.size)
+                if len(head) < wire.HEADER.size:
+                    break
+                (size,) = wire.HEADER.unpack(head)
+                body = pipe.read(size)
+                if len(body) < size:
+                    break
+                deliver(wire.loads(body, text_of))
+        except Exception:  # noqa: BLE001 - an unreadable message: the helper is replaced
+            log.exception("analysis helper %d: unreadable message", self.index)
+            self.kill()
+        deliver(("exited", self.proc.wait()))
 
 
 class Pool:
@@ -141,17 +177,12 @@ class Pool:
     # ------------------------------------------------------------ lifetime
 
     def start(self) -> None:
-        """Start the helpers (they start up in the background)."""
+        """Start the helpers (they import and warm up in the background)."""
         for i in range(self.size):
             self.helpers.append(self._spawn(i))
 
     def _spawn(self, index: int) -> Helper:
         helper = Helper(index, next(self._generations))
-        helper.reader = asyncio.get_running_loop().create_task(self._run(helper))
-        return helper
-
-    async def _run(self, helper: Helper) -> None:
-        """Start ``helper``'s process, then read its frames until it ends."""
         env = dict(os.environ)
         root = _package_root()
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
@@ -160,48 +191,46 @@ class Pool:
         env.setdefault("MALLOC_ARENA_MAX", "2")
         level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
         try:
-            helper.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "server.helper",
-                "--max-memory-mb",
-                str(self.max_memory_mb),
-                "--log-level",
-                level if level in ("debug", "info", "warning", "error") else "info",
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
+            # fork + exec: nothing of this (threaded) process is copied.
+            helper.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "server.helper",
+                    "--max-memory-mb",
+                    str(self.max_memory_mb),
+                    "--log-level",
+                    level if level in ("debug", "info", "warning", "error") else "info",
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
                 env=env,
                 cwd=root,
             )
         except OSError as exc:
-            log.error("could not start analysis helper %d: %s", helper.index, exc)
+            log.error("could not start analysis helper %d: %s", index, exc)
             helper.dead = True
-            self._fail_pending(helper, HelperDied(str(exc)))
-            return
-        log.info("analysis helper %d started (pid %d)", helper.index, helper.proc.pid)
-        backlog, helper.backlog = helper.backlog, []
-        for frame in backlog:
-            helper.send_frame(frame)
-        assert helper.proc.stdout is not None
-        out = helper.proc.stdout
-        try:
-            while True:
-                head = await out.readexactly(wire.HEADER.size)
-                (size,) = wire.HEADER.unpack(head)
-                body = await out.readexactly(size)
-                self._dispatch(helper, wire.loads(body, self._text_of))
-        except (asyncio.IncompleteReadError, ConnectionResetError):
-            pass
-        except asyncio.CancelledError:
-            helper.kill()
-            raise
-        except Exception:
-            log.exception("analysis helper %d: unreadable message", helper.index)
-            helper.kill()
-        await self._ended(helper)
+            helper.replaced.set()
+            return helper
+        log.info("analysis helper %d started (pid %d)", index, helper.proc.pid)
+        loop = asyncio.get_running_loop()
+
+        def deliver(message: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: exiting
+                loop.call_soon_threadsafe(self._dispatch, helper, message)
+
+        name = f"nixlens-helper-{index}"
+        threading.Thread(target=helper.write_frames, name=name + "-w", daemon=True).start()
+        threading.Thread(
+            target=helper.read_frames, args=(deliver, self._text_of), name=name + "-r", daemon=True
+        ).start()
+        return helper
 
     def _dispatch(self, helper: Helper, message: Any) -> None:
         tag = message[0]
+        if tag == "exited":
+            self._ended(helper, message[1])
+            return
         if tag == "log":
             log.log(message[1], "%s", message[2])
             return
@@ -224,11 +253,10 @@ class Pool:
         else:
             future.set_exception(HelperError(message[2]))
 
-    async def _ended(self, helper: Helper) -> None:
+    def _ended(self, helper: Helper, code: int | None) -> None:
         """``helper``'s process is gone: say why, fail its calls, replace it."""
         helper.dead = True
-        proc = helper.proc
-        code = await proc.wait() if proc is not None else None
+        helper.stop_writer()
         why = helper.exit_reason or _describe_exit(code)
         for timer in helper.timers.values():
             timer.cancel()
@@ -259,25 +287,21 @@ class Pool:
             if not future.done():
                 future.set_exception(error)
 
-    async def close(self) -> None:
-        """Stop every helper (server shutdown)."""
+    def close(self) -> None:
+        """Stop every helper (server shutdown; they also end by themselves
+        when the server's end of their pipes closes)."""
         self._closing = True
         for helper in self.helpers:
+            helper.stop_writer()
             helper.kill()
-        for helper in self.helpers:
-            if helper.reader is not None:
-                try:
-                    await asyncio.wait_for(asyncio.shield(helper.reader), 2)
-                except (TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
-                    pass
 
-    async def reconfigure(self, size: int, max_memory_mb: int) -> None:
+    def reconfigure(self, size: int, max_memory_mb: int) -> None:
         """New helper count or memory cap: replace every helper."""
         size = max(1, size)
         if size == self.size and max_memory_mb == self.max_memory_mb and self.helpers:
             return
         log.info("analysis helpers: %d, memory cap %d MB", size, max_memory_mb)
-        await self.close()
+        self.close()
         self._closing = False
         self.size, self.max_memory_mb = size, max_memory_mb
         self.helpers = []
