@@ -20,8 +20,12 @@ Messages to the server: the answers, ``("log", level, text)``, and
 ``("restart", reason)`` just before the process exits to be replaced (after
 an evaluation reached the memory cap).
 
-A reader thread takes the frames off stdin (so a cancel reaches a running
-evaluation); the main thread runs the calls one at a time, in order.  The
+A reader thread takes the frames off stdin: it applies the document
+messages at once (so a call sees every edit sent before it) and handles
+cancels; calls go to one of two worker threads: the interactive one
+(hover, completion, navigation: ``host.INTERACTIVE``) and the background one
+(lints, evaluations, outlines), each answering its calls in order, so a
+hover never waits behind an evaluation.  The
 memory cap is the address-space limit (``RLIMIT_AS``): past it allocations
 fail with ``MemoryError``.  The cyclic GC's thresholds are set here, once,
 for the whole process.
@@ -43,7 +47,7 @@ from typing import Any, BinaryIO
 from evaluator.errors import EvalLimit
 
 from . import wire
-from .host import AnalysisHost, Request
+from .host import INTERACTIVE, AnalysisHost, Request
 
 #: Exit status of a helper that asks to be replaced (after a MemoryError).
 EXIT_RESTART = 75
@@ -81,10 +85,10 @@ class _ToServer(logging.Handler):
             pass
 
 
-def _read_frames(
-    inp: BinaryIO, host: AnalysisHost, calls: queue.SimpleQueue[Any], state: _Running
-) -> None:
-    """Reader thread: queue the server's messages; handle cancels at once."""
+def _read_frames(inp: BinaryIO, host: AnalysisHost, work: _Work) -> None:
+    """Reader thread: apply document messages at once (a call queued after
+    them sees them), queue calls, handle cancels."""
+    log = logging.getLogger(__name__)
     try:
         while True:
             head = inp.read(wire.HEADER.size)
@@ -95,118 +99,142 @@ def _read_frames(
             if len(body) < size:
                 break
             message = wire.loads(body, host.text_of)
-            if message[0] == "cancel":
-                state.cancel(message[1])
-            else:
-                calls.put(message)
+            tag = message[0]
+            try:
+                if tag == "call":
+                    work.put(message)
+                elif tag == "cancel":
+                    work.cancel(message[1])
+                elif tag == "open":
+                    host.open(*message[1:])
+                elif tag == "change":
+                    host.change(*message[1:])
+                elif tag == "close":
+                    host.close(message[1])
+                elif tag == "invalidate":
+                    host.invalidate()
+                else:
+                    log.error("unknown message %r", tag)
+            except MemoryError:
+                work.restart(f"out of memory while handling {tag!r}")
     except BaseException:  # noqa: BLE001 - a reader that fails leaves the helper deaf
         traceback.print_exc()
-    calls.put(None)  # the server is gone (or the pipe broke): stop
+    work.stop()  # the server is gone (or the pipe broke)
 
 
-class _Running:
-    """The call being run and the ids cancelled before their turn."""
+class _Work:
+    """The calls: queued per thread, the running ones (for ``cancel``), and
+    the ids cancelled before their turn."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: AnalysisHost, sender: _Wire) -> None:
+        self.host = host
+        self.sender = sender
+        self.background: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.interactive: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self.call_id: int | None = None
-        self.request: Request | None = None
-        self.cancelled: set[int] = set()
+        self._running: dict[int, Request] = {}
+        self._cancelled: set[int] = set()
+        self.exit_code: queue.SimpleQueue[int] = queue.SimpleQueue()
 
-    def start(self, call_id: int, request: Request) -> bool:
-        """Mark ``call_id`` running; False if it was cancelled already."""
-        with self._lock:
-            if call_id in self.cancelled:
-                self.cancelled.discard(call_id)
-                return False
-            self.call_id, self.request = call_id, request
-            return True
+    def put(self, message: Any) -> None:
+        kind = message[2]
+        (self.interactive if kind in INTERACTIVE else self.background).put(message)
 
-    def finish(self) -> None:
-        with self._lock:
-            self.call_id, self.request = None, None
+    def stop(self) -> None:
+        self.exit_code.put(0)
+
+    def restart(self, reason: str) -> None:
+        """Ask the server for a replacement and end the process."""
+        self.host.restart_reason = reason
+        try:
+            self.sender.send(("restart", reason))
+        finally:
+            self.exit_code.put(EXIT_RESTART)
 
     def cancel(self, call_id: int) -> None:
         with self._lock:
-            if self.call_id == call_id and self.request is not None:
-                self.request.cancel.set()
+            request = self._running.get(call_id)
+            if request is not None:
+                request.cancel.set()
             else:
-                self.cancelled.add(call_id)
+                self._cancelled.add(call_id)
+
+    def serve(self, calls: queue.SimpleQueue[Any]) -> None:
+        """A worker thread: answer ``calls`` one at a time, in order."""
+        while True:
+            message = calls.get()
+            self.call(*message[1:])
+            if self.host.restart_reason is not None:
+                self.restart(self.host.restart_reason)
+                return
+
+    def call(
+        self,
+        call_id: int,
+        kind: str,
+        uri: str | None,
+        ctx: wire.Context,
+        args: tuple[Any, ...],
+    ) -> None:
+        host = self.host
+        view = host.view(uri) if uri is not None else None
+        if uri is not None and view is None:
+            self.sender.send(("err", call_id, f"{uri} is not open in the helper"))
+            return
+        request = Request(view, ctx)
+        with self._lock:
+            if call_id in self._cancelled:
+                self._cancelled.discard(call_id)
+                self.sender.send(("cancelled", call_id))
+                return
+            self._running[call_id] = request
+        self.sender.send(("started", call_id))  # the server's watchdog counts from here
+        try:
+            answer: Any = ("ok", call_id, host.run(kind, request, args))
+        except EvalLimit as err:
+            cancelled = request.cancel.is_set()
+            answer = ("cancelled", call_id) if cancelled else ("err", call_id, err.msg)
+        except MemoryError:
+            answer = None
+            host.restart_reason = f"a {kind!r} request reached the memory cap"
+        except Exception as err:  # noqa: BLE001 - one failing request must not end the helper
+            logging.getLogger(__name__).exception("%s request failed", kind)
+            answer = ("err", call_id, f"{type(err).__name__}: {err}")
+        finally:
+            with self._lock:
+                self._running.pop(call_id, None)
+        if answer is None:
+            gc.collect()
+            answer = ("err", call_id, f"out of memory (cap {host.max_memory_mb} MB)")
+        self.sender.send(answer)
 
 
 def serve(inp: BinaryIO, out: BinaryIO, host: AnalysisHost) -> int:
     """Answer the server's messages until it goes; the exit status."""
     sender = _Wire(out, host)
     logging.getLogger().handlers[:] = [_ToServer(sender)]
-    calls: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    state = _Running()
-    reader = threading.Thread(
-        target=_read_frames,
-        args=(inp, host, calls, state),
-        name="nixlens-helper-reader",
-        daemon=True,
-    )
-    reader.start()
-    while True:
-        message = calls.get()
-        if message is None:
-            return 0
-        tag = message[0]
-        try:
-            if tag == "call":
-                _call(host, sender, state, *message[1:])
-            elif tag == "open":
-                host.open(*message[1:])
-            elif tag == "change":
-                host.change(*message[1:])
-            elif tag == "close":
-                host.close(message[1])
-            elif tag == "invalidate":
-                host.invalidate()
-            else:
-                logging.getLogger(__name__).error("unknown message %r", tag)
-        except MemoryError:
-            host.restart_reason = f"out of memory while handling {tag!r}"
-        if host.restart_reason is not None:
-            sender.send(("restart", host.restart_reason))
-            return EXIT_RESTART
+    work = _Work(host, sender)
+    for target, args, name in (
+        (_read_frames, (inp, host, work), "reader"),
+        (work.serve, (work.background,), "background"),
+        (work.serve, (work.interactive,), "interactive"),
+    ):
+        threading.Thread(target=target, args=args, name=f"nixlens-{name}", daemon=True).start()
+    return work.exit_code.get()
 
 
-def _call(
-    host: AnalysisHost,
-    sender: _Wire,
-    state: _Running,
-    call_id: int,
-    kind: str,
-    uri: str | None,
-    ctx: wire.Context,
-    args: tuple[Any, ...],
-) -> None:
-    doc = host.docs.get(uri) if uri is not None else None
-    if uri is not None and doc is None:
-        sender.send(("err", call_id, f"{uri} is not open in the helper"))
-        return
-    request = Request(doc, ctx)
-    if not state.start(call_id, request):
-        sender.send(("cancelled", call_id))
-        return
-    sender.send(("started", call_id))  # the server's watchdog counts from here
+def _warm_up(host: AnalysisHost) -> None:
+    """Run a tiny evaluation and hover: the first real ones of a fresh
+    helper then find the lazily loaded parts of the evaluator ready."""
+    text = b"let f = x: { y = x + 1; }; in (f 1).y"
+    host.open("nixlens:warm-up", None, 0, text, True)
+    request = Request(host.view("nixlens:warm-up"), wire.Context())
     try:
-        answer: Any = ("ok", call_id, host.run(kind, request, args))
-    except EvalLimit as err:
-        answer = ("cancelled", call_id) if request.cancel.is_set() else ("err", call_id, err.msg)
-    except MemoryError:
-        answer = None
-        host.restart_reason = f"a {kind!r} request reached the memory cap"
-    except Exception:  # noqa: BLE001 - one failing request must not end the helper
-        logging.getLogger(__name__).exception("%s request failed", kind)
-        answer = ("err", call_id, traceback.format_exc(limit=-8))
+        host.run("evaluate", request, ())
+        host.run("hover", request, (text.index(b"x +"), 3, 2000))
+        host.run("completion", request, (text.index(b"f 1"),))
     finally:
-        state.finish()
-    if answer is None:
-        gc.collect()
-        answer = ("err", call_id, f"out of memory (cap {host.max_memory_mb} MB)")
-    sender.send(answer)
+        host.close("nixlens:warm-up")
 
 
 def limit_memory(max_memory_mb: int) -> None:
@@ -235,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     # moved out of its sight.
     gc.set_threshold(50_000, 20, 100)
     host = AnalysisHost(args.max_memory_mb)
+    _warm_up(host)
     gc.freeze()
     limit_memory(args.max_memory_mb)
     code = serve(inp, out, host)

@@ -46,7 +46,8 @@ kind                   arguments                         result
 =====================  ================================  =========================
 
 Adding a request kind (e.g. project context: flake inputs, module-system
-options) is one method here plus one line in ``REQUESTS``; the server calls
+options) is one method here plus one line in ``REQUESTS`` (and in
+``INTERACTIVE`` if the user waits for it and it is quick); the server calls
 it with ``ls.pool.call(kind, uri, context, *args)`` (``server.workers``).
 State the new kind keeps belongs on this object, evicted in ``forget`` /
 ``invalidate``.
@@ -123,17 +124,28 @@ class HostDoc:
             self._tree_doc = None
 
 
+@dataclass(frozen=True, slots=True)
+class DocView:
+    """A document as one request sees it (edits arriving meanwhile do not
+    change it)."""
+
+    uri: str
+    path: str | None
+    version: int | None
+    data: bytes
+
+
 @dataclass
 class Request:
     """One call: its document (None for workspace-wide kinds), context and
     cancel event (set by the server's ``cancel``)."""
 
-    doc: HostDoc | None
+    doc: DocView | None
     ctx: Context
     cancel: threading.Event = field(default_factory=threading.Event)
 
     @property
-    def d(self) -> HostDoc:
+    def d(self) -> DocView:
         """The document (kinds that need one)."""
         assert self.doc is not None, "request needs an open document"
         return self.doc
@@ -147,6 +159,8 @@ class Evaluated:
     value_text: str | None
     elapsed_ms: float
     version: int | None
+    # It ended at the memory cap (the helper restarts after answering).
+    out_of_memory: bool = False
 
 
 class AnalysisHost:
@@ -165,6 +179,13 @@ class AnalysisHost:
         self.files = outline_mod.WorkspaceFiles()
         # Set when the process should be replaced after the current answer.
         self.restart_reason: str | None = None
+        # Two threads use the host (``server.helper``): the document mirror
+        # and the tables below change under this lock.  Evaluations replaced
+        # while an interactive request may be using their values are
+        # released when it ends (``_retired``).
+        self.lock = threading.RLock()
+        self._interactive = 0
+        self._retired: list[api.EvalResult] = []
 
     # ------------------------------------------------------------ documents
 
@@ -172,41 +193,71 @@ class AnalysisHost:
         self, uri: str, path: str | None, version: int | None, data: bytes, owned: bool
     ) -> None:
         """Mirror a newly opened document (replacing any of that URI)."""
-        self.close(uri)
-        doc = HostDoc(uri, path, version, data, owned)
-        self.docs[uri] = doc
-        if path:
-            self.by_path[path] = doc
+        with self.lock:
+            self.close(uri)
+            doc = HostDoc(uri, path, version, data, owned)
+            self.docs[uri] = doc
+            if path:
+                self.by_path[path] = doc
 
     def change(self, uri: str, version: int | None, edits: list[tuple[int, int, bytes]]) -> None:
         """Apply the server's byte edits to the mirror of ``uri``."""
-        doc = self.docs.get(uri)
-        if doc is not None:
-            doc.apply(version, edits)
+        with self.lock:
+            doc = self.docs.get(uri)
+            if doc is not None:
+                doc.apply(version, edits)
 
     def close(self, uri: str) -> None:
         """Forget a document and everything computed for it."""
-        doc = self.docs.pop(uri, None)
-        if doc is not None and doc.path and self.by_path.get(doc.path) is doc:
-            del self.by_path[doc.path]
-        self.forget(uri)
+        with self.lock:
+            doc = self.docs.pop(uri, None)
+            if doc is not None and doc.path and self.by_path.get(doc.path) is doc:
+                del self.by_path[doc.path]
+            self.forget(uri)
 
     def forget(self, uri: str) -> None:
         """Drop the results kept for ``uri``."""
-        old = self.results.pop(uri, None)
-        if old is not None:
-            old[1].release()
-        self.outlines.pop(uri, None)
-        for key in [k for k in self.hovers if k[0] == uri]:
-            del self.hovers[key]
+        with self.lock:
+            old = self.results.pop(uri, None)
+            if old is not None:
+                self._retire(old[1])
+            self.outlines.pop(uri, None)
+            for key in [k for k in self.hovers if k[0] == uri]:
+                del self.hovers[key]
 
     def invalidate(self) -> None:
         """Files on disk changed: every result may be stale."""
-        for uri in list(self.results):
-            self.forget(uri)
-        self.hovers.clear()
-        self.cache.clear()
-        self.files.clear()
+        with self.lock:
+            for uri in list(self.results):
+                self.forget(uri)
+            self.hovers.clear()
+            self.cache.clear()
+            self.files.clear()
+
+    def _retire(self, result: api.EvalResult) -> None:
+        """Release ``result``'s values now, or when no interactive request
+        that may use them runs any more (caller holds the lock)."""
+        if self._interactive:
+            self._retired.append(result)
+        else:
+            result.release()
+
+    def view(self, uri: str) -> DocView | None:
+        """The document ``uri`` as it is now (None if not open)."""
+        with self.lock:
+            doc = self.docs.get(uri)
+            return None if doc is None else DocView(doc.uri, doc.path, doc.version, doc.data)
+
+    def _tree(self, view: DocView) -> tuple[Any, Any]:
+        """A private copy of the tree of ``view``'s text, and its line index."""
+        with self.lock:
+            doc = self.docs.get(view.uri)
+            if doc is not None and doc.data is view.data:
+                tree_doc = doc.tree_doc(self)
+                return tree_doc.tree.copy(), tree_doc.index
+        # Edited since the request was made: parse the request's text.
+        fresh = Document.from_bytes(view.uri, view.data, view.version, make_parser())
+        return fresh.tree, fresh.index
 
     def text_of(self, path: str | None) -> bytes:
         """The text of the open document at ``path`` (``wire`` puts it back
@@ -225,7 +276,8 @@ class AnalysisHost:
     def _io(self, req: Request) -> OverlayIO:
         """Disk plus the other open buffers, within the context's roots."""
         own = req.doc.path if req.doc is not None else None
-        overlays = {p: d.data for p, d in self.by_path.items() if p != own}
+        with self.lock:
+            overlays = {p: d.data for p, d in self.by_path.items() if p != own}
         roots = None if req.ctx.allowed_roots is None else list(req.ctx.allowed_roots)
         return OverlayIO(overlays, roots)
 
@@ -240,10 +292,11 @@ class AnalysisHost:
         )
 
     def _eval_key(self, req: Request) -> Any:
-        others = tuple(sorted((p, d.version, len(d.data)) for p, d in self.by_path.items()))
+        with self.lock:
+            others = tuple(sorted((p, d.version, len(d.data)) for p, d in self.by_path.items()))
         return (req.d.version, len(req.d.data), req.ctx, others)
 
-    def memory_limit_diagnostic(self, doc: HostDoc, what: str) -> Diagnostic:
+    def memory_limit_diagnostic(self, doc: DocView, what: str) -> Diagnostic:
         """The ``eval_limit`` diagnostic of an evaluation that hit the memory cap."""
         cap = f"{self.max_memory_mb} MB" if self.max_memory_mb else "the available memory"
         src = Source(doc.data, doc.path, None if doc.path else "«buffer»")
@@ -259,8 +312,8 @@ class AnalysisHost:
 
     def lint(self, req: Request) -> list[Diagnostic]:
         """Syntax errors and lints of the document."""
-        doc = req.d.tree_doc(self)
-        return static_diagnostics(Snapshot(doc.data, doc.tree, doc.version), req.d.path)
+        tree, _index = self._tree(req.d)
+        return static_diagnostics(Snapshot(req.d.data, tree, req.d.version), req.d.path)
 
     def evaluate(self, req: Request) -> Evaluated:
         """Evaluate the document (or the context's entry); the result is kept
@@ -287,14 +340,15 @@ class AnalysisHost:
                 gc.collect()
                 self.restart_reason = "an evaluation reached the memory cap"
                 diag = self.memory_limit_diagnostic(doc, "this evaluation")
-                return Evaluated([diag], None, 0.0, doc.version)
+                return Evaluated([diag], None, 0.0, doc.version, out_of_memory=True)
             if req.cancel.is_set():
                 result.release()
                 raise EvalLimit("evaluation cancelled", "cancelled")
-            old = self.results.get(doc.uri)
-            self.results[doc.uri] = (key, result)
-            if old is not None:
-                old[1].release()
+            with self.lock:
+                old = self.results.get(doc.uri)
+                self.results[doc.uri] = (key, result)
+                if old is not None:
+                    self._retire(old[1])
         assert result is not None
         return Evaluated(
             list(result.diagnostics), result.value_text, result.elapsed_ms, doc.version
@@ -304,12 +358,13 @@ class AnalysisHost:
         """The value at ``offset`` (with the argument values the document's
         last evaluation observed); complete answers are kept."""
         doc = req.d
-        cached = self.results.get(doc.uri)
-        observed = cached[1].observed if cached is not None else None
-        key = (doc.uri, doc.version, len(doc.data), id(observed), offset, print_depth, req.ctx)
-        if key in self.hovers:
-            self.hovers.move_to_end(key)
-            return self.hovers[key]
+        with self.lock:
+            cached = self.results.get(doc.uri)
+            observed = cached[1].observed if cached is not None else None
+            key = (doc.uri, doc.version, len(doc.data), id(observed), offset, print_depth, req.ctx)
+            if key in self.hovers:
+                self.hovers.move_to_end(key)
+                return self.hovers[key]
         try:
             info = api.hover(
                 doc.data,
@@ -326,9 +381,10 @@ class AnalysisHost:
             # large file counts too): say so, as for a value that takes too long.
             return api.HoverInfo(f"*stopped after {budget_ms} ms* ({err.msg})", None, None, False)  # type: ignore[arg-type]
         if info is None or info.complete:
-            self.hovers[key] = info
-            while len(self.hovers) > HOVERS_KEPT:
-                self.hovers.popitem(last=False)
+            with self.lock:
+                self.hovers[key] = info
+                while len(self.hovers) > HOVERS_KEPT:
+                    self.hovers.popitem(last=False)
         return info
 
     def completion(self, req: Request, offset: int) -> list[ide.CompletionItem]:
@@ -380,16 +436,18 @@ class AnalysisHost:
     def outline(self, req: Request, encoding: str) -> Any:
         """The document's outline as DocumentSymbol[] JSON (``RawJSON``),
         rebuilt from the previous version's unchanged pieces."""
-        doc = req.d.tree_doc(self)
-        state = self.outlines.setdefault(req.d.uri, outline_mod.Outline())
-        return state.answer(doc.data, doc.tree, doc.index, encoding)
+        tree, index = self._tree(req.d)
+        with self.lock:
+            state = self.outlines.setdefault(req.d.uri, outline_mod.Outline())
+        return state.answer(req.d.data, tree, index, encoding)
 
     def workspace_symbols(
         self, req: Request, roots: list[str], query: str, encoding: str
     ) -> list[Any]:
         """Matching symbols of the workspace's files (open buffers instead of
         their files), each file's symbols kept until it changes."""
-        buffers = {p: d.data for p, d in self.by_path.items()}
+        with self.lock:
+            buffers = {p: d.data for p, d in self.by_path.items()}
         return self.files.search(roots, buffers, query, encoding)
 
     # -------------------------------------------------------------- driver
@@ -399,8 +457,22 @@ class AnalysisHost:
         method = REQUESTS.get(kind)
         if method is None:
             raise ValueError(f"unknown request kind {kind!r}")
-        with using(self.cache):
-            return method(self, req, *args)
+        interactive = kind in INTERACTIVE
+        if interactive:
+            with self.lock:
+                self._interactive += 1
+        try:
+            with using(self.cache):
+                return method(self, req, *args)
+        finally:
+            if interactive:
+                with self.lock:
+                    self._interactive -= 1
+                    retired = self._retired if not self._interactive else []
+                    if retired:
+                        self._retired = []
+                for result in retired:
+                    result.release()
 
 
 #: The requests a helper answers: kind -> method (see the module docstring).
@@ -422,3 +494,24 @@ REQUESTS: dict[str, Callable[..., Any]] = {
     "outline": AnalysisHost.outline,
     "workspace_symbols": AnalysisHost.workspace_symbols,
 }
+
+#: Kinds answered on the helper's interactive thread: quick, asked by the
+#: user, so they never wait behind a lint or an evaluation of the helper's
+#: documents (the two threads share the interpreter).  Other kinds run one
+#: at a time, in order, on the background thread.
+INTERACTIVE = frozenset(
+    {
+        "hover",
+        "completion",
+        "definition",
+        "references",
+        "highlight",
+        "prepare_rename",
+        "rename",
+        "selection_ranges",
+        "document_links",
+        "signature_help",
+        "code_actions",
+        "inlay_hints",
+    }
+)

@@ -245,6 +245,8 @@ async def evaluate(
         limit = f"{cap} MB (nixlens.eval.maxMemoryMB)" if cap else "the available memory"
         why = f"ended its helper process ({err}); the memory cap is {limit}"
     else:
+        if result.out_of_memory:
+            layers.crashed_version = version
         return list(result.diagnostics)
     src = Source(doc.data, document_path(doc.uri))
     message = f"evaluation limit: the evaluation {why}; the helper was restarted"
@@ -260,6 +262,8 @@ def helpers_restarted(ls: NixLensServer, uris: list[str]) -> None:
         layers = ls.layers.get(uri)
         if doc is None or layers is None or layers.crashed_version == doc.version:
             continue
+        if layers.task is not None and not layers.task.done():
+            continue  # its calls are asked again of the new helper (``Pool.call``)
         layers.eval_version = -1
         schedule(ls, doc, delay=0.0)
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 
 from evaluator import ide
 from evaluator.diagnostics import CODES, Diagnostic, Severity
@@ -93,12 +93,17 @@ _NO_ANSWER = object()
 
 
 async def ask(ls: NixLensServer, snap: Snapshot | None, kind: str, *args: Any) -> Any:
-    """The answer of helper request ``kind`` about ``snap``'s document
-    (``_NO_ANSWER`` when its helper failed: logged, answered as empty)."""
+    """The answer of helper request ``kind`` about ``snap``'s document.
+
+    An analysis that raised answers this request with an error (the helper
+    logged its traceback); a call lost with its helper twice, or dropped,
+    gives ``_NO_ANSWER`` (answered as empty)."""
     doc = snap.doc if snap is not None else None
     try:
         return await ls.pool.call(kind, doc.uri if doc else None, ls.context(doc), *args)
-    except (HelperDied, HelperError, CallCancelled) as err:
+    except HelperError as err:
+        raise JsonRpcInternalError(f"{kind} failed: {err}") from None
+    except (HelperDied, CallCancelled) as err:
         log.warning("%s request: %s", kind, err)
         return _NO_ANSWER
 
