@@ -20,14 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from lsprotocol import types
 from tree_sitter import Parser, Point, Tree
 
 from evaluator.parse import make_parser, prepare_text
 
 from . import positions
 from .positions import LineIndex
+
+if TYPE_CHECKING:  # not at run time: the analysis helpers use this module too
+    from lsprotocol import types
 
 # A byte of the prepared text depends on the raw bytes up to 3 after it
 # (``~/${`` -> ``./${``; a CR depends on the byte after it).
@@ -119,7 +122,9 @@ class Document:
 
     def apply_change(self, change: types.TextDocumentContentChangeEvent, encoding: str) -> None:
         """Apply one ``contentChanges`` entry (ranged or whole text)."""
-        if isinstance(change, types.TextDocumentContentChangePartial):
+        from lsprotocol.types import TextDocumentContentChangePartial
+
+        if isinstance(change, TextDocumentContentChangePartial):
             self.replace(change.range, change.text, encoding)
         else:
             self.replace_all(change.text)

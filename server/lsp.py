@@ -54,6 +54,10 @@ from .workers import (
     default_workers,
 )
 
+# Above this size a change is published twice: at once with the current
+# syntax errors and the lints carried over, then with the new lints.
+QUICK_PUBLISH_BYTES = 100_000
+
 # Custom request (debugging/testing aid): the server's text of an open document.
 DOCUMENT_TEXT = "nixlens/documentText"
 
@@ -76,6 +80,8 @@ class Layers:
     # to that version's text and are moved through ``Document.log``.
     eval_version: int | None = -1
     eval: list[Diagnostic] = field(default_factory=list)
+    # The version whose syntax errors were published before its lints.
+    quick_version: int | None = -1
     # The version whose evaluation ended its helper (not tried again).
     crashed_version: int | None = -1
     task: asyncio.Task[None] | None = None
@@ -187,9 +193,12 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
             return
         layers = ls.layers[doc.uri]
         if layers.static_version != version:
-            # Meanwhile the document shows its current syntax errors and the
-            # last lints moved through the edits (``lsp_diagnostics``).
-            publish(ls, doc)
+            # Meanwhile a large file shows its current syntax errors and the
+            # last lints moved through the edits (``lsp_diagnostics``), once
+            # per version (``did_change`` publishes them at once).
+            if len(doc.data) > QUICK_PUBLISH_BYTES and layers.quick_version != version:
+                layers.quick_version = version
+                publish(ls, doc)
             static = await ls.pool.call("lint", doc.uri, ls.context(doc))
             if not is_current(ls, doc, version):
                 return
@@ -315,9 +324,14 @@ def did_change(ls: NixLensServer, params: types.DidChangeTextDocumentParams) -> 
     doc = ls.documents.change(ident.uri, ident.version, params.content_changes, ls.encoding)
     if doc is not None:
         ls.pool.change(doc)
+        layers = ls.layers.setdefault(doc.uri, Layers())
         if doc is before:  # the static layer's lints move through these edits too
-            layers = ls.layers.setdefault(doc.uri, Layers())
             layers.static_log.edits.extend(doc.log.edits[seen:])
+        if len(doc.data) > QUICK_PUBLISH_BYTES:
+            # A large file's lints take a while: its syntax errors (from the
+            # incrementally reparsed tree) go out now, not after the debounce.
+            layers.quick_version = doc.version
+            publish(ls, doc)
         schedule(ls, doc)
 
 

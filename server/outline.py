@@ -12,16 +12,22 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lsprotocol import types
-from pygls.uris import from_fs_path
 from tree_sitter import Tree
 
 from evaluator import ide
 
-from . import convert
 from .positions import LineIndex
+
+if TYPE_CHECKING:
+    from lsprotocol import types
+
+    from . import convert
+
+# ``server.convert`` (and lsprotocol with it) is imported when an outline or
+# workspace symbols are first asked for: it takes a second of a helper's
+# start-up, and most helpers answer hovers first.
 
 #: Workspace symbols: at most this many files are read, each at most this big.
 MAX_WORKSPACE_FILES = 2000
@@ -43,6 +49,8 @@ class Outline:
     def answer(self, data: bytes, tree: Tree, index: LineIndex, encoding: str) -> convert.RawJSON:
         """DocumentSymbol[] of ``data`` as JSON text (the same object while
         the text and encoding are)."""
+        from . import convert
+
         if self.json is not None and self.data is data and self.encoding == encoding:
             return self.json
         items = ide.outline(data, tree, self.chunks)
@@ -106,6 +114,10 @@ class WorkspaceFiles:
                 return []
         elif cached is not None and cached.key is key:
             return cached.symbols
+        from pygls.uris import from_fs_path
+
+        from . import convert
+
         target = convert.Target(from_fs_path(path) or path, path, LineIndex(data), encoding)
         symbols: list[types.WorkspaceSymbol] = []
         stack: list[tuple[ide.Symbol, str | None]] = [

@@ -21,13 +21,17 @@ import bisect
 import re
 from array import array
 from collections.abc import Iterable
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
-from lsprotocol import types
+if TYPE_CHECKING:
+    from lsprotocol import types
 
-UTF8: Final = types.PositionEncodingKind.Utf8.value
-UTF16: Final = types.PositionEncodingKind.Utf16.value
-UTF32: Final = types.PositionEncodingKind.Utf32.value
+# lsprotocol is imported where its types are made, not here: the analysis
+# helpers use this module and never build LSP types (the import takes a
+# second of their start-up).
+UTF8: Final = "utf-8"  # types.PositionEncodingKind.Utf8
+UTF16: Final = "utf-16"
+UTF32: Final = "utf-32"
 ENCODINGS: Final = (UTF8, UTF16, UTF32)
 
 T = TypeVar("T")
@@ -175,13 +179,17 @@ def to_offset(index: LineIndex, position: types.Position, encoding: str) -> int:
 
 def to_position(index: LineIndex, offset: int, encoding: str) -> types.Position:
     """LSP position of a byte offset."""
+    from lsprotocol.types import Position
+
     line, character = index.position(offset, encoding)
-    return types.Position(line=line, character=character)
+    return Position(line=line, character=character)
 
 
 def to_range(index: LineIndex, start: int, end: int, encoding: str) -> types.Range:
     """LSP range of the byte range ``[start, end)`` (a Span's offsets)."""
-    return types.Range(
+    from lsprotocol.types import Range
+
+    return Range(
         start=to_position(index, start, encoding),
         end=to_position(index, max(start, end), encoding),
     )
