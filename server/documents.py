@@ -173,7 +173,10 @@ class Document:
         """Replace bytes ``[start, old_end)`` by ``new``, edit the tree, reparse."""
         old_index = self.index
         new_end = start + len(new)
-        self._set_bytes(self.data[:start] + new + self.data[old_end:])
+        data = self.data[:start] + new + self.data[old_end:]
+        self.data = data
+        self.prepared = prepare_text(data)
+        self.index = old_index.edited(data, start, old_end, new_end)
         self.log.edits.append(Edit(start, old_end, new_end))
         # Prepared bytes just before the edit may have changed too (see above).
         ts_start = max(0, start - _PREPARE_LOOKAHEAD)

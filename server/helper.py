@@ -34,6 +34,7 @@ for the whole process.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import logging
 import os
@@ -49,6 +50,8 @@ from evaluator.errors import EvalLimit
 from . import wire
 from .host import INTERACTIVE, AnalysisHost, Request
 
+#: Nice value of the background thread (lints, evaluations).
+BACKGROUND_NICE = 10
 #: Exit status of a helper that asks to be replaced (after a MemoryError).
 EXIT_RESTART = 75
 #: Address space a helper needs besides what analyses allocate (interpreter,
@@ -159,8 +162,14 @@ class _Work:
             else:
                 self._cancelled.add(call_id)
 
-    def serve(self, calls: queue.SimpleQueue[Any]) -> None:
+    def serve(self, calls: queue.SimpleQueue[Any], nice: int = 0) -> None:
         """A worker thread: answer ``calls`` one at a time, in order."""
+        if nice:
+            # Lints and evaluations yield the CPU to what the user waits for
+            # (the server's event loop, hovers).  On Linux a nice value is
+            # per thread.
+            with contextlib.suppress(OSError, AttributeError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
         while True:
             message = calls.get()
             self.call(*message[1:])
@@ -216,7 +225,7 @@ def serve(inp: BinaryIO, out: BinaryIO, host: AnalysisHost) -> int:
     work = _Work(host, sender)
     for target, args, name in (
         (_read_frames, (inp, host, work), "reader"),
-        (work.serve, (work.background,), "background"),
+        (work.serve, (work.background, BACKGROUND_NICE), "background"),
         (work.serve, (work.interactive,), "interactive"),
     ):
         threading.Thread(target=target, args=args, name=f"nixlens-{name}", daemon=True).start()

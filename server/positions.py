@@ -99,6 +99,27 @@ class LineIndex:
         self.starts = array("q", [0])
         self.starts.extend(m.end() for m in _LINE_BREAK.finditer(data))
 
+    def edited(self, data: bytes, start: int, old_end: int, new_end: int) -> LineIndex:
+        """The index of ``data``: this index's text with ``[start, old_end)``
+        replaced by ``data[start:new_end]``.  Only the lines around the edit
+        are scanned again (a large file has tens of thousands)."""
+        old = self.starts
+        delta = new_end - old_end
+        lo = max(0, start - 2)  # bytes before ``lo + 1`` are unchanged: so are breaks ending there
+        hi = min(len(data), new_end + 2)
+        if 0 < hi < len(data) and data[hi - 1 : hi + 1] == b"\r\n":
+            hi += 1  # never cut a CRLF in two
+        out = LineIndex.__new__(LineIndex)
+        out.data = data
+        starts = old[: bisect.bisect_right(old, lo)]
+        starts.extend(e for m in _LINE_BREAK.finditer(data, lo, hi) if lo < (e := m.end()) <= hi)
+        tail = old[bisect.bisect_right(old, hi - delta) :]
+        if delta:
+            tail = array("q", (s + delta for s in tail))
+        starts.extend(tail)
+        out.starts = starts
+        return out
+
     @property
     def line_count(self) -> int:
         """Number of lines (a text ending in a line break has an empty last line)."""
