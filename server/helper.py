@@ -229,7 +229,14 @@ def serve(inp: BinaryIO, out: BinaryIO, host: AnalysisHost) -> int:
         (work.serve, (work.interactive,), "interactive"),
     ):
         threading.Thread(target=target, args=args, name=f"nixlens-{name}", daemon=True).start()
+    # Semantic tokens and outlines need lsprotocol (a second to import):
+    # loaded now, in the background, rather than on their first request.
+    threading.Thread(target=_import_lsp_types, name="nixlens-preload", daemon=True).start()
     return work.exit_code.get()
+
+
+def _import_lsp_types() -> None:
+    from . import convert, highlight  # noqa: F401
 
 
 def _warm_up(host: AnalysisHost) -> None:

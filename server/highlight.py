@@ -74,7 +74,7 @@ import asyncio
 import itertools
 import re
 import weakref
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -430,6 +430,13 @@ class TokenResult:
     data: list[int]
 
 
+#: Files larger than this get their tokens from their analysis helper.
+REMOTE_BYTES = 100_000
+
+#: Computes the encoded tokens of a document elsewhere (given the encoding).
+Remote = Callable[[str], Awaitable[list[int]]]
+
+
 class Highlighter:
     """Per-document token cache and the last result sent (for deltas)."""
 
@@ -447,29 +454,37 @@ class Highlighter:
         self._last[doc] = result
         return result
 
-    async def full_async(self, doc: Document, encoding: str) -> TokenResult:
-        """``full``, computed in a worker thread on a snapshot of the document
-        (a large file takes a second; the event loop keeps serving meanwhile).
-        The tree is copied because an edit mutates the document's tree in place."""
+    async def full_async(
+        self, doc: Document, encoding: str, remote: Remote | None = None
+    ) -> TokenResult:
+        """``full``, computed off the event loop: by ``remote`` (the document's
+        analysis helper) for a file over ``REMOTE_BYTES`` (a second's work at
+        40,000 lines, which in a thread would starve the event loop), else in
+        a worker thread on a snapshot of the document (the tree is copied
+        because an edit mutates the document's tree in place)."""
         last = self._last.get(doc)
         if last is not None and last.source is doc.data and last.encoding == encoding:
             return last
-        data, tree, index, version = doc.data, doc.tree.copy(), doc.index, doc.version
+        data, version = doc.data, doc.version
+        if remote is not None and len(data) > REMOTE_BYTES:
+            tokens = await remote(encoding)
+        else:
+            tree, index = doc.tree.copy(), doc.index
 
-        def work() -> list[int]:
-            return encode_tokens(compute_tokens(tree.root_node, index, encoding))
+            def work() -> list[int]:
+                return encode_tokens(compute_tokens(tree.root_node, index, encoding))
 
-        tokens = await asyncio.to_thread(work)
+            tokens = await asyncio.to_thread(work)
         result = TokenResult(data, encoding, f"{version}.{next(self._ids)}", tokens)
         self._last[doc] = result
         return result
 
     async def delta(
-        self, doc: Document, encoding: str, previous_id: str
+        self, doc: Document, encoding: str, previous_id: str, remote: Remote | None = None
     ) -> types.SemanticTokens | types.SemanticTokensDelta:
         """Edits from the result ``previous_id`` (full tokens when it is not the last one)."""
         last = self._last.get(doc)
-        result = await self.full_async(doc, encoding)
+        result = await self.full_async(doc, encoding, remote)
         if last is None or last.result_id != previous_id or last.encoding != encoding:
             return types.SemanticTokens(data=result.data, result_id=result.result_id)
         return types.SemanticTokensDelta(
@@ -555,8 +570,20 @@ async def semantic_tokens_full(
     doc = ls.documents.get(params.text_document.uri)
     if doc is None:
         return None
-    result = await ls.highlighter.full_async(doc, ls.encoding)
+    result = await ls.highlighter.full_async(doc, ls.encoding, _remote(ls, doc))
     return types.SemanticTokens(data=result.data, result_id=result.result_id)
+
+
+def _remote(ls: Any, doc: Document) -> Remote:
+    """The tokens of ``doc`` computed by its analysis helper."""
+
+    async def tokens(encoding: str) -> list[int]:
+        answer: list[int] = await ls.pool.call(
+            "semantic_tokens", doc.uri, ls.context(doc), encoding
+        )
+        return answer
+
+    return tokens
 
 
 async def semantic_tokens_delta(
@@ -565,7 +592,7 @@ async def semantic_tokens_delta(
     doc = ls.documents.get(params.text_document.uri)
     if doc is None:
         return None
-    return await ls.highlighter.delta(doc, ls.encoding, params.previous_result_id)
+    return await ls.highlighter.delta(doc, ls.encoding, params.previous_result_id, _remote(ls, doc))
 
 
 def semantic_tokens_range(

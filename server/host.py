@@ -41,6 +41,7 @@ kind                   arguments                         result
 ``code_actions``       (start, end), diagnostics         list[CodeAction]
 ``inlay_hints``        start, end                        list[InlayHint]
 ``outline``            encoding                          ``RawJSON`` (DocumentSymbol[])
+``semantic_tokens``    encoding                          list[int] (LSP token array)
 ``workspace_symbols``  roots, buffers' paths, query,     list[WorkspaceSymbol]
                        encoding
 =====================  ================================  =========================
@@ -441,6 +442,13 @@ class AnalysisHost:
             state = self.outlines.setdefault(req.d.uri, outline_mod.Outline())
         return state.answer(req.d.data, tree, index, encoding)
 
+    def semantic_tokens(self, req: Request, encoding: str) -> list[int]:
+        """The document's semantic tokens (LSP integer array) from its tree."""
+        from . import highlight  # with lsprotocol: only when first asked for
+
+        tree, index = self._tree(req.d)
+        return highlight.encode_tokens(highlight.compute_tokens(tree.root_node, index, encoding))
+
     def workspace_symbols(
         self, req: Request, roots: list[str], query: str, encoding: str
     ) -> list[Any]:
@@ -492,6 +500,7 @@ REQUESTS: dict[str, Callable[..., Any]] = {
     "code_actions": AnalysisHost.code_actions,
     "inlay_hints": AnalysisHost.inlay_hints,
     "outline": AnalysisHost.outline,
+    "semantic_tokens": AnalysisHost.semantic_tokens,
     "workspace_symbols": AnalysisHost.workspace_symbols,
 }
 
@@ -513,5 +522,8 @@ INTERACTIVE = frozenset(
         "signature_help",
         "code_actions",
         "inlay_hints",
+        # From the tree-sitter tree alone: a second at 40,000 lines, better
+        # than waiting for the document's lints and evaluation.
+        "semantic_tokens",
     }
 )
