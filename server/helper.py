@@ -42,14 +42,17 @@ import queue
 import resource
 import sys
 import threading
+import time
 import traceback
 from typing import Any, BinaryIO
 
 from evaluator.errors import EvalLimit
 
 from . import wire
-from .host import INTERACTIVE, AnalysisHost, Request
+from .host import INTERACTIVE, AnalysisHost, DocView, Request
 
+#: Seconds after start-up when the LSP types are imported (``_import_lsp_types``).
+PRELOAD_DELAY_S = 5.0
 #: Nice value of the background thread (lints, evaluations).
 BACKGROUND_NICE = 10
 #: Exit status of a helper that asks to be replaced (after a MemoryError).
@@ -140,8 +143,12 @@ class _Work:
         self.exit_code: queue.SimpleQueue[int] = queue.SimpleQueue()
 
     def put(self, message: Any) -> None:
-        kind = message[2]
-        (self.interactive if kind in INTERACTIVE else self.background).put(message)
+        """Queue a call with its document as it is now: the server computed
+        the call's offsets on that text (later edits, applied by the reader
+        meanwhile, must not change what the call sees)."""
+        _tag, _call_id, kind, uri, _ctx, _args = message
+        view = self.host.view(uri) if uri is not None else None
+        (self.interactive if kind in INTERACTIVE else self.background).put((*message, view))
 
     def stop(self) -> None:
         self.exit_code.put(0)
@@ -184,9 +191,11 @@ class _Work:
         uri: str | None,
         ctx: wire.Context,
         args: tuple[Any, ...],
+        view: DocView | None = None,
     ) -> None:
         host = self.host
-        view = host.view(uri) if uri is not None else None
+        if view is None and uri is not None:
+            view = host.view(uri)
         if uri is not None and view is None:
             self.sender.send(("err", call_id, f"{uri} is not open in the helper"))
             return
@@ -236,6 +245,7 @@ def serve(inp: BinaryIO, out: BinaryIO, host: AnalysisHost) -> int:
 
 
 def _import_lsp_types() -> None:
+    time.sleep(PRELOAD_DELAY_S)  # after the first requests of a session
     from . import convert, highlight  # noqa: F401
 
 

@@ -291,10 +291,10 @@ def initialize(ls: NixLensServer, params: types.InitializeParams) -> None:
             types.ShowMessageParams(type=types.MessageType.Warning, message=text)
         )
     navigation.initialize(ls)
+    ls.pool  # noqa: B018 - start the helpers now: they are warm by the first request
 
 
 async def initialized(ls: NixLensServer, params: types.InitializedParams) -> None:
-    ls.pool  # noqa: B018 - start the helpers now: they are warm by the first request
     navigation.initialized(ls)
     if ls.client_supports("workspace.configuration"):
         await fetch_configuration(ls)

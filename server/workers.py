@@ -262,7 +262,8 @@ class Pool:
             timer.cancel()
         helper.timers.clear()
         self._fail_pending(helper, HelperDied(why))
-        if self._closing or self.helpers[helper.index] is not helper:
+        current = self.helpers[helper.index] if helper.index < len(self.helpers) else None
+        if self._closing or current is not helper:  # shut down, or replaced by ``reconfigure``
             helper.replaced.set()
             return
         self.restarts += 1
