@@ -298,6 +298,17 @@ def _small_positions(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, 
     return hovers, completions
 
 
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 class _Sampler:
     """Requests on the small file all along, and the RSS of the server plus
     its helpers, from a thread, until ``stop``."""
@@ -309,6 +320,7 @@ class _Sampler:
         self.completion: list[float] = []
         self.errors: list[str] = []
         self.peak_total_kb = 0
+        self.helper_peaks_kb: dict[int, int] = {}
         self.active = False  # record latencies only while the large file is being analysed
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -324,6 +336,9 @@ class _Sampler:
         k = 0
         while not self._stop.is_set():
             self.peak_total_kb = max(self.peak_total_kb, self.client.tree_kb("VmRSS"))
+            for pid in self.client.helper_pids():
+                kb = _rss_kb(pid)
+                self.helper_peaks_kb[pid] = max(self.helper_peaks_kb.get(pid, 0), kb)
             if k % 3 == 2:
                 line, ch = self.completion_points[k % len(self.completion_points)]
                 method, into = "textDocument/completion", self.completion
@@ -418,6 +433,9 @@ def bench_scenario(
         rows["server_hwm_mb"] = client.status_kb("VmHWM") / 1024
         rows["total_peak_mb"] = max(sampler.peak_total_kb, client.tree_kb("VmRSS")) / 1024
         rows["helpers"] = len(client.helper_pids())
+        rows["helper_peaks_mb"] = sorted(
+            (kb / 1024 for kb in sampler.helper_peaks_kb.values()), reverse=True
+        )
         if client.proc.poll() is not None:
             raise RuntimeError(f"server exited with {client.proc.returncode}")
         rows["exit_code"] = client.shutdown_and_exit(timeout=30)
@@ -541,6 +559,8 @@ def main() -> int:
     print(f"{'measure':40} {'p50':>9} {'p95':>9}  {'target':>15} {'ratio':>6}")
     for label, a, b, tgt, ratio in scenario_table(r):
         print(f"{label:40} {a:>9} {b:>9}  {tgt:>15} {ratio:>6}")
+    peaks = ", ".join(f"{mb:.0f}" for mb in r["helper_peaks_mb"])
+    print(f"peak RSS of each helper process (MB): {peaks}")
     if r["errors"]:
         print(f"  {len(r['errors'])} failed requests, e.g. {r['errors'][0]}")
     if not results:

@@ -27,8 +27,8 @@ cancels; calls go to one of two worker threads: the interactive one
 (lints, evaluations, outlines), each answering its calls in order, so a
 hover never waits behind an evaluation.  The
 memory cap is the address-space limit (``RLIMIT_AS``): past it allocations
-fail with ``MemoryError``.  The cyclic GC's thresholds are set here, once,
-for the whole process.
+fail with ``MemoryError``.  The cyclic GC is set by the host
+(``AnalysisHost.configure_gc``), once, for the whole process.
 """
 
 from __future__ import annotations
@@ -183,6 +183,8 @@ class _Work:
             if self.host.restart_reason is not None:
                 self.restart(self.host.restart_reason)
                 return
+            if nice and calls.empty():
+                self.host.collect_when_idle()
 
     def call(
         self,
@@ -283,14 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger().setLevel(getattr(logging, args.log_level.upper(), logging.INFO))
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write on the protocol's pipe
-    # Evaluations keep millions of live objects: a high young-generation
-    # threshold keeps the cyclic GC from rescanning them (one setting for the
-    # whole process; see evaluator.vm), and the modules loaded so far are
-    # moved out of its sight.
-    gc.set_threshold(50_000, 20, 100)
     host = AnalysisHost(args.max_memory_mb)
     _warm_up(host)
-    gc.freeze()
+    host.configure_gc()
     limit_memory(args.max_memory_mb)
     code = serve(inp, out, host)
     sys.stderr.flush()
