@@ -53,6 +53,8 @@ from .host import INTERACTIVE, AnalysisHost, DocView, Request
 
 #: Seconds after start-up when the LSP types are imported (``_import_lsp_types``).
 PRELOAD_DELAY_S = 5.0
+#: Seconds without background work after which garbage is collected.
+IDLE_GC_S = 1.0
 #: Nice value of the background thread (lints, evaluations).
 BACKGROUND_NICE = 10
 #: Exit status of a helper that asks to be replaced (after a MemoryError).
@@ -178,13 +180,17 @@ class _Work:
             with contextlib.suppress(OSError, AttributeError):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
         while True:
-            message = calls.get()
+            try:
+                # The background thread collects garbage once nothing came
+                # for a while (not between a lint and its evaluation).
+                message = calls.get(timeout=IDLE_GC_S if nice else None)
+            except queue.Empty:
+                self.host.collect_when_idle()
+                continue
             self.call(*message[1:])
             if self.host.restart_reason is not None:
                 self.restart(self.host.restart_reason)
                 return
-            if nice and calls.empty():
-                self.host.collect_when_idle()
 
     def call(
         self,
