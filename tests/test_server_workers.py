@@ -10,6 +10,7 @@ import signal
 import time
 from typing import Any
 
+import pytest
 from lsp_client import LspClient
 
 URI = "file:///tmp/nixlens-workers/main.nix"
@@ -153,3 +154,43 @@ def test_a_raising_analysis_answers_its_call_with_an_error() -> None:
     work.cancel(3)
     work.call(3, "definition", URI, wire.Context(), (14,))
     assert sent[4] == ("cancelled", 3)
+
+
+async def test_a_call_past_its_limit_gets_its_helper_replaced() -> None:
+    """The pool's watchdog: a call still running past its limit (here a tiny
+    one; really its budget plus ``GRACE_S``) has its helper killed; the
+    caller gets ``HelperTimeout`` and the replacement answers the next call."""
+    from server import wire
+    from server.documents import DocumentStore
+    from server.workers import HelperTimeout, Pool
+
+    store = DocumentStore()
+    doc = store.open(URI, "let f = n: if n == 0 then 0 else f (n - 1); in f 100000000", 1)
+    restarted: list[list[str]] = []
+    pool = Pool(1, 0, lambda: list(store), lambda uri: None, restarted.append)
+    pool.start()
+    try:
+        pool.open(doc)
+        first = pool.helpers[0]
+        slow = wire.Context(budget_ms=60_000, max_steps=0)
+        with pytest.raises(HelperTimeout):
+            await pool.call("evaluate", URI, slow, timeout=0.5)
+        await first.replaced.wait()
+        assert pool.helpers[0] is not first and restarted == [[URI]]
+        store.change(
+            URI,
+            2,
+            [_whole("1 + 1")],
+            "utf-16",
+        )
+        pool.change(doc)
+        result = await pool.call("evaluate", URI, wire.Context(), timeout=30)
+        assert result.value_text == "2" and result.version == 2
+    finally:
+        pool.close()
+
+
+def _whole(text: str) -> Any:
+    from lsprotocol import types
+
+    return types.TextDocumentContentChangeWholeDocument(text=text)
