@@ -185,12 +185,14 @@ class _Work:
                 # for a while (not between a lint and its evaluation).
                 message = calls.get(timeout=IDLE_GC_S if nice else None)
             except queue.Empty:
-                self.host.collect_when_idle()
+                self.host.maybe_collect(idle=True)
                 continue
             self.call(*message[1:])
             if self.host.restart_reason is not None:
                 self.restart(self.host.restart_reason)
                 return
+            if nice:
+                self.host.maybe_collect(idle=False)
 
     def call(
         self,

@@ -199,12 +199,14 @@ class AnalysisHost:
         self._interactive = 0
         self._retired: list[api.EvalResult] = []
         self._rss_after_gc = 0.0
+        self._calls = 0  # requests since the last full collection
 
     # --------------------------------------------------- garbage collection
 
-    #: A full collection runs when the helper is idle and its RSS grew this
-    #: much since the last one (MB).
-    GC_GROWTH_MB = 32
+    #: A full collection after this many requests ...
+    GC_EVERY_CALLS = 200
+    #: ... or when idle, once the RSS grew this much (MB) since the last one.
+    GC_GROWTH_MB = 16
 
     def configure_gc(self) -> None:
         """The one place that sets the cyclic GC of a helper process.
@@ -212,17 +214,24 @@ class AnalysisHost:
         Lowering and evaluation keep millions of live objects: a high
         young-generation threshold keeps the collector from rescanning them
         (``evaluator.vm`` only ever raises it too), and the objects loaded at
-        start-up are moved out of its sight.  What a superseded version leaves
-        in cycles is collected when idle (``collect_when_idle``)."""
+        start-up are moved out of its sight.  With thresholds this high, full
+        collections would hardly ever run, and what analyses leave in cycles
+        (exception tracebacks, superseded values) would pile up: they are run
+        here instead (``maybe_collect``)."""
         gc.set_threshold(50_000, 20, 100)
         gc.freeze()
         self._rss_after_gc = _rss_mb()
 
-    def collect_when_idle(self) -> None:
-        """A full collection if the RSS grew by ``GC_GROWTH_MB`` since the
-        last (a second at 40,000 lines: worth it, not after every request)."""
-        if _rss_mb() - self._rss_after_gc >= self.GC_GROWTH_MB:
+    def maybe_collect(self, idle: bool) -> None:
+        """A full collection every ``GC_EVERY_CALLS`` requests, or when idle
+        and grown by ``GC_GROWTH_MB`` (a second at 40,000 lines, a few
+        milliseconds for usual files)."""
+        with self.lock:
+            due = self._calls >= self.GC_EVERY_CALLS
+        if due or (idle and _rss_mb() - self._rss_after_gc >= self.GC_GROWTH_MB):
             gc.collect()
+            with self.lock:
+                self._calls = 0
             self._rss_after_gc = _rss_mb()
 
     # ------------------------------------------------------------ documents
@@ -503,8 +512,9 @@ class AnalysisHost:
         if method is None:
             raise ValueError(f"unknown request kind {kind!r}")
         interactive = kind in INTERACTIVE
-        if interactive:
-            with self.lock:
+        with self.lock:
+            self._calls += 1
+            if interactive:
                 self._interactive += 1
         try:
             with using(self.cache):
