@@ -35,6 +35,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -45,6 +46,9 @@ log = logging.getLogger(__name__)
 
 #: Seconds a call may run past its own budget before its helper is killed.
 GRACE_S = 10.0
+#: A helper that dies sooner than this after starting, three times in a row,
+#: is started again only after a growing delay (it may fail at start-up).
+QUICK_DEATH_S = 5.0
 
 
 class HelperDied(Exception):
@@ -94,6 +98,8 @@ class Helper:
         # call id -> (kind, seconds it may run); armed when the helper starts it
         self.limits: dict[int, tuple[str, float]] = {}
         self.timers: dict[int, asyncio.TimerHandle] = {}
+        self.started = time.monotonic()
+        self.quick_deaths = 0  # deaths in a row soon after starting
 
     @property
     def pid(self) -> int | None:
@@ -267,13 +273,31 @@ class Pool:
             helper.replaced.set()
             return
         self.restarts += 1
+        quick = time.monotonic() - helper.started < QUICK_DEATH_S
+        deaths = helper.quick_deaths + 1 if quick else 0
+        delay = 0.0 if deaths < 3 else min(60.0, 2.0 ** (deaths - 2))
         log.warning(
-            "analysis helper %d (pid %s) ended: %s; starting a new one",
+            "analysis helper %d (pid %s) ended: %s; starting a new one%s",
             helper.index,
             helper.pid,
             why,
+            f" in {delay:g} s (it keeps dying at start)" if delay else "",
         )
+        if delay:
+            asyncio.get_running_loop().call_later(delay, self._replace, helper, deaths)
+        else:
+            self._replace(helper, deaths)
+
+    def _replace(self, helper: Helper, deaths: int) -> None:
+        """Put a new helper where ``helper`` was and give it every document."""
+        if self._closing or helper.index >= len(self.helpers):
+            helper.replaced.set()
+            return
+        if self.helpers[helper.index] is not helper:
+            helper.replaced.set()
+            return
         fresh = self._spawn(helper.index)
+        fresh.quick_deaths = deaths
         fresh.bytes_routed = helper.bytes_routed
         self.helpers[helper.index] = fresh
         for doc in self._documents():
