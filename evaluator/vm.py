@@ -226,13 +226,14 @@ class Machine:
     def run(self, gen: Any) -> Any:
         """Drive ``gen`` (a generator) to its result; raises NixError."""
         # Deep evaluations keep millions of live frames: a young-generation
-        # threshold this high keeps the cyclic GC from rescanning them.
+        # threshold this high keeps the cyclic GC from rescanning them.  The
+        # threshold is process-wide: it is only ever raised (never saved and
+        # restored, which races when runs overlap in threads); a long-lived
+        # owner (the server's analysis helpers) sets it once at start.
         old = gc.get_threshold()
-        gc.set_threshold(max(old[0], 50_000), max(old[1], 20), max(old[2], 100))
-        try:
-            return self._run(gen)
-        finally:
-            gc.set_threshold(*old)
+        if old[0] < 50_000 or old[1] < 20 or old[2] < 100:
+            gc.set_threshold(max(old[0], 50_000), max(old[1], 20), max(old[2], 100))
+        return self._run(gen)
 
     def _run(self, gen: Any) -> Any:
         budget = self.budget

@@ -1,9 +1,10 @@
 """The static diagnostic layers of a document: syntax (from its incremental tree) and lint.
 
 Both are functions of one ``Snapshot`` of a document (its bytes and a copy of
-its tree), so the server can compute them in a worker thread: lowering and
-linting take milliseconds for a usual file but about a second for a
-40,000-line one.  Evaluation lives in ``server.evaluation``.
+its tree).  The server computes the syntax layer itself, at once after each
+edit; the lints (lowering and linting take milliseconds for a usual file,
+seconds for a 40,000-line one) are computed in the document's analysis
+helper (``server.host``).  Evaluation lives there too.
 """
 
 from __future__ import annotations

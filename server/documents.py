@@ -20,14 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from lsprotocol import types
 from tree_sitter import Parser, Point, Tree
 
 from evaluator.parse import make_parser, prepare_text
 
 from . import positions
 from .positions import LineIndex
+
+if TYPE_CHECKING:  # not at run time: the analysis helpers use this module too
+    from lsprotocol import types
 
 # A byte of the prepared text depends on the raw bytes up to 3 after it
 # (``~/${`` -> ``./${``; a CR depends on the byte after it).
@@ -82,13 +85,25 @@ class EditLog:
 class Document:
     """One open buffer."""
 
-    def __init__(self, uri: str, text: str, version: int | None, parser: Parser) -> None:
+    def __init__(
+        self, uri: str, text: str, version: int | None, parser: Parser, data: bytes | None = None
+    ) -> None:
         self.uri = uri
         self.version = version
         self._parser = parser
         self.log = EditLog()
-        self._set_bytes(positions.encode_text(positions.normalize_text(text)))
+        # Byte edits not yet sent to the analysis helpers: (start, old end,
+        # new bytes), in order (``server.workers`` drains it).
+        self.outbox: list[tuple[int, int, bytes]] = []
+        if data is None:
+            data = positions.encode_text(positions.normalize_text(text))
+        self._set_bytes(data)
         self.tree: Tree = parser.parse(self.prepared)
+
+    @classmethod
+    def from_bytes(cls, uri: str, data: bytes, version: int | None, parser: Parser) -> Document:
+        """A document of bytes already encoded (a helper's mirror of the server's)."""
+        return cls(uri, "", version, parser, data)
 
     def _set_bytes(self, data: bytes) -> None:
         self.data = data
@@ -107,7 +122,9 @@ class Document:
 
     def apply_change(self, change: types.TextDocumentContentChangeEvent, encoding: str) -> None:
         """Apply one ``contentChanges`` entry (ranged or whole text)."""
-        if isinstance(change, types.TextDocumentContentChangePartial):
+        from lsprotocol.types import TextDocumentContentChangePartial
+
+        if isinstance(change, TextDocumentContentChangePartial):
             self.replace(change.range, change.text, encoding)
         else:
             self.replace_all(change.text)
@@ -117,6 +134,7 @@ class Document:
         old_len = len(self.data)
         self._set_bytes(positions.encode_text(positions.normalize_text(text)))
         self.log.edits.append(Edit(0, old_len, len(self.data)))
+        self.outbox.append((0, old_len, self.data))
         self.tree = self._parser.parse(self.prepared)
 
     def replace(self, range_: types.Range, text: str, encoding: str) -> None:
@@ -148,13 +166,17 @@ class Document:
             right += data[old_end : old_end + 3].decode("utf-8", "surrogatepass")
             old_end += 3
         middle = positions.encode_text(positions.normalize_text(left + text + right))
-        self._edit_bytes(s, old_end, middle)
+        self.edit_bytes(s, old_end, middle)
+        self.outbox.append((s, old_end, middle))
 
-    def _edit_bytes(self, start: int, old_end: int, new: bytes) -> None:
+    def edit_bytes(self, start: int, old_end: int, new: bytes) -> None:
         """Replace bytes ``[start, old_end)`` by ``new``, edit the tree, reparse."""
         old_index = self.index
         new_end = start + len(new)
-        self._set_bytes(self.data[:start] + new + self.data[old_end:])
+        data = self.data[:start] + new + self.data[old_end:]
+        self.data = data
+        self.prepared = prepare_text(data)
+        self.index = old_index.edited(data, start, old_end, new_end)
         self.log.edits.append(Edit(start, old_end, new_end))
         # Prepared bytes just before the edit may have changed too (see above).
         ts_start = max(0, start - _PREPARE_LOOKAHEAD)

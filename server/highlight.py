@@ -74,7 +74,7 @@ import asyncio
 import itertools
 import re
 import weakref
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -99,7 +99,7 @@ __all__ = [
     "encode_tokens",
     "folding_ranges",
     "load_query_text",
-    "register",
+    "FEATURES",
     "token_delta",
 ]
 
@@ -430,6 +430,13 @@ class TokenResult:
     data: list[int]
 
 
+#: Files larger than this get their tokens from their analysis helper.
+REMOTE_BYTES = 100_000
+
+#: Computes the encoded tokens of a document elsewhere (given the encoding).
+Remote = Callable[[str], Awaitable[list[int]]]
+
+
 class Highlighter:
     """Per-document token cache and the last result sent (for deltas)."""
 
@@ -447,29 +454,37 @@ class Highlighter:
         self._last[doc] = result
         return result
 
-    async def full_async(self, doc: Document, encoding: str) -> TokenResult:
-        """``full``, computed in a worker thread on a snapshot of the document
-        (a large file takes a second; the event loop keeps serving meanwhile).
-        The tree is copied because an edit mutates the document's tree in place."""
+    async def full_async(
+        self, doc: Document, encoding: str, remote: Remote | None = None
+    ) -> TokenResult:
+        """``full``, computed off the event loop: by ``remote`` (the document's
+        analysis helper) for a file over ``REMOTE_BYTES`` (a second's work at
+        40,000 lines, which in a thread would starve the event loop), else in
+        a worker thread on a snapshot of the document (the tree is copied
+        because an edit mutates the document's tree in place)."""
         last = self._last.get(doc)
         if last is not None and last.source is doc.data and last.encoding == encoding:
             return last
-        data, tree, index, version = doc.data, doc.tree.copy(), doc.index, doc.version
+        data, version = doc.data, doc.version
+        if remote is not None and len(data) > REMOTE_BYTES:
+            tokens = await remote(encoding)
+        else:
+            tree, index = doc.tree.copy(), doc.index
 
-        def work() -> list[int]:
-            return encode_tokens(compute_tokens(tree.root_node, index, encoding))
+            def work() -> list[int]:
+                return encode_tokens(compute_tokens(tree.root_node, index, encoding))
 
-        tokens = await asyncio.to_thread(work)
+            tokens = await asyncio.to_thread(work)
         result = TokenResult(data, encoding, f"{version}.{next(self._ids)}", tokens)
         self._last[doc] = result
         return result
 
     async def delta(
-        self, doc: Document, encoding: str, previous_id: str
+        self, doc: Document, encoding: str, previous_id: str, remote: Remote | None = None
     ) -> types.SemanticTokens | types.SemanticTokensDelta:
         """Edits from the result ``previous_id`` (full tokens when it is not the last one)."""
         last = self._last.get(doc)
-        result = await self.full_async(doc, encoding)
+        result = await self.full_async(doc, encoding, remote)
         if last is None or last.result_id != previous_id or last.encoding != encoding:
             return types.SemanticTokens(data=result.data, result_id=result.result_id)
         return types.SemanticTokensDelta(
@@ -549,48 +564,64 @@ def folding_ranges(
 # ---------------------------------------------------------------- handlers
 
 
-def register(server: Any) -> None:
-    """Register the highlighting handlers on ``server``."""
-    highlighter = Highlighter()
+async def semantic_tokens_full(
+    ls: Any, params: types.SemanticTokensParams
+) -> types.SemanticTokens | None:
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is None:
+        return None
+    result = await ls.highlighter.full_async(doc, ls.encoding, _remote(ls, doc))
+    return types.SemanticTokens(data=result.data, result_id=result.result_id)
 
-    @server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, LEGEND)
-    async def semantic_tokens_full(
-        ls: Any, params: types.SemanticTokensParams
-    ) -> types.SemanticTokens | None:
-        doc = ls.documents.get(params.text_document.uri)
-        if doc is None:
-            return None
-        result = await highlighter.full_async(doc, ls.encoding)
-        return types.SemanticTokens(data=result.data, result_id=result.result_id)
 
-    @server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL_DELTA, LEGEND)
-    async def semantic_tokens_delta(
-        ls: Any, params: types.SemanticTokensDeltaParams
-    ) -> types.SemanticTokens | types.SemanticTokensDelta | None:
-        doc = ls.documents.get(params.text_document.uri)
-        if doc is None:
-            return None
-        return await highlighter.delta(doc, ls.encoding, params.previous_result_id)
+def _remote(ls: Any, doc: Document) -> Remote:
+    """The tokens of ``doc`` computed by its analysis helper."""
 
-    @server.feature(types.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE, LEGEND)
-    def semantic_tokens_range(
-        ls: Any, params: types.SemanticTokensRangeParams
-    ) -> types.SemanticTokens | None:
-        doc = ls.documents.get(params.text_document.uri)
-        if doc is None:
-            return None
-        return types.SemanticTokens(data=highlighter.range(doc, ls.encoding, params.range))
+    async def tokens(encoding: str) -> list[int]:
+        answer: list[int] = await ls.pool.call(
+            "semantic_tokens", doc.uri, ls.context(doc), encoding
+        )
+        return answer
 
-    @server.feature(types.TEXT_DOCUMENT_FOLDING_RANGE)
-    async def folding_range(
-        ls: Any, params: types.FoldingRangeParams
-    ) -> list[types.FoldingRange] | None:
-        doc = ls.documents.get(params.text_document.uri)
-        if doc is None:
-            return None
-        caps = ls.client_capabilities.text_document
-        folding = caps.folding_range if caps is not None else None
-        limit = folding.range_limit if folding is not None else None
-        # In a worker, on a snapshot (see ``Highlighter.full_async``).
-        tree, index = doc.tree.copy(), doc.index
-        return await asyncio.to_thread(lambda: folding_ranges(tree.root_node, index, limit))
+    return tokens
+
+
+async def semantic_tokens_delta(
+    ls: Any, params: types.SemanticTokensDeltaParams
+) -> types.SemanticTokens | types.SemanticTokensDelta | None:
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is None:
+        return None
+    return await ls.highlighter.delta(doc, ls.encoding, params.previous_result_id, _remote(ls, doc))
+
+
+def semantic_tokens_range(
+    ls: Any, params: types.SemanticTokensRangeParams
+) -> types.SemanticTokens | None:
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is None:
+        return None
+    return types.SemanticTokens(data=ls.highlighter.range(doc, ls.encoding, params.range))
+
+
+async def folding_range(
+    ls: Any, params: types.FoldingRangeParams
+) -> list[types.FoldingRange] | None:
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is None:
+        return None
+    caps = ls.client_capabilities.text_document
+    folding = caps.folding_range if caps is not None else None
+    limit = folding.range_limit if folding is not None else None
+    # In a worker, on a snapshot (see ``Highlighter.full_async``).
+    tree, index = doc.tree.copy(), doc.index
+    return await asyncio.to_thread(lambda: folding_ranges(tree.root_node, index, limit))
+
+
+#: The handlers of this module (registered by ``server.lsp``).
+FEATURES: list[tuple[str, Any, Any]] = [
+    (types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL, LEGEND, semantic_tokens_full),
+    (types.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL_DELTA, LEGEND, semantic_tokens_delta),
+    (types.TEXT_DOCUMENT_SEMANTIC_TOKENS_RANGE, LEGEND, semantic_tokens_range),
+    (types.TEXT_DOCUMENT_FOLDING_RANGE, None, folding_range),
+]

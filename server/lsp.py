@@ -1,15 +1,21 @@
-"""The nixlens language server (pygls 2): features, diagnostic layers, ``main``.
+"""The nixlens language server (pygls 2): document sync, diagnostic layers,
+hover, the table of every handler, ``main``.
 
-Handlers are thin: fetch the document, call one analysis function
-(``server.analysis``, ``server.evaluation``), convert (``server.convert``).
+The server process stays light (``server.core``): it keeps the documents,
+reparses them incrementally and publishes syntax errors at once; lowering,
+lints, evaluation, hover and navigation run in analysis helper processes
+(``server.workers``, ``server.host``).  Handlers are module-level
+``(ls, params)`` functions with one shape: fetch the document, ask the
+helper (``ls.pool.call``), convert (``server.convert``).  ``FEATURES`` lists
+them all, with those of ``server.navigation`` and ``server.highlight``.
 
 Diagnostics come in two layers per document, merged when published:
 
 * static -- syntax errors from the incremental tree, or lints when there are
   none; recomputed ``diagnostics.debounceMs`` after the last change;
-* evaluation -- run after the static layer (and at once on open/save) in a
-  worker thread; a new change cancels the run in flight, and a result for a
-  version that is no longer current is dropped.  Until the next result, the
+* evaluation -- run after the static layer (and at once on open/save) in the
+  document's helper; a new change cancels the run in flight, and a result for
+  a version that is no longer current is dropped.  Until the next result, the
   previous one is shown with its ranges moved through the edits since (and
   any diagnostic inside an edited range dropped).
 
@@ -21,39 +27,42 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
-import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
-from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
-from pygls.protocol.language_server import lsp_method
-from pygls.uris import to_fs_path
 
-from evaluator.diagnostics import Diagnostic
-from evaluator.errors import EvalLimit
-from evaluator.eval import search_path_entries
+from evaluator.diagnostics import Diagnostic, Severity
+from evaluator.nodes import Source, Span
 
-from . import convert, navigation, positions, project
+from . import convert, highlight, navigation, positions, project
 from . import settings as settings_mod
-from .analysis import snapshot, static_diagnostics, syntax_diagnostics
-from .convert import RawJSON
-from .documents import Document, DocumentStore, EditLog
-from .evaluation import Evaluations, Job
-from .settings import Settings
+from .analysis import syntax_diagnostics
+from .core import VERSION, NixLensServer, document_path
+from .documents import Document, EditLog
+from .protocol import NixLensProtocol
+from .workers import (
+    GRACE_S,
+    CallCancelled,
+    HelperDied,
+    HelperError,
+    HelperTimeout,
+    default_workers,
+)
 
-VERSION = "0.1.0"
+# Above this size a change is published twice: at once with the current
+# syntax errors and the lints carried over, then with the new lints.
+QUICK_PUBLISH_BYTES = 100_000
+
 # Custom request (debugging/testing aid): the server's text of an open document.
 DOCUMENT_TEXT = "nixlens/documentText"
 
-__all__ = ["NixLensServer", "create_server", "main"]
+__all__ = ["FEATURES", "NixLensServer", "VERSION", "create_server", "main"]
 
 log = logging.getLogger("nixlens")
 
@@ -72,190 +81,11 @@ class Layers:
     # to that version's text and are moved through ``Document.log``.
     eval_version: int | None = -1
     eval: list[Diagnostic] = field(default_factory=list)
+    # The version whose syntax errors were published before its lints.
+    quick_version: int | None = -1
+    # The version whose evaluation ended its helper (not tried again).
+    crashed_version: int | None = -1
     task: asyncio.Task[None] | None = None
-
-
-class _Answered:
-    """Stands for a request already answered with an error while decoding it."""
-
-    jsonrpc = "answered"
-
-
-class NixLensProtocol(LanguageServerProtocol):
-    """pygls' protocol, closer to JSON-RPC/LSP where pygls drops messages silently.
-
-    * requests whose params do not decode: InvalidParams (-32602);
-    * a body that is valid JSON but no message (array, number, no ``jsonrpc``):
-      InvalidRequest (-32600), id null unless it has one;
-    * requests before ``initialize``: ServerNotInitialized (-32002), other
-      notifications than ``exit`` dropped;
-    * requests after ``shutdown``: InvalidRequest (-32600);
-    * ``exit`` records the exit code: 0 after ``shutdown``, else 1.
-
-    Bodies that are not JSON get ParseError (-32700) from
-    ``NixLensServer.report_server_error`` (pygls decodes them before us).
-    """
-
-    initialized = False
-    exit_code = 0
-
-    def structure_message(self, data: dict[str, Any]) -> Any:
-        try:
-            return super().structure_message(data)
-        except JsonRpcException as exc:
-            if isinstance(data, dict) and "id" in data and "method" in data:
-                cause = exc.__cause__ or exc
-                err = JsonRpcInvalidParams(f"invalid params for {data['method']}: {cause}")
-                self._send_response(data["id"], None, err.to_response_error())
-                return _Answered()
-            raise
-
-    # pygls keeps its own copy of every document (``workspace``) and updates it
-    # before our handlers run; its position conversion *mutates* the params
-    # (a character past its idea of the line end becomes ``len - 1``), so our
-    # ``DocumentStore`` would apply some edits at the wrong place.  The server
-    # never reads pygls' copies: the sync notifications go to our handlers only.
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
-    def lsp_text_document__did_open(self, params: types.DidOpenTextDocumentParams) -> Any:
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_OPEN)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
-    def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Any:
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
-            yield handler, (params,), None
-
-    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
-    def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Any:
-        if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CLOSE)) is not None:
-            yield handler, (params,), None
-
-    def _execute_handler(
-        self,
-        msg_id: Any,
-        handler: Any,
-        callback: Any,
-        args: tuple[Any, ...] | None = None,
-        kwargs: dict[str, Any] | None = None,
-    ) -> None:
-        # pygls files the future of every async/generator handler under its id
-        # in ``_request_futures`` but removes only those of client requests when
-        # answering them: each notification (every didChange!) leaked one.
-        super()._execute_handler(msg_id, handler, callback, args, kwargs)
-        is_request = isinstance(callback, partial) and callback.func == self._send_handler_result
-        future = self._request_futures.get(msg_id)
-        if future is not None and not is_request:
-            futures = self._request_futures
-            future.add_done_callback(
-                lambda done: futures.pop(msg_id, None) if futures.get(msg_id) is done else None
-            )
-
-    def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
-        # A result serialised by us (``convert.RawJSON``: the outline of a
-        # large file) goes out as it is: the converter would take a second.
-        if error is None and isinstance(result, RawJSON):
-            self._result_types.pop(msg_id, None)
-            head = json.dumps({"jsonrpc": self.VERSION, "id": msg_id})
-            self._send_pieces([head[:-1].encode() + b', "result": ', result.data, b"}"])
-            return
-        super()._send_response(msg_id, result, error)
-
-    def _send_pieces(self, pieces: list[bytes]) -> None:
-        """Write one JSON-RPC message whose UTF-8 body is ``pieces`` joined (as
-        pygls' ``_send_data`` does, without copying a large piece)."""
-        if self.writer is None:
-            log.error("unable to send data, no transport")
-            return
-        if self._include_headers:
-            header = (
-                f"Content-Length: {sum(len(p) for p in pieces)}\r\n"
-                f"Content-Type: {self.CONTENT_TYPE}; charset={self.CHARSET}\r\n\r\n"
-            )
-            pieces = [header.encode("ascii"), *pieces]
-        for piece in pieces:
-            res = self.writer.write(piece)
-            if inspect.isawaitable(res):
-                asyncio.ensure_future(res)
-
-    def send_error(self, msg_id: Any, code: int, message: str) -> None:
-        """An error response (``msg_id`` may be None: sent as ``"id": null``)."""
-        error = {"code": code, "message": message}
-        self._send_data({"jsonrpc": self.VERSION, "id": msg_id, "error": error})
-
-    def handle_message(self, message: Any) -> None:
-        if isinstance(message, _Answered):
-            return
-        if not isinstance(getattr(message, "jsonrpc", None), str):
-            msg_id = message.get("id") if isinstance(message, dict) else None
-            if not isinstance(msg_id, (int, str)):
-                msg_id = None
-            log.warning("invalid JSON-RPC message: %.200r", message)
-            self.send_error(msg_id, -32600, "Invalid Request: not a JSON-RPC 2.0 message")
-            return
-        method = getattr(message, "method", None)
-        is_request = method is not None and hasattr(message, "id")
-        if method == types.EXIT:
-            self.exit_code = 0 if self._shutdown else 1
-        elif method == types.INITIALIZE:
-            self.initialized = True
-        elif method is not None and not self.initialized:
-            if is_request:
-                self.send_error(message.id, -32002, f"Server not initialized: {method}")
-            return
-        elif is_request and self._shutdown:
-            self.send_error(message.id, -32600, f"Invalid Request: {method} after shutdown")
-            return
-        super().handle_message(message)
-
-
-class NixLensServer(LanguageServer):
-    """The server state: documents, settings, diagnostic layers, evaluations."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "nixlens",
-            VERSION,
-            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
-            protocol_cls=NixLensProtocol,
-        )
-        self.documents = DocumentStore()
-        self.settings = Settings()
-        self.init_settings: Any = None
-        # False when the client says the workspace is untrusted (initialize only).
-        self.trusted = True
-        self.evaluations = Evaluations()
-        self.projects = project.Projects(VERSION, partial(_project_loaded, self))
-        self.layers: dict[str, Layers] = {}
-
-    @property
-    def encoding(self) -> str:
-        """The negotiated position encoding."""
-        return positions.normalize_encoding(self.workspace.position_encoding)
-
-    def report_server_error(self, error: Exception, source: Any) -> None:
-        if isinstance(error, (json.JSONDecodeError, UnicodeDecodeError)):
-            # A message body that is not JSON: the id is unknown, hence null.
-            assert isinstance(self.protocol, NixLensProtocol)
-            self.protocol.send_error(None, -32700, f"Parse error: {error}")
-        elif isinstance(error, JsonRpcException) and error.code != JsonRpcInternalError.CODE:
-            # A deliberate error answer (invalid params, a refused rename):
-            # the client has it; no traceback, it is not a fault.
-            log.info("request answered with an error: %s", error)
-            return
-        log.error(
-            "server error (%s): %s", getattr(source, "__name__", source), error, exc_info=error
-        )
-        super().report_server_error(error, source)
-
-    def client_supports(self, path: str) -> bool:
-        """Whether a dotted client capability (e.g. ``workspace.configuration``) is set."""
-        node: Any = self.client_capabilities
-        for part in path.split("."):
-            node = getattr(node, part, None)
-            if node is None:
-                return False
-        return bool(node)
 
 
 # ----------------------------------------------------------------- settings
@@ -272,8 +102,11 @@ def apply_settings(ls: NixLensServer, raw: Any) -> None:
             types.ShowMessageParams(type=types.MessageType.Warning, message=text)
         )
     if new != ls.settings:
-        ls.settings = new
-        ls.evaluations.invalidate()
+        old, ls.settings = ls.settings, new
+        if ls.pool_started and (
+            old.workers != new.workers or old.eval.max_memory_mb != new.eval.max_memory_mb
+        ):
+            ls.pool.reconfigure(new.workers or default_workers(), new.eval.max_memory_mb)
         for doc in ls.documents:
             layers = ls.layers.setdefault(doc.uri, Layers())
             layers.static_version = -1
@@ -295,60 +128,6 @@ async def fetch_configuration(ls: NixLensServer) -> None:
 
 
 # -------------------------------------------------------------- diagnostics
-
-
-def document_path(uri: str) -> str | None:
-    """The file system path of a document (None for untitled buffers)."""
-    return to_fs_path(uri) if uri.startswith("file:") else None
-
-
-def make_job(ls: NixLensServer, doc: Document) -> Job:
-    """The evaluation job for the current version of ``doc``."""
-    path = document_path(doc.uri)
-    overlays = {}
-    for other in ls.documents:
-        other_path = document_path(other.uri)
-        if other is not doc and other_path:
-            overlays[other_path] = other.data
-    s = ls.settings
-    roots = sandbox_roots(ls, path) if s.sandbox.enable else None
-    return Job(
-        uri=doc.uri,
-        version=doc.version,
-        path=path,
-        data=doc.data,
-        overlays=overlays,
-        allowed_roots=roots,
-        search_path=tuple(search_path_entries(s.search_path)),
-        entry=s.eval.entry or None,
-        budget_ms=s.eval.budget_ms,
-        max_steps=s.eval.max_steps or None,
-        max_values=s.eval.max_values or None,
-        max_depth=s.eval.max_depth or None,
-    )
-
-
-def sandbox_roots(ls: NixLensServer, path: str | None) -> tuple[str, ...]:
-    """Where an evaluation may read: workspace folders (else the document's
-    directory), search path entries (settings and ``NIX_PATH``), the Nix store
-    and ``sandbox.allowedPaths``."""
-    s = ls.settings
-    folders: list[str] = [p for f in ls.workspace.folders.values() if (p := to_fs_path(f.uri))]
-    if not folders and ls.workspace.root_path:
-        folders = [ls.workspace.root_path]
-    if path is not None and not any(_inside(path, f) for f in folders):
-        folders.append(os.path.dirname(path))
-    search = [e.split("=", 1)[-1] for e in search_path_entries(s.search_path)]
-    search = [e for e in search if not e.startswith(("http://", "https://", "channel:", "flake:"))]
-    store = os.environ.get("NIX_STORE_DIR", "/nix/store")
-    return tuple(
-        dict.fromkeys(p for p in [*folders, *search, store, *s.sandbox.allowed_paths] if p)
-    )
-
-
-def _inside(path: str, root: str) -> bool:
-    root = os.path.abspath(root).rstrip("/") + "/"
-    return os.path.abspath(path).startswith(root)
 
 
 def lsp_diagnostics(ls: NixLensServer, doc: Document) -> list[types.Diagnostic]:
@@ -376,11 +155,6 @@ def lsp_diagnostics(ls: NixLensServer, doc: Document) -> list[types.Diagnostic]:
     return _merge(static, convert.diagnostics(layers.eval, moved, cfg), cfg.max_per_file)
 
 
-# Above this size a change is published twice: at once with the current
-# syntax errors and the lints carried over, then with the new lints.
-_QUICK_PUBLISH_BYTES = 100_000
-
-
 def _merge(
     a: list[types.Diagnostic], b: list[types.Diagnostic], limit: int
 ) -> list[types.Diagnostic]:
@@ -397,19 +171,6 @@ def publish(ls: NixLensServer, doc: Document) -> None:
     )
 
 
-def _project_loaded(ls: NixLensServer, root: str) -> None:
-    """A project's context is (re)loaded: its other open documents evaluate in it."""
-    if ls.protocol._shutdown:
-        return  # the workers are stopping: nothing more to evaluate
-    me = asyncio.current_task()
-    prefix = root.rstrip("/") + "/"
-    for doc in ls.documents:
-        path = document_path(doc.uri)
-        layers = ls.layers.get(doc.uri)
-        if path and path.startswith(prefix) and (layers is None or layers.task is not me):
-            schedule(ls, doc, delay=0.0)
-
-
 def is_current(ls: NixLensServer, doc: Document, version: int | None) -> bool:
     """Whether ``doc`` is still open and still at ``version``."""
     return ls.documents.get(doc.uri) is doc and doc.version == version
@@ -419,7 +180,7 @@ def schedule(ls: NixLensServer, doc: Document, *, delay: float | None = None) ->
     """(Re)start the diagnostics of ``doc`` after ``delay`` (default: the debounce)."""
     layers = ls.layers.setdefault(doc.uri, Layers())
     if layers.task is not None:
-        layers.task.cancel()  # also cancels its evaluation, via Evaluations._wait
+        layers.task.cancel()  # also cancels its helper calls (``Pool.call``)
     if delay is None:
         delay = ls.settings.diagnostics.debounce_ms / 1000
     layers.task = asyncio.get_running_loop().create_task(analyse(ls, doc, doc.version, delay))
@@ -434,19 +195,18 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
             return
         layers = ls.layers[doc.uri]
         if layers.static_version != version:
-            # Lowering and linting a large file take a while: in a worker, on
-            # a snapshot (an edit meanwhile mutates the document's tree).
             # Meanwhile a large file shows its current syntax errors and the
-            # last lints moved through the edits (``lsp_diagnostics``).
-            if len(doc.data) > _QUICK_PUBLISH_BYTES:
+            # last lints moved through the edits (``lsp_diagnostics``), once
+            # per version (``did_change`` publishes them at once).
+            if len(doc.data) > QUICK_PUBLISH_BYTES and layers.quick_version != version:
+                layers.quick_version = version
                 publish(ls, doc)
-            snap = snapshot(doc)
-            static = await asyncio.to_thread(static_diagnostics, snap, document_path(doc.uri))
+            static = await ls.pool.call("lint", doc.uri, ls.context(doc))
             if not is_current(ls, doc, version):
                 return
             layers.static, layers.static_version = static, version
             layers.static_log = EditLog()
-        publish(ls, doc)
+            publish(ls, doc)
         if not ls.settings.eval.enable:
             if layers.eval:
                 layers.eval = []
@@ -456,13 +216,10 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
         if layers.static and any(d.code == "syntax_error" for d in layers.static):
             layers.eval_version = version  # settled: nothing to evaluate
             return  # keep the last evaluation's findings (moved through the edits)
-        job = await project.prepare_job(ls, doc, make_job(ls, doc))
-        if not is_current(ls, doc, version) or ls.protocol._shutdown:
-            return
-        result = await ls.evaluations.evaluate(job)
-        if result is None or not is_current(ls, doc, version):
+        found = await evaluate(ls, doc, version)
+        if found is None or not is_current(ls, doc, version):
             return  # superseded by a newer text
-        layers.eval = [*result.diagnostics, *ls.projects.problems_for(job.path, doc.data)]
+        layers.eval = found
         layers.eval_version = version
         doc.take_edits()  # positions of the new layer refer to this text
         publish(ls, doc)
@@ -470,172 +227,263 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
             ls.workspace_diagnostic_refresh(None)
     except asyncio.CancelledError:
         raise
+    except (HelperDied, HelperError, CallCancelled) as err:
+        log.warning("diagnostics of %s: %s", doc.uri, err)
     except Exception:
         log.exception("diagnostics of %s failed", doc.uri)
 
 
-# ----------------------------------------------------------------- features
+async def evaluate(
+    ls: NixLensServer, doc: Document, version: int | None
+) -> list[Diagnostic] | None:
+    """The evaluation diagnostics of ``doc`` at ``version`` (None: cancelled).
+    An evaluation that ends its helper (twice: the pool asks again once) or
+    outlives its budget gets an ``eval_limit`` diagnostic saying so."""
+    s = ls.settings
+    layers = ls.layers[doc.uri]
+    path = document_path(doc.uri)
+    try:
+        ref = await project.project_ref(ls, doc, path)
+        if not is_current(ls, doc, version):
+            return None
+        timeout = s.eval.budget_ms / 1000 + GRACE_S
+        result = await ls.pool.call("evaluate", doc.uri, ls.context(doc), ref, timeout=timeout)
+        if result.needs_project and ref is not None:  # its helper was replaced meanwhile
+            ref = ls.projects.with_context(ref)
+            result = await ls.pool.call("evaluate", doc.uri, ls.context(doc), ref, timeout=timeout)
+    except CallCancelled:
+        return None
+    except HelperTimeout:
+        layers.crashed_version = version
+        why = f"did not stop within its budget of {s.eval.budget_ms} ms (nixlens.eval.budgetMs)"
+    except HelperDied as err:
+        layers.crashed_version = version
+        cap = s.eval.max_memory_mb
+        limit = f"{cap} MB (nixlens.eval.maxMemoryMB)" if cap else "the available memory"
+        why = f"ended its helper process ({err}); the memory cap is {limit}"
+    else:
+        if result.out_of_memory:
+            layers.crashed_version = version
+        return [*result.diagnostics, *ls.projects.problems_for(path, doc.data)]
+    src = Source(doc.data, document_path(doc.uri))
+    message = f"evaluation limit: the evaluation {why}; the helper was restarted"
+    return [Diagnostic("eval_limit", Severity.ERROR, message, Span(src, 0, 0))]
+
+
+def project_loaded(ls: NixLensServer, root: str, waiting: set[str]) -> None:
+    """A project's context is (re)loaded: its other open documents evaluate
+    in it (those ``waiting`` for it do already)."""
+    prefix = root.rstrip("/") + "/"
+    for doc in ls.documents:
+        path = document_path(doc.uri)
+        if path and path.startswith(prefix) and doc.uri not in waiting:
+            schedule(ls, doc, delay=0.0)
+
+
+def helpers_restarted(ls: NixLensServer, uris: list[str]) -> None:
+    """A helper was replaced: evaluate its documents again (their values,
+    which hovers show, were lost with it), except one whose own evaluation
+    ended the helper at this version."""
+    for uri in uris:
+        doc = ls.documents.get(uri)
+        layers = ls.layers.get(uri)
+        if doc is None or layers is None or layers.crashed_version == doc.version:
+            continue
+        if layers.task is not None and not layers.task.done():
+            continue  # its calls are asked again of the new helper (``Pool.call``)
+        layers.eval_version = -1
+        schedule(ls, doc, delay=0.0)
+
+
+# ----------------------------------------------------------------- handlers
+
+
+def initialize(ls: NixLensServer, params: types.InitializeParams) -> None:
+    options = params.initialization_options
+    ls.trusted = settings_mod.trusted_from_initialization_options(options)
+    ls.init_settings = settings_mod.from_initialization_options(options)
+    new, problems = settings_mod.load(ls.init_settings)
+    ls.settings = settings_mod.restrict(new, ls.trusted)
+    if not ls.trusted:
+        log.info("untrusted workspace: static features only, no evaluation")
+    if problems:
+        text = "nixlens: invalid settings: " + "; ".join(problems)
+        log.warning("%s", text)
+        ls.window_show_message(
+            types.ShowMessageParams(type=types.MessageType.Warning, message=text)
+        )
+    navigation.initialize(ls)
+    ls.pool  # noqa: B018 - start the helpers now: they are warm by the first request
+
+
+async def initialized(ls: NixLensServer, params: types.InitializedParams) -> None:
+    navigation.initialized(ls)
+    if ls.client_supports("workspace.configuration"):
+        await fetch_configuration(ls)
+
+
+async def did_change_configuration(
+    ls: NixLensServer, params: types.DidChangeConfigurationParams
+) -> None:
+    if ls.client_supports("workspace.configuration"):
+        await fetch_configuration(ls)
+    else:
+        apply_settings(ls, settings_mod.from_initialization_options(params.settings))
+
+
+def did_open(ls: NixLensServer, params: types.DidOpenTextDocumentParams) -> None:
+    item = params.text_document
+    doc = ls.documents.open(item.uri, item.text, item.version)
+    ls.pool.open(doc)
+    ls.layers[item.uri] = Layers()
+    schedule(ls, doc, delay=0.0)
+
+
+def did_change(ls: NixLensServer, params: types.DidChangeTextDocumentParams) -> None:
+    ident = params.text_document
+    before = ls.documents.get(ident.uri)
+    seen = len(before.log.edits) if before is not None else 0
+    doc = ls.documents.change(ident.uri, ident.version, params.content_changes, ls.encoding)
+    if doc is not None:
+        ls.pool.change(doc)
+        path = document_path(doc.uri)
+        if path is not None and os.path.basename(path) in ("flake.nix", "flake.lock"):
+            ls.projects.invalidate(path)  # its inputs or outputs may have changed
+        layers = ls.layers.setdefault(doc.uri, Layers())
+        if doc is before:  # the static layer's lints move through these edits too
+            layers.static_log.edits.extend(doc.log.edits[seen:])
+        if len(doc.data) > QUICK_PUBLISH_BYTES:
+            # A large file's lints take a while: its syntax errors (from the
+            # incrementally reparsed tree) go out now, not after the debounce.
+            layers.quick_version = doc.version
+            publish(ls, doc)
+        schedule(ls, doc)
+
+
+def did_save(ls: NixLensServer, params: types.DidSaveTextDocumentParams) -> None:
+    # Files on disk changed: every open document may import this one.
+    ls.pool.invalidate()
+    ls.projects.invalidate()
+    for doc in ls.documents:
+        schedule(ls, doc, delay=0.0)
+
+
+def did_close(ls: NixLensServer, params: types.DidCloseTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    layers = ls.layers.pop(uri, None)
+    if layers is not None and layers.task is not None:
+        layers.task.cancel()
+    if uri in ls.documents:
+        ls.pool.close_document(uri)
+    ls.documents.close(uri)
+    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+
+
+def pull_diagnostics(
+    ls: NixLensServer, params: types.DocumentDiagnosticParams
+) -> types.DocumentDiagnosticReport:
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is None:
+        return types.RelatedFullDocumentDiagnosticReport(items=[])
+    layers = ls.layers.setdefault(doc.uri, Layers())
+    settled = layers.eval_version == doc.version
+    result_id = f"{doc.uri}@{doc.version}" + ("" if settled else "~evaluating")
+    if params.previous_result_id == result_id:
+        return types.RelatedUnchangedDocumentDiagnosticReport(result_id=result_id)
+    return types.RelatedFullDocumentDiagnosticReport(
+        items=lsp_diagnostics(ls, doc), result_id=result_id
+    )
+
+
+async def hover(ls: NixLensServer, params: types.HoverParams) -> types.Hover | None:
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is None or not ls.trusted:
+        return None  # hover values are evaluated: none in an untrusted workspace
+    index, encoding = doc.index, ls.encoding
+    offset = positions.to_offset(index, params.position, encoding)
+    cfg = ls.settings.hover
+    try:
+        info = await ls.pool.call(
+            "hover",
+            doc.uri,
+            ls.context(doc),
+            offset,
+            cfg.print_depth,
+            cfg.budget_ms,
+            timeout=cfg.budget_ms / 1000 + GRACE_S,
+        )
+    except (HelperDied, HelperError, CallCancelled) as err:
+        log.warning("hover in %s: %s", doc.uri, err)
+        return None
+    if info is None:
+        return None
+    target = convert.Target(doc.uri, document_path(doc.uri), index, encoding)
+    rng = target.here_range(info.span) if info.span is not None else None
+    return convert.hover(info.markdown, rng, cfg.max_chars)
+
+
+def document_text(ls: NixLensServer, params: Any) -> dict[str, Any] | None:
+    """Debugging/testing aid: the server's copy of an open document.
+
+    Params ``{"uri": ...}``; result ``{"uri", "version", "text"}`` (the text
+    exactly as the server has it after all edits), or null if not open.
+    """
+    uri = params.get("uri") if isinstance(params, dict) else getattr(params, "uri", None)
+    if not isinstance(uri, str):
+        raise JsonRpcInvalidParams(f"{DOCUMENT_TEXT} expects params {{'uri': string}}")
+    doc = ls.documents.get(uri)
+    if doc is None:
+        return None
+    return {"uri": uri, "version": doc.version, "text": doc.text}
+
+
+def shutdown(ls: NixLensServer, params: None) -> None:
+    for layers in ls.layers.values():
+        if layers.task is not None:
+            layers.task.cancel()
+    # Cancel the pending requests here, on a copy: pygls cancels them
+    # while iterating the dict their callbacks remove them from
+    # ("dictionary changed size during iteration").
+    current = ls.protocol.msg_id  # this shutdown request: not cancelled
+    for msg_id, future in list(ls.protocol._request_futures.items()):
+        if msg_id != current and not future.done():
+            future.cancel()
+    ls.projects.shutdown()
+    if ls.pool_started:
+        ls.pool.close()
+
+
+# ------------------------------------------------------------ registration
+
+_DIAGNOSTIC_OPTIONS = types.DiagnosticOptions(
+    identifier="nixlens", inter_file_dependencies=True, workspace_diagnostics=False
+)
+
+#: Every handler of the server: (method, options, handler).
+FEATURES: list[tuple[str, Any, Callable[..., Any]]] = [
+    (types.INITIALIZE, None, initialize),
+    (types.INITIALIZED, None, initialized),
+    (types.WORKSPACE_DID_CHANGE_CONFIGURATION, None, did_change_configuration),
+    (types.TEXT_DOCUMENT_DID_OPEN, None, did_open),
+    (types.TEXT_DOCUMENT_DID_CHANGE, None, did_change),
+    (types.TEXT_DOCUMENT_DID_SAVE, None, did_save),
+    (types.TEXT_DOCUMENT_DID_CLOSE, None, did_close),
+    (types.TEXT_DOCUMENT_DIAGNOSTIC, _DIAGNOSTIC_OPTIONS, pull_diagnostics),
+    (types.TEXT_DOCUMENT_HOVER, None, hover),
+    (DOCUMENT_TEXT, None, document_text),
+    (types.SHUTDOWN, None, shutdown),
+    *navigation.FEATURES,
+    *highlight.FEATURES,
+]
 
 
 def create_server() -> NixLensServer:
     """A server with all features registered (a fresh one per call, for tests)."""
     server = NixLensServer()
-
-    @server.feature(types.INITIALIZE)
-    def initialize(ls: NixLensServer, params: types.InitializeParams) -> None:
-        options = params.initialization_options
-        ls.trusted = settings_mod.trusted_from_initialization_options(options)
-        ls.init_settings = settings_mod.from_initialization_options(options)
-        new, problems = settings_mod.load(ls.init_settings)
-        ls.settings = settings_mod.restrict(new, ls.trusted)
-        if not ls.trusted:
-            log.info("untrusted workspace: static features only, no evaluation")
-        if problems:
-            text = "nixlens: invalid settings: " + "; ".join(problems)
-            log.warning("%s", text)
-            ls.window_show_message(
-                types.ShowMessageParams(type=types.MessageType.Warning, message=text)
-            )
-        navigation.initialize(ls)
-
-    @server.feature(types.INITIALIZED)
-    async def initialized(ls: NixLensServer, params: types.InitializedParams) -> None:
-        navigation.initialized(ls)
-        if ls.client_supports("workspace.configuration"):
-            await fetch_configuration(ls)
-
-    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    async def did_change_configuration(
-        ls: NixLensServer, params: types.DidChangeConfigurationParams
-    ) -> None:
-        if ls.client_supports("workspace.configuration"):
-            await fetch_configuration(ls)
-        else:
-            apply_settings(ls, settings_mod.from_initialization_options(params.settings))
-
-    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
-    def did_open(ls: NixLensServer, params: types.DidOpenTextDocumentParams) -> None:
-        item = params.text_document
-        doc = ls.documents.open(item.uri, item.text, item.version)
-        ls.layers[item.uri] = Layers()
-        schedule(ls, doc, delay=0.0)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
-    def did_change(ls: NixLensServer, params: types.DidChangeTextDocumentParams) -> None:
-        ident = params.text_document
-        before = ls.documents.get(ident.uri)
-        seen = len(before.log.edits) if before is not None else 0
-        doc = ls.documents.change(ident.uri, ident.version, params.content_changes, ls.encoding)
-        if doc is not None:
-            if doc is before:  # the static layer's lints move through these edits too
-                layers = ls.layers.setdefault(doc.uri, Layers())
-                layers.static_log.edits.extend(doc.log.edits[seen:])
-            ls.evaluations.cancel(doc.uri)
-            path = document_path(doc.uri)
-            if path is not None and os.path.basename(path) in ("flake.nix", "flake.lock"):
-                ls.projects.invalidate(path)  # its inputs or outputs may have changed
-            schedule(ls, doc)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
-    def did_save(ls: NixLensServer, params: types.DidSaveTextDocumentParams) -> None:
-        # Files on disk changed: every open document may import this one.
-        ls.evaluations.invalidate()
-        ls.projects.invalidate()
-        for doc in ls.documents:
-            schedule(ls, doc, delay=0.0)
-
-    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
-    def did_close(ls: NixLensServer, params: types.DidCloseTextDocumentParams) -> None:
-        uri = params.text_document.uri
-        layers = ls.layers.pop(uri, None)
-        if layers is not None and layers.task is not None:
-            layers.task.cancel()
-        ls.evaluations.forget(uri)
-        ls.documents.close(uri)
-        ls.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
-        )
-
-    @server.feature(
-        types.TEXT_DOCUMENT_DIAGNOSTIC,
-        types.DiagnosticOptions(
-            identifier="nixlens", inter_file_dependencies=True, workspace_diagnostics=False
-        ),
-    )
-    def pull_diagnostics(
-        ls: NixLensServer, params: types.DocumentDiagnosticParams
-    ) -> types.DocumentDiagnosticReport:
-        doc = ls.documents.get(params.text_document.uri)
-        if doc is None:
-            return types.RelatedFullDocumentDiagnosticReport(items=[])
-        layers = ls.layers.setdefault(doc.uri, Layers())
-        settled = layers.eval_version == doc.version
-        result_id = f"{doc.uri}@{doc.version}" + ("" if settled else "~evaluating")
-        if params.previous_result_id == result_id:
-            return types.RelatedUnchangedDocumentDiagnosticReport(result_id=result_id)
-        return types.RelatedFullDocumentDiagnosticReport(
-            items=lsp_diagnostics(ls, doc), result_id=result_id
-        )
-
-    @server.feature(types.TEXT_DOCUMENT_HOVER)
-    async def hover(ls: NixLensServer, params: types.HoverParams) -> types.Hover | None:
-        doc = ls.documents.get(params.text_document.uri)
-        if doc is None or not ls.trusted:
-            return None  # hover values are evaluated: none in an untrusted workspace
-        index, encoding = doc.index, ls.encoding
-        offset = positions.to_offset(index, params.position, encoding)
-        cfg = ls.settings.hover
-        try:
-            info = await ls.evaluations.hover(
-                project.ready_job(ls, make_job(ls, doc)),
-                offset,
-                print_depth=cfg.print_depth,
-                budget_ms=cfg.budget_ms,
-            )
-        except EvalLimit as err:
-            # The budget ran out before the value was evaluated (parsing a large
-            # file counts too): say so, as for a value that takes too long.
-            return convert.hover(f"*stopped after {cfg.budget_ms} ms* ({err.msg})", None)
-        if info is None:
-            return None
-        target = convert.Target(doc.uri, document_path(doc.uri), index, encoding)
-        return convert.hover(info.markdown, target.here_range(info.span), cfg.max_chars)
-
-    @server.feature(DOCUMENT_TEXT)
-    def document_text(ls: NixLensServer, params: Any) -> dict[str, Any] | None:
-        """Debugging/testing aid: the server's copy of an open document.
-
-        Params ``{"uri": ...}``; result ``{"uri", "version", "text"}`` (the text
-        exactly as the server has it after all edits), or null if not open.
-        """
-        uri = params.get("uri") if isinstance(params, dict) else getattr(params, "uri", None)
-        if not isinstance(uri, str):
-            raise JsonRpcInvalidParams(f"{DOCUMENT_TEXT} expects params {{'uri': string}}")
-        doc = ls.documents.get(uri)
-        if doc is None:
-            return None
-        return {"uri": uri, "version": doc.version, "text": doc.text}
-
-    @server.feature(types.SHUTDOWN)
-    def shutdown(ls: NixLensServer, params: None) -> None:
-        for layers in ls.layers.values():
-            if layers.task is not None:
-                layers.task.cancel()
-        ls.evaluations.shutdown()
-        ls.projects.shutdown()
-        # Cancel the pending requests here, on a copy: pygls cancels them
-        # while iterating the dict their callbacks remove them from
-        # ("dictionary changed size during iteration").
-        current = ls.protocol.msg_id  # this shutdown request: not cancelled
-        for msg_id, future in list(ls.protocol._request_futures.items()):
-            if msg_id != current and not future.done():
-                future.cancel()
-
-    # Feature groups kept in their own modules (each: ``register(server)``).
-    from . import highlight
-
-    navigation.register(server)
-    highlight.register(server)
+    server.on_helper_restart = lambda uris: helpers_restarted(server, uris)
+    server.projects.on_loaded = lambda root, waiting: project_loaded(server, root, waiting)
+    for method, options, handler in FEATURES:
+        server.feature(method, options)(handler)
     return server
 
 

@@ -21,13 +21,17 @@ import bisect
 import re
 from array import array
 from collections.abc import Iterable
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
-from lsprotocol import types
+if TYPE_CHECKING:
+    from lsprotocol import types
 
-UTF8: Final = types.PositionEncodingKind.Utf8.value
-UTF16: Final = types.PositionEncodingKind.Utf16.value
-UTF32: Final = types.PositionEncodingKind.Utf32.value
+# lsprotocol is imported where its types are made, not here: the analysis
+# helpers use this module and never build LSP types (the import takes a
+# second of their start-up).
+UTF8: Final = "utf-8"  # types.PositionEncodingKind.Utf8
+UTF16: Final = "utf-16"
+UTF32: Final = "utf-32"
 ENCODINGS: Final = (UTF8, UTF16, UTF32)
 
 T = TypeVar("T")
@@ -94,6 +98,27 @@ class LineIndex:
         # An array, not a list: a large file has tens of thousands of lines.
         self.starts = array("q", [0])
         self.starts.extend(m.end() for m in _LINE_BREAK.finditer(data))
+
+    def edited(self, data: bytes, start: int, old_end: int, new_end: int) -> LineIndex:
+        """The index of ``data``: this index's text with ``[start, old_end)``
+        replaced by ``data[start:new_end]``.  Only the lines around the edit
+        are scanned again (a large file has tens of thousands)."""
+        old = self.starts
+        delta = new_end - old_end
+        lo = max(0, start - 2)  # bytes before ``lo + 1`` are unchanged: so are breaks ending there
+        hi = min(len(data), new_end + 2)
+        if 0 < hi < len(data) and data[hi - 1 : hi + 1] == b"\r\n":
+            hi += 1  # never cut a CRLF in two
+        out = LineIndex.__new__(LineIndex)
+        out.data = data
+        starts = old[: bisect.bisect_right(old, lo)]
+        starts.extend(e for m in _LINE_BREAK.finditer(data, lo, hi) if lo < (e := m.end()) <= hi)
+        tail = old[bisect.bisect_right(old, hi - delta) :]
+        if delta:
+            tail = array("q", (s + delta for s in tail))
+        starts.extend(tail)
+        out.starts = starts
+        return out
 
     @property
     def line_count(self) -> int:
@@ -175,13 +200,17 @@ def to_offset(index: LineIndex, position: types.Position, encoding: str) -> int:
 
 def to_position(index: LineIndex, offset: int, encoding: str) -> types.Position:
     """LSP position of a byte offset."""
+    from lsprotocol.types import Position
+
     line, character = index.position(offset, encoding)
-    return types.Position(line=line, character=character)
+    return Position(line=line, character=character)
 
 
 def to_range(index: LineIndex, start: int, end: int, encoding: str) -> types.Range:
     """LSP range of the byte range ``[start, end)`` (a Span's offsets)."""
-    return types.Range(
+    from lsprotocol.types import Range
+
+    return Range(
         start=to_position(index, start, encoding),
         end=to_position(index, max(start, end), encoding),
     )

@@ -1,167 +1,210 @@
-"""Project contexts in the server: load them off the event loop, show progress, use them.
+"""Project contexts in the server process: which project a document is in,
+loading its context in a helper, ``$/progress``, and the entry to evaluate.
 
 For a document inside a project (``evaluator.project``: a flake, or a folder
-with ``default.nix``), the server loads the project's context once (its
-inputs, its entries and which files each reaches) in a worker thread,
-reporting ``$/progress`` when the client supports server-initiated progress,
-and keeps it until ``flake.nix``/``flake.lock`` change (an edit cancels a
-load in flight and starts a new one) or a file is saved.
+with ``default.nix``), the server has the project's context loaded once (its
+inputs, its entries and which files each reaches) by one analysis helper
+(the ``project_load`` request of ``server.host``), reporting ``$/progress``
+when the client supports server-initiated progress.  The context is plain
+data: the server keeps it (no evaluation here) until ``flake.nix`` /
+``flake.lock`` (or another file the context watches) change -- an edit
+cancels a load in flight and the next evaluation starts a new one -- or a
+file is saved.
 
-Two small hooks into the evaluation path (``server.lsp``):
+Two hooks into the evaluation path (``server.lsp``):
 
-* ``prepare_job`` -- the document's evaluation becomes the entry that reaches
-  it (``Job.project``/``Job.project_entry``), so a module's diagnostics come
-  from the configuration that imports it and its functions see the arguments
-  that evaluation passed;
+* ``project_ref`` -- the document's evaluation becomes the entry that reaches
+  it (``wire.ProjectRef``), evaluated in the document's own helper, so a
+  module's diagnostics come from the configuration that imports it and hover
+  inside it (and option completion, go to definition, inlay hints: every
+  request of that helper reads its last evaluation) sees the arguments that
+  evaluation passed;
 * ``problems_for`` -- the project's own diagnostics (a missing input, a
   broken lock) on ``flake.nix``.
 
-``nixlens.eval.entry`` set: no project evaluation (the setting wins).
+``nixlens.eval.entry`` set: no project evaluation (the setting wins).  An
+untrusted workspace evaluates nothing, so it loads no project either.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import itertools
 import logging
 import os
-import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.uris import to_fs_path
 
 from evaluator.diagnostics import Diagnostic
-from evaluator.errors import Cancelled
-from evaluator.project.cache import DiskCache, default_cache_dir
-from evaluator.project.context import ProjectContext, ProjectSpec, find_project, load_context
+from evaluator.project.context import (
+    ENTRY_BUDGET_S,
+    LOAD_BUDGET_S,
+    ProjectContext,
+    ProjectSpec,
+    find_project,
+)
+
+from .wire import ProjectRef
+from .workers import GRACE_S, CallCancelled, HelperDied, HelperError
 
 if TYPE_CHECKING:
+    from .core import NixLensServer
     from .documents import Document
-    from .evaluation import Job
-    from .lsp import NixLensServer
 
 log = logging.getLogger(__name__)
 
+#: Seconds a ``project_load`` call may run before its helper is killed: the
+#: whole-load budget, the entry that was running at its end, and the grace.
+LOAD_TIMEOUT_S = LOAD_BUDGET_S + ENTRY_BUDGET_S + GRACE_S
 
-@dataclasses.dataclass
-class _Loading:
-    cancel: threading.Event
-    future: asyncio.Future[ProjectContext]
+
+@dataclass(frozen=True)
+class Loaded:
+    """A loaded context and the key that names it in the helpers."""
+
+    key: tuple[str, int]
+    context: ProjectContext
 
 
 class Projects:
-    """The loaded project contexts of one server, by project folder."""
+    """The project contexts of one server, by project folder."""
 
-    def __init__(self, version: str, on_loaded: Callable[[str], None] | None = None) -> None:
-        self.version = version
-        # Called with the project folder when a new context is ready (the
-        # server re-evaluates the project's other open documents in it).
+    def __init__(
+        self, version: str, on_loaded: Callable[[str, set[str]], None] | None = None
+    ) -> None:
+        self.version = version  # of the disk cache's entries
+        # Called with the project folder and the URIs waiting for it when a
+        # new context is ready (the server evaluates the others again in it).
         self.on_loaded = on_loaded
-        self.contexts: dict[str, ProjectContext] = {}
-        self._loading: dict[str, _Loading] = {}
-        self.cache = DiskCache(default_cache_dir(), version)
+        self.loaded: dict[str, Loaded] = {}
+        self._loading: dict[str, asyncio.Task[Loaded]] = {}
+        self._waiting: dict[str, set[str]] = {}
+        self._keys = itertools.count(1)
+        # (helper generation, key): the helpers known to hold a context.
+        self.delivered: set[tuple[int, tuple[str, int]]] = set()
 
     def spec_for(self, ls: NixLensServer, path: str | None) -> ProjectSpec | None:
-        """The project ``path`` is in (None outside any)."""
+        """The project ``path`` is in (None outside any, or with an entry set)."""
         if path is None or ls.settings.eval.entry:
             return None
-        folders = [p for f in ls.workspace.folders.values() if (p := to_fs_path(f.uri))]
         store = os.environ.get("NIX_STORE_DIR") or "/nix/store"
-        return find_project(path, folders, store)
+        return find_project(path, ls.workspace_roots(), store)
 
-    async def context(
-        self, ls: NixLensServer, spec: ProjectSpec, allowed_roots: tuple[str, ...] | None = None
-    ) -> ProjectContext | None:
-        """The loaded context of ``spec`` (loading it first, reading only ``allowed_roots``
-        when given: the sandbox); None if the load was superseded."""
-        ctx = self.contexts.get(spec.root)
-        if ctx is not None and ctx.spec == spec:
-            return ctx
-        loading = self._loading.get(spec.root)
-        if loading is None:
-            loading = self._start(ls, spec, allowed_roots)
+    async def context(self, ls: NixLensServer, spec: ProjectSpec, doc: Document) -> Loaded | None:
+        """The loaded context of ``spec`` (loading it first in ``doc``'s helper);
+        None when loading failed."""
+        waiting = self._waiting.setdefault(spec.root, set())
+        waiting.add(doc.uri)
         try:
-            ctx = await asyncio.shield(loading.future)
-        except (Cancelled, asyncio.CancelledError):
-            if loading.cancel.is_set():
-                return None
-            raise
-        except Exception:
-            log.exception("loading the project %s failed", spec.root)
+            # A load superseded by an edit of flake.nix is started again.
+            for _ in range(5):
+                held = self.loaded.get(spec.root)
+                if held is not None and held.context.spec == spec:
+                    return held
+                task = self._loading.get(spec.root)
+                if task is None:
+                    task = self._start(ls, spec, doc)
+                try:
+                    return await asyncio.shield(task)
+                except asyncio.CancelledError:
+                    me = asyncio.current_task()
+                    if me is not None and me.cancelling():
+                        raise  # this request itself was cancelled
+                except (HelperDied, HelperError, CallCancelled) as err:
+                    log.warning("loading the project %s failed: %s", spec.root, err)
+                    return None
             return None
         finally:
-            if self._loading.get(spec.root) is loading and loading.future.done():
-                del self._loading[spec.root]
-        if loading.cancel.is_set():
-            return None
-        if self.contexts.get(spec.root) is not ctx:
-            self.contexts[spec.root] = ctx
-            if self.on_loaded is not None:
-                self.on_loaded(spec.root)
-        return ctx
+            waiting.discard(doc.uri)
 
-    def _start(
-        self, ls: NixLensServer, spec: ProjectSpec, allowed_roots: tuple[str, ...] | None
-    ) -> _Loading:
-        loop = asyncio.get_running_loop()
-        cancel = threading.Event()
+    def _start(self, ls: NixLensServer, spec: ProjectSpec, doc: Document) -> asyncio.Task[Loaded]:
+        key = (spec.root, next(self._keys))
+        task = asyncio.get_running_loop().create_task(self._load(ls, spec, doc, key))
+        self._loading[spec.root] = task
+        return task
+
+    async def _load(
+        self, ls: NixLensServer, spec: ProjectSpec, doc: Document, key: tuple[str, int]
+    ) -> Loaded:
         reporter = _Progress(ls, spec)
-        search = _search_path(ls)
-        overlays = _overlays(ls)  # read here, on the event loop
-
-        def progress(message: str, percentage: int) -> None:
-            loop.call_soon_threadsafe(reporter.report, message, percentage)
-
-        def run() -> ProjectContext:
-            from evaluator.io import OverlayIO
-
-            roots = None if allowed_roots is None else list(allowed_roots)
-            io = OverlayIO(overlays, roots)
-            try:
-                return load_context(
-                    spec,
-                    io=io,
-                    search_path=search,
-                    cancel=cancel,
-                    cache=self.cache,
-                    progress=progress,
-                )
-            finally:
-                loop.call_soon_threadsafe(reporter.end)
-
         reporter.begin()
-        future = loop.run_in_executor(None, run)
-        loading = _Loading(cancel, future)
-        self._loading[spec.root] = loading
-        return loading
+        helper = ls.pool.helper_for(doc.uri)
+        try:
+            ctx = await ls.pool.call(
+                "project_load",
+                doc.uri,
+                ls.context(doc),
+                key,
+                spec,
+                self.version,
+                timeout=LOAD_TIMEOUT_S,
+                progress=reporter.report,
+            )
+        finally:
+            reporter.end()
+            if self._loading.get(spec.root) is asyncio.current_task():
+                del self._loading[spec.root]
+        loaded = Loaded(key, ctx)
+        self.loaded[spec.root] = loaded
+        self.delivered.add((helper.generation, key))
+        log.info(
+            "project %s loaded in %.0f ms: %d entries, %d problems",
+            spec.root,
+            ctx.elapsed_ms,
+            len(ctx.entries),
+            len(ctx.problems),
+        )
+        if self.on_loaded is not None:
+            self.on_loaded(spec.root, set(self._waiting.get(spec.root, ())))
+        return loaded
 
     def invalidate(self, path: str | None = None) -> None:
         """Forget contexts (all, or those ``path`` defines) and stop their loads."""
-        for root in list(self.contexts) + list(self._loading):
-            ctx = self.contexts.get(root)
-            watched = ctx.watched if ctx is not None else ()
+        for root in list(self.loaded) + list(self._loading):
+            held = self.loaded.get(root)
+            watched = held.context.watched if held is not None else ()
             if path is None or path in watched or _defines(root, path):
-                self.contexts.pop(root, None)
-                loading = self._loading.pop(root, None)
-                if loading is not None:
-                    loading.cancel.set()
+                self.loaded.pop(root, None)
+                task = self._loading.pop(root, None)
+                if task is not None:
+                    task.cancel()  # cancels its helper call (``Pool.call``)
 
     def problems_for(self, path: str | None, text: bytes) -> list[Diagnostic]:
         """The project's own diagnostics that belong on the file ``path``."""
         if path is None:
             return []
         out: list[Diagnostic] = []
-        for ctx in self.contexts.values():
-            out.extend(p.diagnostic(text) for p in ctx.problems if p.path == path)
+        for held in self.loaded.values():
+            out.extend(p.diagnostic(text) for p in held.context.problems if p.path == path)
         return out
+
+    def ref(self, ls: NixLensServer, uri: str, loaded: Loaded, path: str) -> ProjectRef | None:
+        """The reference to the entry reaching ``path``, with the context when
+        ``uri``'s helper has not got it yet (None: no entry reaches it)."""
+        entry = loaded.context.entry_for(path)
+        if entry is None:
+            return None
+        generation = ls.pool.helper_for(uri).generation
+        if (generation, loaded.key) in self.delivered:
+            return ProjectRef(loaded.key, entry)
+        self.delivered.add((generation, loaded.key))
+        return ProjectRef(loaded.key, entry, loaded.context)
+
+    def with_context(self, ref: ProjectRef) -> ProjectRef:
+        """``ref`` carrying its context (for a helper that lost it)."""
+        held = self.loaded.get(ref.key[0])
+        if held is None or held.key != ref.key:
+            return ref
+        return ProjectRef(ref.key, ref.entry, held.context)
 
     def shutdown(self) -> None:
         """Stop every load in flight."""
-        for loading in self._loading.values():
-            loading.cancel.set()
+        for task in self._loading.values():
+            task.cancel()
         self._loading.clear()
 
 
@@ -172,19 +215,15 @@ def _defines(root: str, path: str) -> bool:
     )
 
 
-def _overlays(ls: NixLensServer) -> dict[str, bytes]:
-    out = {}
-    for doc in ls.documents:
-        p = to_fs_path(doc.uri)
-        if p:
-            out[p] = doc.data
-    return out
-
-
-def _search_path(ls: NixLensServer) -> tuple[str, ...]:
-    from evaluator.eval import search_path_entries
-
-    return tuple(search_path_entries(ls.settings.search_path))
+async def project_ref(ls: NixLensServer, doc: Document, path: str | None) -> ProjectRef | None:
+    """The project entry ``doc`` (at ``path``) is evaluated as (None: its own value)."""
+    spec = ls.projects.spec_for(ls, path)
+    if spec is None or path is None:
+        return None
+    loaded = await ls.projects.context(ls, spec, doc)
+    if loaded is None:
+        return None
+    return ls.projects.ref(ls, doc.uri, loaded, path)
 
 
 class _Progress:
@@ -228,29 +267,3 @@ class _Progress:
         if self.begun and not self.ended:
             self.ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message="ready"))
         self.ended = True
-
-
-async def prepare_job(ls: NixLensServer, doc: Document, job: Job) -> Job:
-    """``job`` evaluating the project entry that reaches ``doc`` (unchanged when none does)."""
-    spec = ls.projects.spec_for(ls, job.path)
-    if spec is None or job.path is None:
-        return job
-    ctx = await ls.projects.context(ls, spec, job.allowed_roots)
-    if ctx is None:
-        return job
-    entry = ctx.entry_for(job.path)
-    if entry is None:
-        return job
-    return dataclasses.replace(job, project=ctx, project_entry=entry)
-
-
-def ready_job(ls: NixLensServer, job: Job) -> Job:
-    """Like ``prepare_job`` for requests that must not wait: only a context already loaded."""
-    spec = ls.projects.spec_for(ls, job.path)
-    if spec is None or job.path is None:
-        return job
-    ctx = ls.projects.contexts.get(spec.root)
-    entry = ctx.entry_for(job.path) if ctx is not None else None
-    if ctx is None or entry is None:
-        return job
-    return dataclasses.replace(job, project=ctx, project_entry=entry)

@@ -33,6 +33,9 @@ class EvalSettings:
     max_values: int = 10_000_000
     # Most frames on the evaluator's driver stack (nested forcing and calls).
     max_depth: int = 2_500_000
+    # Memory cap of each analysis helper process (MB, 0: none); past it the
+    # evaluation ends with an ``eval_limit`` diagnostic and the helper restarts.
+    max_memory_mb: int = 2048
 
 
 @dataclass(frozen=True)
@@ -82,10 +85,18 @@ class Settings:
     inlay_hints: InlayHintsSettings = field(default_factory=InlayHintsSettings)
     formatting: FormattingSettings = field(default_factory=FormattingSettings)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    # Analysis helper processes (0: from the CPU count, see server.workers).
+    workers: int = 0
+
+
+# Wire names that are not the plain camelCase of the field.
+_WIRE_NAMES = {"max_memory_mb": "maxMemoryMB"}
 
 
 def camel(name: str) -> str:
-    """``budget_ms`` -> ``budgetMs``."""
+    """``budget_ms`` -> ``budgetMs`` (``max_memory_mb`` -> ``maxMemoryMB``)."""
+    if name in _WIRE_NAMES:
+        return _WIRE_NAMES[name]
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)
 

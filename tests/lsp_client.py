@@ -348,8 +348,37 @@ class LspClient:
             pass
         return 0
 
+    def helper_pids(self) -> list[int]:
+        """The server's child processes (its analysis helpers)."""
+        return _children(self.pid)
+
+    def tree_kb(self, field: str) -> int:
+        """``status_kb`` summed over the server and its helpers."""
+        total = self.status_kb(field)
+        for pid in self.helper_pids():
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith(field + ":"):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        return total
+
     def __enter__(self) -> LspClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _children(pid: int) -> list[int]:
+    """Child process ids of ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                out.extend(int(c) for c in f.read().split())
+    except OSError:
+        pass
+    return out

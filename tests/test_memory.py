@@ -4,9 +4,7 @@ none of it changing what evaluation and hover answer."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
-import threading
 import types
 
 from evaluator import api
@@ -17,7 +15,8 @@ from evaluator.ide import _doc
 from evaluator.parse import make_parser, parse, prepare_text
 from evaluator.printer import show_value
 from evaluator.values import Thunk
-from server.evaluation import Evaluations, Job
+from server.host import AnalysisHost, Request
+from server.wire import Context
 
 # A let large enough to be filled from a table (``bind_scope``), with
 # functions, thunks, literals, names, ``inherit`` and ``inherit (e)``.
@@ -133,57 +132,50 @@ def test_release_empties_the_programs() -> None:
     assert all(not ns for ns in namespaces)
 
 
-async def test_replaced_results_are_released_after_their_hovers() -> None:
-    evals = Evaluations()
+def test_replaced_results_are_released_and_hovers_use_the_current_one() -> None:
+    """A helper keeps one evaluation per document (its observed values serve
+    hovers); a newer one releases the older at once (no hover can still be
+    using it: a helper answers one request at a time)."""
+    host = AnalysisHost()
     text = b"let f = x: x + 1; in f 2"
-    first = await evals.evaluate(Job(uri="file:///t.nix", version=1, path=None, data=text))
-    assert first is not None and first.observed
-    # A hover using the first result's observed values, still running when
-    # the second result replaces it.
-    gate = threading.Event()
-    real = api.hover
-
-    def slow_hover(*args, **kwargs):  # type: ignore[no-untyped-def]
-        gate.wait(10)
-        return real(*args, **kwargs)
-
-    api.hover = slow_hover  # type: ignore[assignment]
-    try:
-        job = Job(uri="file:///t.nix", version=1, path=None, data=text)
-        hover = asyncio.ensure_future(evals.hover(job, 11, print_depth=3, budget_ms=2000))
-        await asyncio.sleep(0.05)
-        second = await evals.evaluate(Job(uri="file:///t.nix", version=2, path=None, data=text))
-        assert second is not None and second is not first
-        assert first.observed  # not released while the hover runs
-        gate.set()
-        info = await hover
-        assert info is not None and "when called with" in info.markdown
-        await asyncio.sleep(0)  # the hover's done callback
-        assert first.observed == {} and first.programs == []
-        assert second.observed
-    finally:
-        api.hover = real  # type: ignore[assignment]
-        gate.set()
-        evals.shutdown()
+    host.open("file:///t.nix", None, 1, text, True)
+    req = Request(host.view("file:///t.nix"), Context())
+    host.run("evaluate", req, ())
+    first = host.results["file:///t.nix"][1]
+    assert first.observed
+    info = host.run("hover", req, (11, 3, 2000))
+    assert info is not None and "when called with" in info.markdown
+    host.change("file:///t.nix", 2, [(len(text) - 1, len(text), b"3")])
+    req = Request(host.view("file:///t.nix"), Context())
+    host.run("evaluate", req, ())
+    second = host.results["file:///t.nix"][1]
+    assert second is not first and second.observed
+    assert first.observed == {} and first.programs == []
+    info = host.run("hover", req, (11, 3, 2000))
+    assert info is not None and "`3`" in info.markdown
+    host.close("file:///t.nix")
+    assert second.observed == {} and not host.results and not host.hovers
 
 
 def test_analysis_of_a_new_text_evicts_the_old_first() -> None:
     big = b"[ " + b"1 " * 600_000 + b"]"
     path = "/tmp/nixlens-memory-test.nix"
-    old = _doc.analyse(big, path)
-    assert old.root is not None
-    seen: list[int] = []
-    changed = big.replace(b"[ 1", b"[ 2", 1)
+    cache = _doc.AnalysisCache()
+    with _doc.using(cache):
+        old = _doc.analyse(big, path)
+        assert old.root is not None
+        seen: list[int] = []
+        changed = big.replace(b"[ 1", b"[ 2", 1)
 
-    def make() -> _doc.Doc:
-        with _doc._DOCS_LOCK:
-            seen.append(len(_doc._DOCS))
-        pr = parse(changed, path)
-        return _doc.Doc(pr.source, pr.root, pr.errors, path)
+        def make() -> _doc.Doc:
+            seen.append(len(cache))
+            pr = parse(changed, path)
+            return _doc.Doc(pr.source, pr.root, pr.errors, path)
 
-    new = _doc.shared_analysis(changed, path, make)
-    assert seen == [0]  # the previous version was forgotten before parsing
-    assert _doc.cached_parse(changed, path) is new
+        new = _doc.shared_analysis(changed, path, make)
+        assert seen == [0]  # the previous version was forgotten before parsing
+        assert _doc.cached_parse(changed, path) is new
+    assert _doc.DEFAULT_CACHE.cached(changed, path) is None  # the owner's cache, not the default
 
 
 def test_lowering_keeps_no_tree_sitter_nodes() -> None:

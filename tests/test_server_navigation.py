@@ -21,15 +21,20 @@ UPPER = [sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.read().up
 FAIL = [sys.executable, "-c", "import sys; sys.stderr.write('bad input\\n'); sys.exit(3)"]
 
 # A server whose ``definition`` analysis raises, to see that a failing handler
-# answers that one request with an error and the server keeps serving.
+# answers that one request with an error and the server keeps serving.  The
+# analyses run in helper processes: their answer for ``definition`` is an
+# error, as a helper answers an analysis that raised (``server.helper``).
 BROKEN_DEFINITION = [
     sys.executable,
     "-c",
     "import sys\n"
-    "import evaluator.ide as ide\n"
-    "def boom(*args):\n"
-    "    raise RuntimeError('analysis exploded')\n"
-    "ide.definition = boom\n"
+    "from server import workers\n"
+    "call = workers.Pool.call\n"
+    "async def boom(self, kind, *args, **kwargs):\n"
+    "    if kind == 'definition':\n"
+    "        raise workers.HelperError('RuntimeError: analysis exploded')\n"
+    "    return await call(self, kind, *args, **kwargs)\n"
+    "workers.Pool.call = boom\n"
     "from server.lsp import main\n"
     "sys.exit(main([]))\n",
 ]

@@ -1,18 +1,20 @@
-"""server.settings, server.convert and server.evaluation without a client."""
+"""server.settings, server.convert and the analysis host (server.host) without a client."""
 
 from __future__ import annotations
 
-import asyncio
+import threading
 import time
 
 from lsprotocol import types
 
 from evaluator.diagnostics import Diagnostic, Note, Severity, Tag
+from evaluator.errors import EvalLimit
 from evaluator.nodes import Source, Span
 from server import convert
-from server.evaluation import Evaluations, Job
+from server.host import AnalysisHost, Request
 from server.positions import UTF16, LineIndex
 from server.settings import DiagnosticsSettings, Settings, load
+from server.wire import Context
 
 
 def test_settings_defaults_and_camel_case() -> None:
@@ -66,34 +68,50 @@ def test_convert_ignore_limit_tags_related(tmp_path) -> None:  # type: ignore[no
     assert [d.code for d in limited] == ["throw"]  # the most severe is kept
 
 
-async def test_evaluation_result_and_cache() -> None:
-    evals = Evaluations()
-    job = Job(uri="file:///t.nix", version=1, path=None, data=b"1 + 2")
-    result = await evals.evaluate(job)
-    assert result is not None and result.value_text == "3"
-    assert await evals.evaluate(job) is result  # same version: cached
-    evals.shutdown()
+def _host(text: bytes, uri: str = "file:///t.nix", version: int = 1) -> AnalysisHost:
+    host = AnalysisHost()
+    host.open(uri, None, version, text, True)
+    return host
 
 
-async def test_new_evaluation_cancels_the_one_in_flight() -> None:
-    evals = Evaluations()
-    slow = Job(
-        uri="file:///t.nix",
-        version=1,
-        path=None,
-        data=b"let f = n: if n == 0 then 0 else f (n - 1); in f 100000000",
-        budget_ms=60_000,
-        max_steps=None,
-    )
+def test_evaluation_result_and_cache() -> None:
+    host = _host(b"1 + 2")
+    req = Request(host.view("file:///t.nix"), Context())
+    result = host.run("evaluate", req, ())
+    assert result.value_text == "3" and result.version == 1
+    kept = host.results["file:///t.nix"][1]
+    again = host.run("evaluate", req, ())
+    assert again.value_text == "3"
+    assert host.results["file:///t.nix"][1] is kept  # same version: not evaluated again
+    host.change("file:///t.nix", 2, [(0, 1, b"2")])
+    req = Request(host.view("file:///t.nix"), Context())
+    assert host.run("evaluate", req, ()).value_text == "4"
+    assert host.results["file:///t.nix"][1] is not kept and kept.observed == {}  # released
+
+
+def test_cancelling_stops_the_evaluation_in_flight() -> None:
+    """The server cancels a superseded evaluation (``Pool.call``): the helper
+    sets the call's cancel event and the evaluation stops at its next check."""
+    slow = b"let f = n: if n == 0 then 0 else f (n - 1); in f 100000000"
+    host = _host(slow)
+    req = Request(host.view("file:///t.nix"), Context(budget_ms=60_000, max_steps=0))
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            host.run("evaluate", req, ())
+        except EvalLimit as err:
+            errors.append(err)
+
     started = time.monotonic()
-    first = asyncio.ensure_future(evals.evaluate(slow))
-    await asyncio.sleep(0.2)
-    fast = Job(uri="file:///t.nix", version=2, path=None, data=b"42")
-    second = await evals.evaluate(fast)
-    assert second is not None and second.value_text == "42"
-    assert await first is None  # superseded, never reported
-    assert time.monotonic() - started < 30
-    evals.shutdown()
+    worker = threading.Thread(target=run)
+    worker.start()
+    time.sleep(0.2)
+    req.cancel.set()
+    worker.join(30)
+    assert not worker.is_alive() and time.monotonic() - started < 30
+    assert errors and "cancel" in str(errors[0]).lower()
+    assert "file:///t.nix" not in host.results  # a cancelled evaluation is never kept
 
 
 # ------------------------------------------------- the outline, incrementally
@@ -204,12 +222,11 @@ def test_outline_reuses_unchanged_pieces(monkeypatch) -> None:  # type: ignore[n
 def test_static_layer_and_requests_share_one_parse(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """A request for a text whose static layer is being lowered waits for that
     lowering instead of parsing the text again, and the other way round."""
-    import threading
-
     from evaluator.ide import _doc
     from server.analysis import snapshot, static_diagnostics
     from server.documents import DocumentStore
 
+    cache = _doc.AnalysisCache()  # as a helper's host owns one
     parses: list[bytes] = []
     real_parse = _doc.parse
 
@@ -235,25 +252,39 @@ def test_static_layer_and_requests_share_one_parse(monkeypatch) -> None:  # type
 
     monkeypatch.setattr(analysis, "lower", slow_lower)
     diags: list[list[Diagnostic]] = []
-    worker = threading.Thread(target=lambda: diags.append(static_diagnostics(snap, path)))
+    got: list[_doc.Doc] = []
+
+    def lint() -> None:
+        with _doc.using(cache):
+            diags.append(static_diagnostics(snap, path))
+
+    def request() -> None:
+        with _doc.using(cache):
+            got.append(_doc.analyse(snap.data, path))
+
+    worker = threading.Thread(target=lint)
     worker.start()
     assert lowering.wait(10)
-    got: list[_doc.Doc] = []
-    request = threading.Thread(target=lambda: got.append(_doc.analyse(snap.data, path)))
-    request.start()
+    asking = threading.Thread(target=request)
+    asking.start()
     time.sleep(0.05)
     assert not got  # waiting
     release.set()
     worker.join(10)
-    request.join(10)
+    asking.join(10)
     assert got and got[0].root is not None and parses == []
     assert [d.code for d in diags[0]] == ["unused_binding"]
     # A request first: the static layer uses its parse.
     doc2 = store.open("file://" + path + "2", "let a = 1; in a", 1)
-    assert _doc.analyse(doc2.data, path + "2").root is not None
-    assert len(parses) == 1
-    monkeypatch.setattr(analysis, "lower", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
-    assert static_diagnostics(snapshot(doc2), path + "2") == []
+    with _doc.using(cache):
+        assert _doc.analyse(doc2.data, path + "2").root is not None
+        assert len(parses) == 1
+        monkeypatch.setattr(
+            analysis, "lower", lambda *a, **k: (_ for _ in ()).throw(AssertionError)
+        )
+        assert static_diagnostics(snapshot(doc2), path + "2") == []
+    # Another owner's cache (another helper) has none of it.
+    assert _doc.AnalysisCache().cached(doc2.data, path + "2") is None
 
 
 def test_a_deep_trace_is_cut_in_the_middle() -> None:

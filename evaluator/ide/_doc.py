@@ -1,6 +1,7 @@
-"""Shared plumbing of the analyses: a parsed and resolved document (cached),
-node chains to an offset, repaired parses of incomplete text, and cheap
-evaluation of one node in its lexical scope."""
+"""Shared plumbing of the analyses: a parsed and resolved document (kept in
+an ``AnalysisCache`` owned by whoever runs the analyses), node chains to an
+offset, repaired parses of incomplete text, and cheap evaluation of one node
+in its lexical scope."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -65,13 +68,154 @@ def to_bytes(text: str | bytes) -> bytes:
     return text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
 
 
-_DOCS: OrderedDict[tuple[bytes, str | None], Doc] = OrderedDict()
-_DOCS_LOCK = threading.Lock()
+class AnalysisCache:
+    """The parsed documents and tree indexes of the last few texts: one per
+    analysis host (``server.host.AnalysisHost``), which installs it with
+    ``using`` for the duration of each request.  Eviction and thread safety
+    live here and nowhere else.
+
+    Requests arriving together for a new text (and the server's static
+    layer, which lowers its incrementally parsed tree) make one parse between
+    them: the second waits for the first (``shared``)."""
+
+    #: Source bytes kept (besides the newest analysis): the tree of a
+    #: 40,000-line file takes hundreds of megabytes, and after an edit only
+    #: the current text's is wanted.
+    KEEP_BYTES = 1_000_000
+    #: Most analyses kept; most tree indexes kept.
+    KEEP_DOCS = 16
+    KEEP_INDEXES = 4
+
+    def __init__(self) -> None:
+        self._docs: OrderedDict[tuple[bytes, str | None], Doc] = OrderedDict()
+        self._parsing: dict[tuple[bytes, str | None], threading.Event] = {}
+        self._indexes: OrderedDict[int, TreeIndex] = OrderedDict()
+        self._lock = threading.Lock()
+        self._indexing = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def shared(self, data: bytes, path: str | None, make: Callable[[], Doc]) -> Doc:
+        """The cached analysis of ``data`` and ``path``, else the one being
+        made (waited for), else ``make()``'s, remembered."""
+        key = (data, path)
+        with self._lock:
+            doc = self._docs.get(key)
+            if doc is not None:
+                self._docs.move_to_end(key)
+                return doc
+            running = self._parsing.get(key)
+            if running is None:
+                done = self._parsing[key] = threading.Event()
+        if running is not None:
+            running.wait()
+            with self._lock:
+                doc = self._docs.get(key)
+            if doc is not None:
+                return doc
+            return self.remember(make())  # the other parse failed (or was evicted already)
+        try:
+            self._make_room(len(data))
+            return self.remember(make())
+        finally:
+            with self._lock:
+                del self._parsing[key]
+            done.set()
+
+    def _make_room(self, size: int) -> None:
+        """Before a text of ``size`` bytes is analysed: forget now the analyses
+        (and their tree indexes) that ``remember`` would evict once it is made,
+        so that the tree of the previous version of a large file is not alive
+        next to the new one while that is made."""
+        evicted = []
+        with self._lock:
+            total = sum(len(key[0]) for key in self._docs)
+            while self._docs and total + size > self.KEEP_BYTES:
+                (text, _), old = self._docs.popitem(last=False)
+                total -= len(text)
+                evicted.append(old)
+            roots = {id(d.root) for d in evicted if d.root is not None}
+            for key in [k for k, index in self._indexes.items() if id(index.root) in roots]:
+                del self._indexes[key]
+
+    def remember(self, doc: Doc) -> Doc:
+        """Keep ``doc`` as the analysis of its text and path (the newest few,
+        and never more than about ``KEEP_BYTES`` of source)."""
+        with self._lock:
+            self._docs[(doc.source.text, doc.path)] = doc
+            total = sum(len(key[0]) for key in self._docs)
+            while len(self._docs) > self.KEEP_DOCS or (
+                len(self._docs) > 1 and total > self.KEEP_BYTES
+            ):
+                (text, _), _old = self._docs.popitem(last=False)
+                total -= len(text)
+        return doc
+
+    def cached(self, data: bytes, path: str | None, timeout: float | None = None) -> Doc | None:
+        """The analysis of ``data`` if cached or being made (then waited for,
+        at most ``timeout`` seconds); never parses."""
+        key = (data, path)
+        with self._lock:
+            running = self._parsing.get(key)
+        if running is not None:
+            running.wait(timeout)
+        with self._lock:
+            return self._docs.get(key)
+
+    def tree_index(self, root: N.Node) -> TreeIndex:
+        """The index of ``root`` (made once: threads asking meanwhile wait)."""
+        with self._lock:
+            index = self._indexes.get(id(root))
+            if index is not None and index.root is root:
+                self._indexes.move_to_end(id(root))
+                return index
+        with self._indexing:
+            with self._lock:
+                index = self._indexes.get(id(root))
+            if index is None or index.root is not root:
+                index = TreeIndex(root)
+                with self._lock:
+                    self._indexes[id(root)] = index  # holds ``root``: its id stays unique
+                    # As for the analyses: an old version's index would keep
+                    # its whole tree alive.
+                    total = sum(len(i.root.span.source.text) for i in self._indexes.values())
+                    while len(self._indexes) > self.KEEP_INDEXES or (
+                        len(self._indexes) > 1 and total > self.KEEP_BYTES
+                    ):
+                        _key, old = self._indexes.popitem(last=False)
+                        total -= len(old.root.span.source.text)
+        return index
+
+    def clear(self) -> None:
+        """Forget every analysis (files on disk changed, or memory is wanted)."""
+        with self._lock:
+            self._docs.clear()
+            self._indexes.clear()
 
 
-# Parses in progress: requests arriving together for a new text (the server
-# answers them in worker threads) wait for one parse instead of each parsing.
-_PARSING: dict[tuple[bytes, str | None], threading.Event] = {}
+# The cache the analyses use.  Their signatures are a public API without a
+# state parameter, so the owner installs its cache around each call
+# (``using``): each analysis host of the language server has its own.
+# Library callers that install none (scripts, ``nixlens eval``, unit tests)
+# share ``DEFAULT_CACHE``: still one object owning eviction and locking.
+DEFAULT_CACHE = AnalysisCache()
+_ACTIVE: ContextVar[AnalysisCache] = ContextVar("nixlens_analysis_cache", default=DEFAULT_CACHE)
+
+
+@contextmanager
+def using(cache: AnalysisCache) -> Iterator[AnalysisCache]:
+    """Make ``cache`` the one the analyses use (in this thread / task)."""
+    token = _ACTIVE.set(cache)
+    try:
+        yield cache
+    finally:
+        _ACTIVE.reset(token)
+
+
+def active_cache() -> AnalysisCache:
+    """The cache the analyses use now (``using``'s, else ``DEFAULT_CACHE``)."""
+    return _ACTIVE.get()
 
 
 def _analyse(data: bytes, path: str | None) -> Doc:
@@ -84,83 +228,19 @@ def _parsed(data: bytes, path: str | None) -> Doc:
 
 
 def shared_analysis(data: bytes, path: str | None, make: Callable[[], Doc]) -> Doc:
-    """The cached analysis of ``data`` and ``path``, else the one being made
-    (waited for), else ``make()``'s, remembered.  So requests arriving
-    together for a new text, and the server's static layer (which lowers its
-    incrementally parsed tree), make one parse between them."""
-    key = (data, path)
-    with _DOCS_LOCK:
-        doc = _DOCS.get(key)
-        if doc is not None:
-            _DOCS.move_to_end(key)
-            return doc
-        running = _PARSING.get(key)
-        if running is None:
-            done = _PARSING[key] = threading.Event()
-    if running is not None:
-        running.wait()
-        with _DOCS_LOCK:
-            doc = _DOCS.get(key)
-        if doc is not None:
-            return doc
-        return remember(make())  # the other parse failed (or was evicted already)
-    try:
-        _make_room(len(data))
-        return remember(make())
-    finally:
-        with _DOCS_LOCK:
-            del _PARSING[key]
-        done.set()
-
-
-def _make_room(size: int) -> None:
-    """Before a text of ``size`` bytes is analysed: forget now the analyses
-    (and their tree indexes) that ``remember`` would evict once it is made,
-    so that the tree of the previous version of a large file is not alive
-    next to the new one while that is made."""
-    evicted = []
-    with _DOCS_LOCK:
-        total = sum(len(key[0]) for key in _DOCS)
-        while _DOCS and total + size > _KEEP_BYTES:
-            (text, _), old = _DOCS.popitem(last=False)
-            total -= len(text)
-            evicted.append(old)
-    roots = {id(d.root) for d in evicted if d.root is not None}
-    if roots:
-        with _INDEXES_LOCK:
-            for key in [k for k, index in _INDEXES.items() if id(index.root) in roots]:
-                del _INDEXES[key]
+    """``AnalysisCache.shared`` of the active cache."""
+    return _ACTIVE.get().shared(data, path, make)
 
 
 def remember(doc: Doc) -> Doc:
-    """Keep ``doc`` as the analysis of its text and path (a caller that has
-    lowered the text already, e.g. for diagnostics, saves the next parse)."""
-    with _DOCS_LOCK:
-        _DOCS[(doc.source.text, doc.path)] = doc
-        # The newest few, and never more than about _KEEP_BYTES of source:
-        # the tree of a 40,000-line file takes hundreds of megabytes, and
-        # after an edit only the current text's is wanted.
-        total = sum(len(key[0]) for key in _DOCS)
-        while len(_DOCS) > 16 or (len(_DOCS) > 1 and total > _KEEP_BYTES):
-            (text, _), _old = _DOCS.popitem(last=False)
-            total -= len(text)
-    return doc
-
-
-_KEEP_BYTES = 1_000_000
+    """Keep ``doc`` in the active cache (a caller that has lowered the text
+    already, e.g. for diagnostics, saves the next parse)."""
+    return _ACTIVE.get().remember(doc)
 
 
 def cached_parse(data: bytes, path: str | None, timeout: float | None = None) -> Doc | None:
-    """The analysis of ``data`` if one is cached or being made (then waited
-    for, at most ``timeout`` seconds, which is cheaper than a second parse
-    competing with it); no parse."""
-    key = (data, path)
-    with _DOCS_LOCK:
-        running = _PARSING.get(key)
-    if running is not None:
-        running.wait(timeout)
-    with _DOCS_LOCK:
-        return _DOCS.get(key)
+    """``AnalysisCache.cached`` of the active cache."""
+    return _ACTIVE.get().cached(data, path, timeout)
 
 
 def remember_parse(
@@ -305,35 +385,9 @@ class TreeIndex:
 _WIDE = 32
 
 
-_INDEXES: OrderedDict[int, TreeIndex] = OrderedDict()
-_INDEXES_LOCK = threading.Lock()
-
-
-_INDEXING_LOCK = threading.Lock()
-
-
 def tree_index(root: N.Node) -> TreeIndex:
-    """The (cached) index of ``root``: the trees of the last few documents
-    (made once: threads asking for it meanwhile wait)."""
-    with _INDEXES_LOCK:
-        index = _INDEXES.get(id(root))
-        if index is not None and index.root is root:
-            _INDEXES.move_to_end(id(root))
-            return index
-    with _INDEXING_LOCK:
-        with _INDEXES_LOCK:
-            index = _INDEXES.get(id(root))
-        if index is None or index.root is not root:
-            index = TreeIndex(root)
-            with _INDEXES_LOCK:
-                _INDEXES[id(root)] = index  # holds ``root``: its id stays unique
-                # As for ``_DOCS``: the index of an old version of a large
-                # file would keep its whole tree alive.
-                total = sum(len(i.root.span.source.text) for i in _INDEXES.values())
-                while len(_INDEXES) > 4 or (len(_INDEXES) > 1 and total > _KEEP_BYTES):
-                    _key, old = _INDEXES.popitem(last=False)
-                    total -= len(old.root.span.source.text)
-    return index
+    """The index of ``root``, kept in the active cache."""
+    return _ACTIVE.get().tree_index(root)
 
 
 def parent_map(root: N.Node) -> dict[int, N.Node]:

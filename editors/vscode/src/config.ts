@@ -18,6 +18,7 @@ export interface NixlensSettings {
     maxSteps: number;
     maxValues: number;
     maxDepth: number;
+    maxMemoryMB: number;
   };
   hover: { budgetMs: number; printDepth: number; maxChars: number };
   searchPath: string[];
@@ -25,19 +26,21 @@ export interface NixlensSettings {
   inlayHints: { enable: boolean; maxLines: number };
   formatting: { command: string[] };
   sandbox: { enable: boolean; allowedPaths: string[] };
+  workers: number;
 }
 
 /** The defaults, identical to the ones contributed in package.json. */
 export function defaultSettings(): NixlensSettings {
   return {
     server: { path: "nixlens", args: [] },
-    eval: { enable: true, entry: "", budgetMs: 2000, maxSteps: 5000000, maxValues: 10000000, maxDepth: 2500000 },
+    eval: { enable: true, entry: "", budgetMs: 2000, maxSteps: 5000000, maxValues: 10000000, maxDepth: 2500000, maxMemoryMB: 2048 },
     hover: { budgetMs: 200, printDepth: 3, maxChars: 20000 },
     searchPath: [],
     diagnostics: { ignore: [], debounceMs: 200, maxPerFile: 200 },
     inlayHints: { enable: false, maxLines: 5000 },
     formatting: { command: [] },
     sandbox: { enable: true, allowedPaths: [] },
+    workers: 0,
   };
 }
 

@@ -19,6 +19,7 @@ M.default_settings = {
     maxSteps = 5000000,
     maxValues = 10000000,
     maxDepth = 2500000,
+    maxMemoryMB = 2048,
   },
   hover = { budgetMs = 200, printDepth = 3, maxChars = 20000 },
   searchPath = {},
@@ -26,6 +27,7 @@ M.default_settings = {
   inlayHints = { enable = false, maxLines = 5000 },
   formatting = { command = {} },
   sandbox = { enable = true, allowedPaths = {} },
+  workers = 0,
 }
 
 M.defaults = {
