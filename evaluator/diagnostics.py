@@ -56,6 +56,13 @@ CODES: dict[str, str] = {
     "warn": "output of `builtins.warn`",
     "deprecated": "use of a deprecated feature or builtin",
     "structured_attrs_ignored": "a derivation attribute that `__structuredAttrs` makes ineffective",
+    # module system (a configuration's checks, at the definition they blame)
+    "option_undefined": "a definition of an option that no module declares",
+    "option_type": "a definition whose value is not of the option's type",
+    "option_conflict": "definitions of an option that cannot be merged",
+    "option_error": "evaluating an option's value failed",
+    "config_assertion": "a failed assertion of the configuration (`assertions`)",
+    "config_warning": "a warning of the configuration (`warnings`)",
 }
 
 

@@ -1,0 +1,174 @@
+"""Diagnostics of a configuration, at the definition in a module file that caused them.
+
+The module system reports what is wrong in a definition ("The option `x'
+does not exist", "is not of type", "conflicting definition values") naming
+the option and the files whose definitions are at fault, never a position.
+``check_module`` evaluates what one module file defines in a configuration:
+the configuration's own check of undeclared options (forcing ``config``), the
+value of every option the file defines, and the file's definitions of the
+configuration's ``assertions`` and ``warnings`` (when it declares them), and
+places each finding on the file's definition of that option
+(``modules.definitions_of``).  Findings that blame only other files are left
+to those files.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .. import nodes as N
+from ..diagnostics import Diagnostic, Note, Severity
+from ..errors import EvalLimit, NixError
+from ..report import error_to_diagnostic
+from ..values import Attrs
+from ._doc import HOLE, Doc, analyse
+from .modules import definitions_of, module_shape
+from .options import Configuration, _deep, _force, strip_ansi
+
+_OPTION = re.compile(r"option [`‘]((?:[^`'’\"]|\"[^\"]*\")+)['’`]")
+_FILES = re.compile(r"^\s*- In [`‘]([^'’`]+)['’`]", re.M)
+
+
+def option_path(text: str) -> tuple[str, ...]:
+    """``a.b."c.d"`` as ``("a", "b", "c.d")``."""
+    out, cur, quoted = [], "", False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "." and not quoted:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur)
+    return tuple(out)
+
+
+def _code_of(message: str) -> str:
+    if "does not exist" in message:
+        return "option_undefined"
+    if "is not of type" in message:
+        return "option_type"
+    if "conflicting definition" in message or "defined multiple times" in message:
+        return "option_conflict"
+    return "option_error"
+
+
+def check_module(
+    ev: Any, conf: Configuration, text: bytes, path: str, origin: str = ""
+) -> list[Diagnostic]:
+    """The findings of configuration ``conf`` about module file ``path``
+    (whose text is ``text``).  A budget running out (``EvalLimit``) is raised."""
+    doc = analyse(text, path)
+    if doc.root is None:
+        return []
+    out: list[Diagnostic] = []
+    seen: set[tuple[Any, ...]] = set()
+
+    def add(diags: list[Diagnostic]) -> None:
+        for d in diags:
+            key = (d.code, d.message, d.span.start if d.span else None)
+            if key not in seen:
+                seen.add(key)
+                out.append(d)
+
+    with conf.lock:
+        try:
+            ev.run(_force(conf.value["config"]))
+        except EvalLimit:
+            raise
+        except NixError as err:
+            add(_blame(err, doc, origin))
+        done: set[tuple[str, ...]] = set()
+        for d in module_shape(doc).definitions:
+            if d.path in done or HOLE in d.path:
+                continue
+            done.add(d.path)
+            node = conf.node(ev, d.path)
+            if node is None or not conf._is_option(ev, node) or "value" not in node:
+                continue
+            try:
+                v = ev.run(_force(node["value"]))
+                ev.run(_deep(v, 2))
+            except EvalLimit:
+                raise
+            except NixError as err:
+                add(_blame(err, doc, origin, d.path))
+        add(_assertions(ev, conf, doc))
+    return out
+
+
+def _blame(
+    err: NixError, doc: Doc, origin: str, option: tuple[str, ...] | None = None
+) -> list[Diagnostic]:
+    """Diagnostics in ``doc`` for ``err`` (raised while evaluating ``option``)."""
+    path = doc.path
+    message = strip_ansi(err.msg)
+    span = err.span
+    if span is not None and span.source.path == path:
+        d = error_to_diagnostic(err)
+        d.message = message
+        return [d]
+    m = _OPTION.search(message)
+    if m is not None:
+        option = option_path(m.group(1))
+    files = _FILES.findall(message)
+    if option is None or (files and path not in files):
+        return []
+    code = _code_of(message)
+    notes = [Note(f"while evaluating the configuration `{origin}`")] if origin else []
+    return [
+        Diagnostic(code, Severity.ERROR, message, d.name, list(notes))
+        for d in definitions_of(doc, option)
+    ]
+
+
+def _assertions(ev: Any, conf: Configuration, doc: Doc) -> list[Diagnostic]:
+    """This file's failed ``assertions`` and its ``warnings``."""
+    out: list[Diagnostic] = []
+    for name, code, severity in (
+        ("assertions", "config_assertion", Severity.ERROR),
+        ("warnings", "config_warning", Severity.WARNING),
+    ):
+        node = conf.node(ev, (name,))
+        if node is None or not conf._is_option(ev, node):
+            continue
+        where = definitions_of(doc, (name,))
+        if not where or "definitionsWithLocations" not in node:
+            continue
+        try:
+            defs = ev.run(_force(node["definitionsWithLocations"]))
+            for item in defs:
+                item = ev.run(_force(item))
+                if conf._text(ev, item.get("file")) != doc.path:
+                    continue
+                for msg in _messages(ev, conf, ev.run(_force(item["value"])), name):
+                    out.append(Diagnostic(code, severity, strip_ansi(msg), where[0].name))
+        except EvalLimit:
+            raise
+        except NixError as err:
+            out.append(
+                Diagnostic("option_error", Severity.ERROR, strip_ansi(err.msg), where[0].name)
+            )
+    return out
+
+
+def _messages(ev: Any, conf: Configuration, value: Any, name: str) -> list[str]:
+    """The failed assertions' messages, or the warnings."""
+    if not isinstance(value, list):
+        return []
+    out = []
+    for item in value:
+        item = ev.run(_force(item))
+        if name == "warnings":
+            text = conf._text(ev, item)
+            if text:
+                out.append(text)
+        elif isinstance(item, Attrs) and "assertion" in item:
+            if ev.run(_force(item["assertion"])) is False:
+                out.append(conf._text(ev, item.get("message")) or "assertion failed")
+    return out
+
+
+__all__ = ["check_module", "option_path", "N"]
