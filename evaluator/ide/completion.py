@@ -16,6 +16,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import re
+from dataclasses import dataclass
+
 from .. import nodes as N
 from ..builtins import REGISTRY, _load
 from ..io import RealIO
@@ -31,6 +34,7 @@ from ._doc import (
     ident_before,
     memo_eval,
     node_at,
+    observed_args,
 )
 from .types import CompletionItem
 
@@ -41,9 +45,19 @@ _RANK = {"local": "0", "with": "1", "builtin": "2", "keyword": "3"}
 
 
 def completion(
-    text: str | bytes, path: str | None, offset: int, io: Any = None
+    text: str | bytes,
+    path: str | None,
+    offset: int,
+    io: Any = None,
+    observed: dict[tuple[str, int], list[Any]] | None = None,
+    context: Any = None,
 ) -> list[CompletionItem]:
-    """Completions at ``offset`` (byte offset), best first, at most ``LIMIT``."""
+    """Completions at ``offset`` (byte offset), best first, at most ``LIMIT``.
+
+    ``observed``: argument values an evaluation called this file's functions
+    with (``api.EvalResult.observed``), so that ``pkgs.`` inside a package
+    or module completes; ``context``: its configurations
+    (``options.ModuleContext``), for option paths in module files."""
     io = io or RealIO()
     if not REGISTRY:
         _load()
@@ -56,15 +70,35 @@ def completion(
     paths = _path_items(data, path, offset, edit, io)
     if paths is not None:
         return paths[:LIMIT]
+    if context is not None:
+        from .option_completion import option_items
+
+        found = option_items(context, data, path, offset, observed or {}, io)
+        if found is not None:
+            return _filter(found, prefix)[:LIMIT]
     doc, _inserted = analyse_repaired(data, path, offset)
     if doc.root is None:
         return _filter(_keywords(edit), prefix)
-    items = _contextual(doc, offset, edit, io, _matcher(prefix))
+    req = _Request(io, observed or {}, prefix)
+    items = _contextual(doc, offset, edit, req, _matcher(prefix))
     return _filter(items, prefix)[:LIMIT]
 
 
+@dataclass(slots=True)
+class _Request:
+    """What one completion request evaluates with: file access, the
+    observed argument values and the identifier typed so far."""
+
+    io: Any
+    observed: dict[tuple[str, int], list[Any]]
+    prefix: str
+
+
 def resolve_completion(item: CompletionItem) -> CompletionItem:
-    """Fill in ``documentation`` (builtins' docs are looked up only here)."""
+    """Fill in ``documentation`` (builtins' docs and doc comments are looked up only here)."""
+    if item.data and item.data.startswith("doc:") and item.documentation is None:
+        item.documentation = _doc_at(item.data[len("doc:") :])
+        return item
     if item.data and item.data.startswith("builtin:") and item.documentation is None:
         if not REGISTRY:
             _load()
@@ -102,7 +136,7 @@ def _filter(items: list[CompletionItem], prefix: str) -> list[CompletionItem]:
 
 
 def _contextual(
-    doc: Doc, offset: int, edit: N.Span, io: Any, matches: Callable[[str], bool]
+    doc: Doc, offset: int, edit: N.Span, io: _Request, matches: Callable[[str], bool]
 ) -> list[CompletionItem]:
     assert doc.root is not None
     # e.`cursor`: the attributes of e.
@@ -122,11 +156,11 @@ def _contextual(
                 if ad.kind == "inherit_from":
                     src = owner.inherit_from[ad.from_index]
                     names = _attr_names(doc, chain_to(doc.root, src), io)
-                    return _name_items(names, edit, "field")
+                    return _name_items(names, edit, "field", prefix=io.prefix)
                 if ad.kind == "plain" and isinstance(owner, N.Attrs):
-                    return _formal_items(doc, owner, edit, io)
+                    return _formal_items(doc, owner, edit, io.io)
         if isinstance(owner, N.Attrs) and not _in_any_value(owner, offset):
-            formals = _formal_items(doc, owner, edit, io)
+            formals = _formal_items(doc, owner, edit, io.io)
             if formals:
                 return formals
     return _scope_items(doc, offset, edit, io, matches)
@@ -145,7 +179,7 @@ def _in_value(ad: N.AttrDef, offset: int) -> bool:
 
 
 def _scope_items(
-    doc: Doc, offset: int, edit: N.Span, io: Any, matches: Callable[[str], bool]
+    doc: Doc, offset: int, edit: N.Span, io: _Request, matches: Callable[[str], bool]
 ) -> list[CompletionItem]:
     """Lexical names, then attributes of enclosing ``with``s, builtins, keywords
     (only those ``matches`` accepts: a large file has tens of thousands of
@@ -163,8 +197,7 @@ def _scope_items(
     assert doc.root is not None
     for w in enclosing_withs(doc.res, offset)[:3]:
         names = _attr_names(doc, chain_to(doc.root, w.env), io)
-        kept = [n for n in names if n[0] not in seen and matches(n[0])]
-        for it in _name_items(kept, edit, "field", rank=_RANK["with"]):
+        for it in _name_items(names, edit, "field", rank=_RANK["with"], prefix=io.prefix):
             if it.label not in seen:
                 seen.add(it.label)
                 it.detail = "from `with`"
@@ -191,43 +224,99 @@ def _keywords(edit: N.Span) -> list[CompletionItem]:
     return [CompletionItem(k, "keyword", edit, _RANK["keyword"] + k) for k in sorted(KEYWORDS)]
 
 
-# An attribute of an evaluated set, as completion shows it: its name (the
-# label: quoted unless a plain identifier), whether it is a function, and the
-# builtin it is (for ``resolve_completion``).
-_AttrName = tuple[str, str, bool, str | None]
+class _Names:
+    """The attribute names of an evaluated set, sorted; for a small set also
+    whether each is a function, a builtin, or a lambda with a position (for
+    ``resolve_completion``): reading the values of 100,000 attributes would
+    take longer than a completion may."""
+
+    __slots__ = ("names", "info", "_blob")
+
+    def __init__(self, names: list[str], info: dict[str, tuple[bool, str | None]]) -> None:
+        self.names = names
+        self.info = info
+        self._blob: str | None = None
+
+    def matching(self, prefix: str, limit: int) -> list[str]:
+        """At most ``limit`` names containing ``prefix`` as a subsequence
+        (ignoring case), those starting with it first, each group sorted."""
+        if not prefix:
+            return self.names[:limit]
+        if self._blob is None:
+            self._blob = "\n".join(self.names)
+        gap = "[^\n]*?"
+        rx = re.compile("^[^\n]*?" + gap.join(map(re.escape, prefix)) + "[^\n]*$", re.M | re.I)
+        found = rx.findall(self._blob)
+        low = prefix.lower()
+        first = [n for n in found if n.lower().startswith(low)]
+        if len(first) < limit:
+            first += [n for n in found if not n.lower().startswith(low)][: limit - len(first)]
+        return first[:limit]
 
 
-def _attr_names(doc: Doc, chain: list[N.Node], io: Any) -> list[_AttrName]:
-    """The attributes of ``chain[-1]`` evaluated in its scope (none when it is
-    no set, fails or depends on an argument), at most ``LIMIT * 5``; kept per
-    document text and node when the evaluation depended on the text alone."""
-    return memo_eval(doc, ("attrs", id(chain[-1])), chain, io, _set_names)
+_NO_NAMES = _Names([], {})
+
+#: Up to this many attributes, completion reads each value (function or not).
+_SMALL_SET = 5000
 
 
-def _set_names(value: Any) -> list[_AttrName]:
+def _attr_names(doc: Doc, chain: list[N.Node], io: _Request) -> _Names:
+    """The attributes of ``chain[-1]`` evaluated in its scope, with the
+    observed arguments of its enclosing functions (none when it is no set,
+    fails or depends on an argument nothing observed); kept per document
+    text, node and observed values when the evaluation depended on them alone."""
+    args = observed_args(chain, io.observed)
+    key = ("attrs", id(chain[-1]), id(io.observed) if args else None)
+    return memo_eval(doc, key, chain, io.io, _set_names, args)
+
+
+def _set_names(value: Any) -> _Names:
     """The attributes of an evaluated set (values are not forced)."""
     if not isinstance(value, Attrs):
-        return []
-    out = []
-    for name in sorted(value)[: LIMIT * 5]:
-        v = value[name]
-        if isinstance(v, Thunk) and v.c is None:
-            v = v.v
-        is_fn = isinstance(v, (Lambda, PrimOp, PrimOpApp))
-        data = f"builtin:{name}" if isinstance(v, PrimOp) and v.name == name else None
-        label = name if _plain_ident(name) else '"' + name.replace('"', '\\"') + '"'
-        out.append((label, name, is_fn, data))
-    return out
+        return _NO_NAMES
+    names = sorted(value)
+    info: dict[str, tuple[bool, str | None]] = {}
+    if len(names) <= _SMALL_SET:
+        for name in names:
+            v = value[name]
+            if isinstance(v, Thunk) and v.c is None:
+                v = v.v
+            data = None
+            if isinstance(v, PrimOp) and v.name == name:
+                data = f"builtin:{name}"
+            elif isinstance(v, Lambda) and v.node.span.source.path:
+                sp = v.node.span
+                data = f"doc:{sp.source.path}:{sp.start}"
+            info[name] = (isinstance(v, (Lambda, PrimOp, PrimOpApp)), data)
+    return _Names(names, info)
 
 
 def _name_items(
-    names: list[_AttrName], edit: N.Span, kind: str, rank: str = "0"
+    names: _Names, edit: N.Span, kind: str, rank: str = "0", prefix: str = ""
 ) -> list[CompletionItem]:
-    """One item per attribute of ``_attr_names``."""
-    return [
-        CompletionItem(label, "function" if is_fn else kind, edit, rank + name, data=data)
-        for label, name, is_fn, data in names
-    ]
+    """One item per attribute of ``_attr_names`` that matches ``prefix`` (at most ``LIMIT``)."""
+    out = []
+    for name in names.matching(prefix, LIMIT):
+        is_fn, data = names.info.get(name, (False, None))
+        label = name if _plain_ident(name) else '"' + name.replace('"', '\\"') + '"'
+        out.append(CompletionItem(label, "function" if is_fn else kind, edit, rank + name, data=data))
+    return out
+
+
+def _doc_at(where: str) -> str | None:
+    """The doc comment before byte offset ``file:offset`` (``_set_names``'s ``doc:`` data)."""
+    from .docs import doc_comment_before, hash_comment_before
+
+    file, _, offset = where.rpartition(":")
+    if not offset.isdigit():
+        return None
+    try:
+        with open(file, "rb") as f:
+            text = f.read()
+    except OSError:
+        return None
+    at = int(offset)
+    return doc_comment_before(text, at) or hash_comment_before(text, at)
 
 
 def _plain_ident(name: str) -> bool:
@@ -240,7 +329,7 @@ def _plain_ident(name: str) -> bool:
 
 
 def _attr_items(
-    doc: Doc, sel: N.Select | N.HasAttr, i: int, edit: N.Span, io: Any
+    doc: Doc, sel: N.Select | N.HasAttr, i: int, edit: N.Span, io: _Request
 ) -> list[CompletionItem]:
     """Attributes of ``sel.expr.path[:i]`` (evaluated in the select's scope)."""
     assert doc.root is not None
@@ -255,9 +344,10 @@ def _attr_items(
             None,
             sel.path_spans[:i],
         )
-        key = ("select", id(sel), i)
-        names = memo_eval(doc, key, [*chain[:-1], prefix], io, _set_names)
-    return _name_items(names, edit, "field")
+        args = observed_args(chain, io.observed)
+        key = ("select", id(sel), i, id(io.observed) if args else None)
+        names = memo_eval(doc, key, [*chain[:-1], prefix], io.io, _set_names, args)
+    return _name_items(names, edit, "field", prefix=io.prefix)
 
 
 def _formal_items(doc: Doc, arg: N.Attrs, edit: N.Span, io: Any) -> list[CompletionItem]:
