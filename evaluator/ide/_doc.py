@@ -370,12 +370,20 @@ def make_evaluator(io: Any = None, steps: int = 200_000, timeout_s: float = 0.25
     return Evaluator(io=io, budget=budget, max_values=100_000, home=os.environ.get("HOME"), env={})
 
 
-def eval_chain(doc: Doc, chain: list[N.Node], ev: Evaluator | None = None, io: Any = None) -> Any:
+def eval_chain(
+    doc: Doc,
+    chain: list[N.Node],
+    ev: Evaluator | None = None,
+    io: Any = None,
+    arg_values: dict[tuple[str, int], Any] | None = None,
+) -> Any:
     """The value (weak head normal form) of ``chain[-1]`` in its lexical
-    scope, or None when it fails, depends on an argument or runs out of budget."""
+    scope (with ``arg_values`` for enclosing functions), or None when it
+    fails, depends on an argument or runs out of budget."""
     ev = ev or make_evaluator(io)
     try:
-        entry = FocusCompiler(doc.source, ev.globals, chain).compile_focus(chain[0])
+        focus = FocusCompiler(doc.source, ev.globals, chain, arg_values or {})
+        entry = focus.compile_focus(chain[0])
         return ev.run(entry([None]))
     except (NixError, RecursionError, AssertionError, ValueError, KeyError, TypeError):
         return None

@@ -71,7 +71,7 @@ def completion(
     if paths is not None:
         return paths[:LIMIT]
     if context is not None:
-        from .option_completion import option_items
+        from .option_features import option_items
 
         found = option_items(context, data, path, offset, observed or {}, io)
         if found is not None:

@@ -192,9 +192,9 @@ def option_at(doc: Doc, offset: int) -> OptionAt | None:
         comps = _key_components(text, d.name)
         if not comps[0][0] <= offset <= comps[-1][1]:
             continue
+        if len(comps) > len(d.path):  # ``config.a.b = …``: ``config`` is no option
+            comps = comps[len(comps) - len(d.path) :]
         k = len(comps)
-        if len(d.path) < k:
-            continue
         for i, (s, e) in enumerate(comps):
             if s <= offset <= e:
                 path = d.path[: len(d.path) - (k - 1 - i)]

@@ -313,9 +313,17 @@ class Configuration:
             return info
 
     def declarations(self, ev: Any, path: tuple[str, ...]) -> list[Declaration]:
-        """Where option ``path`` is declared."""
+        """Where option ``path`` is declared (for a set of options, the
+        declarations of the first few options in it)."""
         info = self.info(ev, path, with_value=False)
-        return info.declarations if info is not None else []
+        if info is not None:
+            return info.declarations
+        out: list[Declaration] = []
+        for child in self.children(ev, path)[:5]:
+            for d in self.declarations(ev, (*path, child.name)):
+                if d not in out:
+                    out.append(d)
+        return out[:3]
 
     def walk(self, ev: Any, limit: int | None = None) -> Iterator[OptionChild]:
         """Every option (depth first, sorted), with type and description; the

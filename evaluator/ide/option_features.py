@@ -1,10 +1,12 @@
-"""Completion of option paths where a module file defines options.
+"""Option paths where a module file defines options: completion and declarations.
 
 ``services.web.|`` (even alone on an unfinished line), inside
 ``config = { … }``, ``mkIf``/``mkMerge``/``mkDefault`` bodies and nested
 sets: the names under that option path in the configurations that import
 the file (``options.ModuleContext.for_file``), with each option's type as
-detail and its description as documentation.
+detail and its description as documentation.  Go to definition on an option
+path: the option's declarations (``declarationPositions``, else the files of
+``declarations``).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import EvalLimit, NixError
-from ._doc import make_evaluator
-from .modules import completion_context
-from .types import CompletionItem
+from ._doc import analyse, make_evaluator
+from .. import nodes as N
+from .modules import completion_context, option_at
+from .types import CompletionItem, Location
 
 
 def _label(name: str) -> str:
@@ -74,3 +77,50 @@ def option_items(
     if not items and not confs:
         return None
     return list(items.values())
+
+
+def option_declarations(
+    context: Any,
+    text: bytes,
+    path: str | None,
+    offset: int,
+    observed: dict[tuple[str, int], list[Any]],
+    io: Any,
+    timeout_s: float = 1.0,
+) -> list[Location] | None:
+    """Where the option whose definition key is under ``offset`` is declared
+    (None: the cursor is on no option path of a configuration of ``context``)."""
+    if path is None:
+        return None
+    doc = analyse(text, path)
+    if doc.root is None:
+        return None
+    found = option_at(doc, offset)
+    if found is None:
+        return None
+    ev = make_evaluator(io, steps=5_000_000, timeout_s=timeout_s)
+    out: list[Location] = []
+    try:
+        for conf in context.for_file(ev, path, observed):
+            for decl in conf.declarations(ev, found.path):
+                loc = _location(decl.file, decl.line, decl.column, io)
+                if loc is not None and loc not in out:
+                    out.append(loc)
+    except (NixError, EvalLimit):
+        return None
+    return out or None
+
+
+def _location(file: str, line: int, column: int, io: Any) -> Location | None:
+    """``file`` at 1-based ``line``/``column`` (its start when unknown)."""
+    try:
+        data = io.read_bytes(file)
+    except Exception:  # noqa: BLE001 - unreadable or outside the allowed roots
+        return None
+    source = N.Source(data, file)
+    offset = 0
+    if line > 0:
+        starts = source.line_starts()
+        if line - 1 < len(starts):
+            offset = min(starts[line - 1] + max(column - 1, 0), len(data))
+    return Location(file, N.Span(source, offset, offset))
