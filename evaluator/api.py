@@ -18,10 +18,10 @@ from .compiler import CompileError, FocusCompiler
 from .diagnostics import Diagnostic, Severity
 from .errors import EvalLimit, NixError
 from .eval import Evaluator, ParseFailed
-from .ide.option_checks import check_module
 from .ide._doc import analyse
 from .ide.docs import is_derivation, package_info, value_doc
 from .ide.modules import option_at
+from .ide.option_checks import check_module
 from .ide.options import Configuration, ModuleContext, find_configurations
 from .printer import PrintOptions, show_value
 from .report import error_to_diagnostic

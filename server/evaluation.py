@@ -99,19 +99,22 @@ def _run_hover(
     offset: int,
     print_depth: int,
     budget_ms: int,
-    observed: dict[Any, Any] | None,
+    result: api.EvalResult | None,
     cancel: threading.Event,
 ) -> api.HoverInfo | None:
-    """Worker thread: the value at ``offset`` (the evaluator API call)."""
+    """Worker thread: the value at ``offset`` (the evaluator API call), with
+    the argument values and configurations of the document's last evaluation."""
     return api.hover(
         job.data,
         job.path,
         offset,
-        observed=observed,
+        observed=result.observed if result is not None else None,
         io=job.io(),
         budget=job.budget(budget_ms, cancel),
         print_depth=print_depth,
         search_path=list(job.search_path),
+        context=result.context if result is not None else None,
+        origin=result.origin if result is not None else None,
     )
 
 
@@ -216,7 +219,7 @@ class Evaluations:
         cancel = threading.Event()
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
-            self._pool, _run_hover, job, offset, print_depth, budget_ms, observed, cancel
+            self._pool, _run_hover, job, offset, print_depth, budget_ms, result, cancel
         )
         if result is not None:  # not released while the worker uses its values
             self._users[id(result)] = self._users.get(id(result), 0) + 1
@@ -231,6 +234,20 @@ class Evaluations:
                 answers.clear()
             answers[where] = info
         return info
+
+    def borrow(self, uri: str) -> api.EvalResult | None:
+        """The latest finished evaluation of ``uri``, kept from being released
+        (its values are in use) until ``give_back``."""
+        cached = self._cache.get(uri)
+        if cached is None:
+            return None
+        result = cached[1]
+        self._users[id(result)] = self._users.get(id(result), 0) + 1
+        return result
+
+    def give_back(self, result: api.EvalResult) -> None:
+        """End a ``borrow``."""
+        self._done_with(result)
 
     def last_result(self, uri: str) -> api.EvalResult | None:
         """The latest finished evaluation of ``uri`` (any version)."""

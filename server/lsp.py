@@ -300,12 +300,13 @@ def document_path(uri: str) -> str | None:
 def make_job(ls: NixLensServer, doc: Document) -> Job:
     """The evaluation job for the current version of ``doc``."""
     path = document_path(doc.uri)
+    s = ls.settings
     overlays = {}
     for other in ls.documents:
         other_path = document_path(other.uri)
-        if other is not doc and other_path:
+        # With an entry, the document is read through it like any other file.
+        if other_path and (other is not doc or s.eval.entry):
             overlays[other_path] = other.data
-    s = ls.settings
     roots = sandbox_roots(ls, path) if s.sandbox.enable else None
     return Job(
         uri=doc.uri,

@@ -42,6 +42,7 @@ from evaluator.nodes import Source, Span
 
 from . import convert, positions
 from .documents import Document
+from .project import run_with_values
 
 if TYPE_CHECKING:
     from .lsp import NixLensServer
@@ -184,7 +185,9 @@ def register(server: NixLensServer) -> None:
         if snap is None:
             return None
         offset = snap.offset(params.position)
-        locs = await _run(ide.definition, snap.data, snap.path, offset, snap.io)
+        locs = await run_with_values(
+            ls, snap, ide.definition, snap.data, snap.path, offset, snap.io
+        )
         return convert.locations(locs, snap.target)
 
     @server.feature(types.TEXT_DOCUMENT_REFERENCES)
@@ -304,7 +307,9 @@ def register(server: NixLensServer) -> None:
         if snap is None:
             return None
         offset = snap.offset(params.position)
-        items = await _run(ide.completion, snap.data, snap.path, offset, snap.io)
+        items = await run_with_values(
+            ls, snap, ide.completion, snap.data, snap.path, offset, snap.io
+        )
         capped = len(items) >= ide.COMPLETION_LIMIT
         return types.CompletionList(
             is_incomplete=capped,
@@ -381,7 +386,9 @@ def register(server: NixLensServer) -> None:
         if cfg.max_lines and snap.target.index.line_count > cfg.max_lines:
             return None
         start, end = snap.offsets(params.range)
-        hints = await _run(ide.inlay_hints, snap.data, snap.path, start, end, snap.io)
+        hints = await run_with_values(
+            ls, snap, ide.inlay_hints, snap.data, snap.path, start, end, snap.io
+        )
         return convert.inlay_hints(hints, snap.target)
 
     _STATES[server] = _State()

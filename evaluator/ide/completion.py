@@ -13,11 +13,10 @@ small budget; anything that fails or depends on an argument offers nothing.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Any
-
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .. import nodes as N
 from ..builtins import REGISTRY, _load
@@ -299,7 +298,9 @@ def _name_items(
     for name in names.matching(prefix, LIMIT):
         is_fn, data = names.info.get(name, (False, None))
         label = name if _plain_ident(name) else '"' + name.replace('"', '\\"') + '"'
-        out.append(CompletionItem(label, "function" if is_fn else kind, edit, rank + name, data=data))
+        out.append(
+            CompletionItem(label, "function" if is_fn else kind, edit, rank + name, data=data)
+        )
     return out
 
 

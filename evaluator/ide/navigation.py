@@ -15,10 +15,10 @@ import os
 from typing import Any
 
 from .. import nodes as N
+from ..errors import NixError
 from ..io import RealIO
 from ..scope import Definition, Ref, definition_at, reference_at
 from ..values import Attrs, NixPath
-from ..errors import NixError
 from ._doc import (
     Doc,
     analyse,
@@ -51,9 +51,9 @@ def definition(
     if context is not None:
         from .option_features import option_declarations
 
-        found = option_declarations(context, doc.text, path, offset, observed or {}, io)
-        if found is not None:
-            return found
+        declared = option_declarations(context, doc.text, path, offset, observed or {}, io)
+        if declared is not None:
+            return declared
     res = doc.res
     found = reference_at(res, offset)
     if found is not None:

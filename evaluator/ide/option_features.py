@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import nodes as N
 from ..errors import EvalLimit, NixError
 from ._doc import analyse, make_evaluator
-from .. import nodes as N
 from .modules import completion_context, option_at
 from .types import CompletionItem, Location
 

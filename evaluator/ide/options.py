@@ -477,7 +477,9 @@ class ModuleContext:
                         conf.unchecked_options = opts
                     return
 
-    def for_file(self, ev: Any, path: str | None, observed: dict[Any, list[Any]]) -> list[Configuration]:
+    def for_file(
+        self, ev: Any, path: str | None, observed: dict[Any, list[Any]]
+    ) -> list[Configuration]:
         """The configurations that import the module file ``path``."""
         if path is None or not self.configurations:
             return []
