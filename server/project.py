@@ -24,12 +24,18 @@ T = TypeVar("T")
 
 async def run_with_values(ls: NixLensServer, snap: Snapshot, fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args, observed=…, context=…)`` in a worker thread, with the
-    values of the last evaluation of ``snap``'s document (none if there is none yet)."""
+    values of the last evaluation of ``snap``'s document (only those it has:
+    none before the first evaluation)."""
     result = ls.evaluations.borrow(snap.doc.uri)
     observed = result.observed if result is not None else None
     context = result.context if result is not None else None
+    extra: dict[str, Any] = {}
+    if observed:
+        extra["observed"] = observed
+    if context is not None:
+        extra["context"] = context
     try:
-        return await asyncio.to_thread(lambda: fn(*args, observed=observed, context=context))
+        return await asyncio.to_thread(lambda: fn(*args, **extra))
     finally:
         if result is not None:
             ls.evaluations.give_back(result)
