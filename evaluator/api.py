@@ -143,18 +143,20 @@ def evaluate(
             result.origin = " ".join(entry.split())
             if len(result.origin) > 80:
                 result.origin = result.origin[:77] + "…"
-            configurations = find_configurations(ev, v)
-            if configurations:
-                # A configuration is checked as the module system checks it
-                # (not forced whole: NixOS has tens of thousands of options).
-                _check_configurations(ev, configurations, text, path, result)
-                strict = False
         else:
             # The parse the editor analyses made of this text, if any.
             parsed = _parse_cached(ev, text, path)
             if parsed.root is None:
                 raise ParseFailed(parsed.errors)
             v = ev.run(ev.compile_parsed(parsed.root, parsed.source)([None]))
+        # An entry may hold configurations (``nixosConfigurations.x``); a file
+        # is one or not (its other values are forced below, errors and all).
+        configurations = find_configurations(ev, v, depth=2 if entry else 0)
+        if configurations:
+            # A configuration is checked as the module system checks it
+            # (not forced whole: NixOS has tens of thousands of options).
+            _check_configurations(ev, configurations, text, path, result)
+            strict = False
         if strict and v.__class__ not in (Lambda, PrimOp, PrimOpApp):
             ev.deep_force(v)
         result.value_text = show_value(
@@ -189,7 +191,9 @@ def _check_configurations(
 ) -> None:
     """Keep the configurations (``result.context``) and add the findings of
     those that import the document ``path`` about it."""
-    origin = result.origin or ""
+    if not result.origin:
+        result.origin = os.path.basename(path) if path else "this expression"
+    origin = result.origin
     confs = [
         Configuration(v, f"{origin} → {name}" if name else origin) for name, v in configurations
     ]
@@ -430,7 +434,11 @@ def hover(
         if value_text is None:
             value_text = vt
         if len(runs) > 1 or arg_values:
-            label = f"*when called with* `{_short(next(reversed(arg_values.values())))}`"
+            arg = next(reversed(arg_values.values()))
+            if arg.__class__ is Attrs and {"config", "options", "lib"} <= arg.keys():
+                label = "*as called by the module system*"
+            else:
+                label = f"*when called with* `{_short(arg)}`"
             if origin:
                 label += f" *by the evaluation of* `{origin}`"
             lines.append(f"{label}\n\n{text}")

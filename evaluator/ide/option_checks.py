@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .. import nodes as N
 from ..diagnostics import Diagnostic, Note, Severity
 from ..errors import EvalLimit, NixError
 from ..report import error_to_diagnostic
@@ -85,10 +84,10 @@ def check_module(
             if d.path in done or HOLE in d.path:
                 continue
             done.add(d.path)
-            node = conf.node(ev, d.path)
-            if node is None or not conf._is_option(ev, node) or "value" not in node:
-                continue
             try:
+                node = conf.node(ev, d.path)
+                if node is None or not conf._is_option(ev, node) or "value" not in node:
+                    continue
                 v = ev.run(_force(node["value"]))
                 ev.run(_deep(v, 2))
             except EvalLimit:
@@ -171,4 +170,4 @@ def _messages(ev: Any, conf: Configuration, value: Any, name: str) -> list[str]:
     return out
 
 
-__all__ = ["check_module", "option_path", "N"]
+__all__ = ["check_module", "option_path"]
