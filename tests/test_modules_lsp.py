@@ -33,6 +33,7 @@ SERVICES = """\
 let
   inherit (lib) mkIf mkOption types;
   cfg = config.services.web;
+  portText = toString cfg.port;
 in
 {
   options.services.web = {
@@ -50,6 +51,7 @@ in
   config = mkIf cfg.enable {
     services.web.url = "http://localhost:${toString cfg.port}";
     assertions = [ { assertion = cfg.port != 1; message = "port 1 is reserved"; } ];
+    warnings = lib.optional (cfg.port == 8080) "port 8080 is for proxies, not ${portText}";
   };
 }
 """
@@ -59,6 +61,10 @@ ASSERTIONS = """\
 {
   options.assertions = lib.mkOption {
     type = lib.types.listOf lib.types.unspecified;
+    default = [ ];
+  };
+  options.warnings = lib.mkOption {
+    type = lib.types.listOf lib.types.str;
     default = [ ];
   };
 }
@@ -93,6 +99,7 @@ SETTINGS = {
     "eval": {"entry": ENTRY, "budgetMs": 10000},
     "hover": {"budgetMs": 5000},
     "sandbox": {"allowedPaths": [str(LIB)]},
+    "inlayHints": {"enable": True},
 }
 
 
@@ -248,7 +255,17 @@ async def test_option_errors_at_the_definition(client: LanguageClient) -> None:
     assert d.range.start.line == 3
     assert "is not of type `16 bit unsigned integer" in d.message
     assert not any(x.code == "option_undefined" for x in diags)
-    replace_all(client, "config.nix", 4, CONFIG)
+    conflict = CONFIG.replace(
+        "  services.web.port", '  services.web.url = "x";\n  services.web.port'
+    )
+    replace_all(client, "config.nix", 4, conflict)
+    diags = await wait_for(
+        client, uri("config.nix"), lambda d: any(x.code == "option_conflict" for x in d)
+    )
+    d = next(x for x in diags if x.code == "option_conflict")
+    assert d.range.start.line == 3
+    assert "`services.web.url' has conflicting definition values" in d.message
+    replace_all(client, "config.nix", 5, CONFIG)
     await wait_for(client, uri("config.nix"), evaluated)
 
 
@@ -263,6 +280,16 @@ async def test_configuration_assertions(client: LanguageClient) -> None:
     d = next(x for x in diags if x.code == "config_assertion")
     assert d.message == "port 1 is reserved"
     assert d.range.start == position(failing, "assertions = [")
+    warning = SERVICES.replace("cfg.port == 8080", "cfg.port == 9090")
+    replace_all(client, "services.nix", 3, warning)
+    diags = await wait_for(
+        client, uri("services.nix"), lambda d: any(x.code == "config_warning" for x in d)
+    )
+    d = next(x for x in diags if x.code == "config_warning")
+    assert d.message == "port 8080 is for proxies, not 9090"
+    assert d.severity == types.DiagnosticSeverity.Warning
+    assert d.range.start == position(warning, "warnings =")
+    assert not any(x.code == "config_assertion" for x in diags)
 
 
 async def test_module_arguments_from_the_configuration(client: LanguageClient) -> None:
@@ -280,6 +307,30 @@ async def test_module_arguments_from_the_configuration(client: LanguageClient) -
     replace_all(client, "services.nix", 3, typing)
     found = await complete(client, "services.nix", position(typing, "lib.mkEn;", 8))
     assert found.items[0].label == "mkEnableOption"
+
+
+async def test_inlay_hints_with_module_arguments(client: LanguageClient) -> None:
+    await open_and_settle(client, "services.nix", SERVICES)
+    hints = await client.text_document_inlay_hint_async(
+        types.InlayHintParams(
+            text_document=types.TextDocumentIdentifier(uri("services.nix")),
+            range=types.Range(start=types.Position(0, 0), end=types.Position(30, 0)),
+        )
+    )
+    labels = [h.label for h in hints or []]
+    assert '= "9090"' in labels
+
+
+async def test_options_only_in_files_the_configuration_imports(client: LanguageClient) -> None:
+    other = "{ lib, ... }:\n{\n  services.web.enable = true;\n}\n"
+    (WORKSPACE / "other.nix").write_text(other)
+    await open_and_settle(client, "other.nix", other)
+    typing = other.replace("  services.web.enable", "  services.web.\n  services.web.enable")
+    replace_all(client, "other.nix", 2, typing)
+    found = await complete(client, "other.nix", position(typing, "web.\n", 4))
+    assert not {"port", "url"} & {i.label for i in found.items}
+    text = await hover(client, "other.nix", position(other, "enable", 1))
+    assert "option" not in text
 
 
 async def test_doc_comment_hover(client: LanguageClient) -> None:

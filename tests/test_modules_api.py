@@ -1,0 +1,116 @@
+"""The evaluator side of issue 11, without a server: module files' option
+paths, documentation of values, packages, and completion of large sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evaluator import api
+from evaluator.ide import completion, definition
+from evaluator.ide._doc import analyse
+from evaluator.ide.docs import doc_comment_before, hash_comment_before
+from evaluator.ide.modules import completion_context, module_shape, option_at
+from evaluator.ide.option_checks import option_path
+
+LIB = (Path(__file__).resolve().parent.parent.parent / "shared" / "nixpkgs-lib").resolve()
+needs_lib = pytest.mark.skipif(not (LIB / "lib" / "default.nix").exists(), reason="no lib")
+
+
+def test_definitions_of_a_module() -> None:
+    text = (
+        b"{ lib, ... }:\n{\n  imports = [ ];\n  config = lib.mkMerge [\n"
+        b"    { a.b = 1; }\n    (lib.mkIf true { c = { d = lib.mkDefault 2; }; })\n  ];\n}\n"
+    )
+    paths = {d.path for d in module_shape(analyse(text, "/m.nix")).definitions}
+    assert {("a",), ("a", "b"), ("c",), ("c", "d")} <= paths
+    assert not any(p[0] == "imports" for p in paths)
+
+
+def test_option_at_every_component() -> None:
+    text = b"{\n  x = 1;\n  services.web.port = 1;\n}\n"
+    doc = analyse(text, "/m.nix")
+    on = {w: option_at(doc, text.index(w.encode()) + 1) for w in ("services", "web", "port")}
+    assert on["services"] is not None and on["services"].path == ("services",)
+    assert on["web"] is not None and on["web"].path == ("services", "web")
+    assert on["port"] is not None and on["port"].path == ("services", "web", "port")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("{\n  services.web.|\n  services.web.port = 1;\n}\n", ("services", "web")),
+        ("{\n  services.web.po|\n}\n", ("services", "web")),
+        ("{ lib, ... }: {\n  config.services.|\n}\n", ("services",)),
+        (
+            "{ lib, ... }: {\n  config = lib.mkIf true { services.web = { | }; };\n}\n",
+            ("services", "web"),
+        ),
+        ("{\n  x = services.web.|;\n}\n", None),  # a value, not a definition
+    ],
+)
+def test_completion_context_on_unfinished_text(text: str, expected: tuple[str, ...] | None) -> None:
+    offset = text.index("|")
+    found = completion_context(text.replace("|", "").encode(), "/m.nix", offset)
+    assert (found[0] if found else None) == expected
+
+
+def test_option_path_of_a_message() -> None:
+    assert option_path('users.users."a.b".home') == ("users", "users", "a.b", "home")
+
+
+def test_doc_comments() -> None:
+    text = b"{\n  /**\n    Adds one.\n  */\n  inc =\n    # the number\n    x: x + 1;\n  # Old style.\n  # Two lines.\n  dec = x: x - 1;\n}\n"
+    assert doc_comment_before(text, text.index(b"x: x + 1")) == "Adds one."
+    assert doc_comment_before(text, text.index(b"x: x - 1")) is None
+    assert hash_comment_before(text, text.index(b"x: x - 1")) == "Old style.\nTwo lines."
+
+
+@needs_lib
+def test_doc_through_an_alias_and_a_builtin() -> None:
+    text = f'let lib = import {LIB}/lib; in lib.concatStringsSep "," [ ]'.encode()
+    info = api.hover(
+        text, "/t.nix", text.index(b"concatStringsSep") + 2, budget=api.Budget(timeout_s=5)
+    )
+    assert info is not None
+    assert "Concatenate a list of strings with a separator" in info.markdown
+    assert "lib.strings.concatStringsSep" in info.markdown
+
+
+def test_package_hover_and_definition(tmp_path: Path) -> None:
+    pkgs = tmp_path / "packages.nix"
+    pkgs.write_text(
+        '{\n  hello = derivation { name = "hello-2.12"; version = "2.12"; system = "x";\n'
+        '    builder = "/bin/sh"; } // { meta = { description = "Says hello";\n'
+        '    homepage = "https://example.org/hello"; license = { spdxId = "MIT"; };\n'
+        f'    position = "{pkgs}:2"; }}; }};\n}}\n'
+    )
+    user = tmp_path / "user.nix"
+    text = f"let pkgs = import {pkgs}; in [ pkgs.hello ]\n"
+    user.write_text(text)
+    offset = text.index("hello") + 1
+    info = api.hover(text, str(user), offset, budget=api.Budget(timeout_s=5))
+    assert info is not None
+    for part in ("hello-2.12", "`2.12`", "Says hello", "https://example.org/hello", "MIT"):
+        assert part in info.markdown
+    assert f"packages.nix:2](file://{pkgs}#L2)" in info.markdown
+    locs = definition(text, str(user), offset)
+    assert [(loc.path, loc.span.line_col()[0]) for loc in locs] == [(str(pkgs), 2)]
+
+
+def test_a_hundred_thousand_names_complete_by_name(tmp_path: Path) -> None:
+    user = tmp_path / "user.nix"
+    text = "{ pkgs }: pkgs.pkg9999"
+    user.write_text(text)
+    entry = (
+        'let pkgs = builtins.listToAttrs (builtins.genList (i: { name = "pkg${toString i}"; '
+        f"value = i; }}) 100000); in import {user} {{ inherit pkgs; }}"
+    )
+    result = api.evaluate(text, str(user), entry=entry, budget=api.Budget(timeout_s=120))
+    assert not result.diagnostics
+    items = completion(text, str(user), len(text), observed=result.observed)
+    assert items[0].label == "pkg9999"
+    assert all("pkg9999" in i.label for i in items)
+    items = completion(text, str(user), text.index("pkg9999"), observed=result.observed)
+    assert len(items) == 200  # cut: the server marks the answer incomplete
