@@ -19,7 +19,13 @@ from .diagnostics import Diagnostic, Severity
 from .errors import EvalLimit, NixError
 from .eval import Evaluator, ParseFailed
 from .ide._doc import analyse
-from .ide.docs import is_derivation, package_info, value_doc
+from .ide.docs import (
+    doc_comment_before,
+    hash_comment_before,
+    is_derivation,
+    package_info,
+    value_doc,
+)
 from .ide.modules import option_at
 from .ide.option_checks import check_module
 from .ide.options import Configuration, ModuleContext, find_configurations
@@ -326,6 +332,14 @@ def _hover_run(
             opts = PrintOptions(max_depth=print_depth, max_attrs=30, max_items=30, max_string=400)
             value_text = show_value(v, opts)
             lines.append(f"```nix\n{value_text}\n```")
+            if holder is not None:
+                try:
+                    where = holder[0]()
+                except (NixError, CompileError, RecursionError):
+                    where = None
+                doc = value_doc(v, where, holder[1]) if where.__class__ is Attrs else None
+                if doc:
+                    lines.append(doc)
             extra = ""
             if v.__class__ is list:
                 extra = f" of {len(v)} element{'s' if len(v) != 1 else ''}"
@@ -391,6 +405,7 @@ def hover(
     except ParseFailed:
         return None
     chain = path_to(res.root, offset)
+    binding_doc = _binding_doc(chain[-1], offset)
     chain = _target(chain, offset)
     target = chain[-1]
     span = target.span
@@ -446,7 +461,21 @@ def hover(
             lines.append(text)
         if i == 0 and vt is None and "depends on" not in text and len(runs) > 1:
             break
-    return HoverInfo("\n\n".join(lines), span, value_text, complete)
+    markdown = "\n\n".join(lines)
+    if binding_doc and binding_doc not in markdown:
+        markdown += f"\n\n---\n\n{binding_doc}"
+    return HoverInfo(markdown, span, value_text, complete)
+
+
+def _binding_doc(node: N.Node, offset: int) -> str | None:
+    """On the name of a binding of ``node`` (a set or ``let``): its doc comment."""
+    if node.__class__ not in (N.Let, N.Attrs):
+        return None
+    for d in node.attrs.values():  # type: ignore[attr-defined]
+        if d.span.start <= offset < d.span.end:
+            text = d.span.source.text
+            return doc_comment_before(text, d.span.start) or hash_comment_before(text, d.span.start)
+    return None
 
 
 def _option_hover(
@@ -465,7 +494,7 @@ def _option_hover(
     doc = analyse(text, path)
     if doc.root is None:
         return None
-    found = option_at(doc, offset)
+    found = option_at(doc, offset, declarations=True)
     if found is None:
         return None
     for conf in confs:

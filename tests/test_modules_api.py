@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from evaluator import api
-from evaluator.ide import completion, definition
+from evaluator.ide import CompletionItem, completion, definition, resolve_completion
 from evaluator.ide._doc import analyse
 from evaluator.ide.docs import doc_comment_before, hash_comment_before
 from evaluator.ide.modules import completion_context, module_shape, option_at
@@ -114,3 +114,22 @@ def test_a_hundred_thousand_names_complete_by_name(tmp_path: Path) -> None:
     assert all("pkg9999" in i.label for i in items)
     items = completion(text, str(user), text.index("pkg9999"), observed=result.observed)
     assert len(items) == 200  # cut: the server marks the answer incomplete
+
+
+@needs_lib
+def test_docs_of_bindings_values_and_completion_items(tmp_path: Path) -> None:
+    path = tmp_path / "t.nix"
+    text = f"let\n  /** The answer. */\n  answer = 42;\n  lib = import {LIB}/lib;\nin [ answer lib.version lib.id ]\n"
+    path.write_text(text)
+    info = api.hover(text, str(path), text.index("answer =") + 1)
+    assert info is not None and "42" in info.markdown and "The answer." in info.markdown
+    info = api.hover(text, str(path), text.index("lib.version") + 5, budget=api.Budget(timeout_s=5))
+    assert info is not None and "Returns the current full nixpkgs version number" in info.markdown
+    local = tmp_path / "local.nix"
+    text = "let s = {\n  /** Adds two numbers. */\n  add = a: b: a + b;\n}; in s.ad"
+    local.write_text(text)
+    items = completion(text, str(local), len(text))
+    item = next(i for i in items if i.label == "add")
+    assert item.documentation is None and item.data is not None  # looked up on resolve
+    bare = CompletionItem(item.label, item.kind, item.edit_span, item.sort_text, data=item.data)
+    assert resolve_completion(bare).documentation == "Adds two numbers."

@@ -337,3 +337,6 @@ async def test_doc_comment_hover(client: LanguageClient) -> None:
     await open_and_settle(client, "services.nix", SERVICES)
     text = await hover(client, "services.nix", position(SERVICES, "mkEnableOption", 3))
     assert "Creates an option declaration with a default value of `false`" in text
+    # A declaration's key shows the option too.
+    text = await hover(client, "services.nix", position(SERVICES, "port = mkOption", 1))
+    assert "services.web.port" in text and "`9090`" in text

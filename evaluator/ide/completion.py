@@ -96,8 +96,8 @@ class _Request:
 
 def resolve_completion(item: CompletionItem) -> CompletionItem:
     """Fill in ``documentation`` (builtins' docs and doc comments are looked up only here)."""
-    if item.data and item.data.startswith("doc:") and item.documentation is None:
-        item.documentation = _doc_at(item.data[len("doc:") :])
+    if item.data and item.data.startswith(("doc:", "pos:")) and item.documentation is None:
+        item.documentation = _doc_at(item.data[len("doc:") :], item.data.startswith("doc:"))
         return item
     if item.data and item.data.startswith("builtin:") and item.documentation is None:
         if not REGISTRY:
@@ -319,6 +319,9 @@ def _set_names(value: Any) -> _Names:
             elif isinstance(v, Lambda) and v.node.span.source.path:
                 sp = v.node.span
                 data = f"doc:{sp.source.path}:{sp.start}"
+            elif value.pos and name in value.pos and value.pos[name].source.path:
+                sp = value.pos[name]  # where the attribute is defined (nothing forced)
+                data = f"pos:{sp.source.path}:{sp.start}"
             info[name] = (isinstance(v, (Lambda, PrimOp, PrimOpApp)), data)
     return _Names(names, info)
 
@@ -337,8 +340,10 @@ def _name_items(
     return out
 
 
-def _doc_at(where: str) -> str | None:
-    """The doc comment before byte offset ``file:offset`` (``_set_names``'s ``doc:`` data)."""
+def _doc_at(where: str, hashes: bool) -> str | None:
+    """The doc comment before byte offset ``file:offset`` (``_set_names``'s
+    data: a lambda's position, where ``#`` comments count too, or an
+    attribute's, where only an RFC 145 comment does)."""
     from .docs import doc_comment_before, hash_comment_before
 
     file, _, offset = where.rpartition(":")
@@ -350,7 +355,7 @@ def _doc_at(where: str) -> str | None:
     except OSError:
         return None
     at = int(offset)
-    return doc_comment_before(text, at) or hash_comment_before(text, at)
+    return doc_comment_before(text, at) or (hash_comment_before(text, at) if hashes else None)
 
 
 def _plain_ident(name: str) -> bool:

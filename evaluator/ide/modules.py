@@ -61,15 +61,25 @@ class DefinitionSet:
 
 @dataclass(slots=True)
 class ModuleShape:
-    """The definitions of one module file (empty when it is not a module)."""
+    """The definitions of one module file (empty when it is not a module),
+    and the keys under its ``options`` (declarations and the sets holding them)."""
 
     definitions: list[Definition]
     sets: list[DefinitionSet]
+    declarations: list[Definition]
 
 
 def module_shape(doc: Doc) -> ModuleShape:
-    """The definitions and definition sets of ``doc`` (parsed without errors)."""
-    shape = ModuleShape([], [])
+    """The definitions and definition sets of ``doc`` (parsed without errors;
+    computed once per text)."""
+    shape: ModuleShape | None = doc.memo.get("module_shape")
+    if shape is None:
+        shape = doc.memo["module_shape"] = _shape(doc)
+    return shape
+
+
+def _shape(doc: Doc) -> ModuleShape:
+    shape = ModuleShape([], [], [])
     if doc.root is None:
         return shape
     body = _unwrap_body(doc.root)
@@ -82,6 +92,9 @@ def module_shape(doc: Doc) -> ModuleShape:
         ad = body.attrs.get("config")
         if ad is not None and ad.kind == "plain":
             _walk_value(ad.value, (), text, shape)
+        ad = body.attrs.get("options")
+        if ad is not None and ad.kind == "plain":
+            _walk_declarations(ad.value, shape)
     else:
         shape.sets.append(DefinitionSet((), body.span))
         for name, ad in body.attrs.items():
@@ -130,6 +143,21 @@ def _walk_value(node: N.Node, prefix: tuple[str, ...], text: bytes, shape: Modul
                 shape.sets.append(DefinitionSet(p, n.span))
             for name, ad in n.attrs.items():
                 _binding(name, ad, p, text, shape)
+
+
+def _walk_declarations(node: N.Node, shape: ModuleShape) -> None:
+    """The keys of the sets under ``options`` (an ``mkOption`` call is a leaf)."""
+    stack: list[tuple[N.Node, tuple[str, ...]]] = [(node, ())]
+    while stack:
+        n, p = stack.pop()
+        if isinstance(n, (N.Let, N.With)):
+            stack.append((n.body, p))
+        elif isinstance(n, N.Attrs):
+            for name, ad in n.attrs.items():
+                path = (*p, name)
+                shape.declarations.append(Definition(path, ad.span, ad.value.span))
+                if ad.kind == "plain":
+                    stack.append((ad.value, path))
 
 
 def _synthetic(n: N.Attrs, text: bytes) -> bool:
@@ -183,12 +211,14 @@ def _key_components(text: bytes, key: N.Span) -> list[tuple[int, int]]:
     return out or [(key.start, key.end)]
 
 
-def option_at(doc: Doc, offset: int) -> OptionAt | None:
-    """The option path of the definition key under ``offset`` (any component)."""
+def option_at(doc: Doc, offset: int, declarations: bool = False) -> OptionAt | None:
+    """The option path of the definition key under ``offset`` (any
+    component); with ``declarations``, of the keys under ``options`` too."""
     shape = module_shape(doc)
     text = doc.text
     best: OptionAt | None = None
-    for d in shape.definitions:
+    keys = shape.definitions + shape.declarations if declarations else shape.definitions
+    for d in keys:
         comps = _key_components(text, d.name)
         if not comps[0][0] <= offset <= comps[-1][1]:
             continue

@@ -95,7 +95,7 @@ def option_declarations(
     doc = analyse(text, path)
     if doc.root is None:
         return None
-    found = option_at(doc, offset)
+    found = option_at(doc, offset, declarations=True)
     if found is None:
         return None
     ev = make_evaluator(io, steps=5_000_000, timeout_s=timeout_s)

@@ -141,9 +141,9 @@ def is_configuration(ev: Any, v: Any) -> bool:
 
 
 def find_configurations(ev: Any, value: Any, depth: int = 2) -> list[tuple[str, Any]]:
-    """The configurations in ``value`` (itself, or attributes down to
-    ``depth`` levels), as (attribute path, value); sets are entered only
-    when they are no derivation, and at most 200 attributes of each."""
+    """The configurations in ``value`` (itself, or attributes and list
+    items down to ``depth`` levels), as (attribute path, value); sets are
+    entered only when they are no derivation, and at most 200 attributes of each."""
     out: list[tuple[str, Any]] = []
     stack: list[tuple[str, Any, int]] = [("", value, 0)]
     while stack:
@@ -156,6 +156,10 @@ def find_configurations(ev: Any, value: Any, depth: int = 2) -> list[tuple[str, 
         try:
             v = ev.run(_force(v))
         except NixError:
+            continue
+        if isinstance(v, list):  # several entries
+            for i, item in enumerate(v[:200]):
+                stack.append((f"{name}[{i}]", item, d + 1))
             continue
         if not isinstance(v, Attrs) or _is_derivation(ev, v):
             continue
