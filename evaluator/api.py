@@ -28,7 +28,7 @@ from .ide.docs import (
 )
 from .ide.modules import option_at
 from .ide.option_checks import check_module
-from .ide.options import Configuration, ModuleContext, find_configurations
+from .ide.options import Configuration, ModuleContext, find_configurations, strip_ansi
 from .printer import PrintOptions, show_value
 from .report import error_to_diagnostic
 from .runtime import DependsOnArgument
@@ -206,6 +206,16 @@ def _check_configurations(
     context = result.context = ModuleContext(confs, set())
     context.load(ev, ev.machine.observe or {})
     context.files = set(ev.files_seen)
+    for conf in confs:
+        try:
+            conf.options(ev)
+        except EvalLimit:
+            raise
+        except NixError as err:  # no options at all (a module failed to load)
+            diag = error_to_diagnostic(err)
+            diag.message = strip_ansi(diag.message)
+            result.diagnostics.append(diag)
+            _drop_traceback(err)
     if path is None:
         return
     data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text

@@ -133,3 +133,15 @@ def test_docs_of_bindings_values_and_completion_items(tmp_path: Path) -> None:
     assert item.documentation is None and item.data is not None  # looked up on resolve
     bare = CompletionItem(item.label, item.kind, item.edit_span, item.sort_text, data=item.data)
     assert resolve_completion(bare).documentation == "Adds two numbers."
+
+
+@needs_lib
+def test_a_configuration_that_fails_to_load_is_reported(tmp_path: Path) -> None:
+    module = tmp_path / "config.nix"
+    text = "{ lib, ... }:\n{\n  imports = [ ./missing.nix ];\n}\n"
+    module.write_text(text)
+    entry = f"[ ((import {LIB}/lib).evalModules {{ modules = [ {module} ]; }}) ]"
+    result = api.evaluate(text, str(module), entry=entry, budget=api.Budget(timeout_s=20))
+    assert result.context is not None and len(result.context.configurations) == 1
+    assert [d.code for d in result.diagnostics] == ["eval_error"]
+    assert "missing.nix' does not exist" in result.diagnostics[0].message

@@ -8,8 +8,9 @@ the configuration's own check of undeclared options (forcing ``config``), the
 value of every option the file defines, and the file's definitions of the
 configuration's ``assertions`` and ``warnings`` (when it declares them), and
 places each finding on the file's definition of that option
-(``modules.definitions_of``).  Findings that blame only other files are left
-to those files.
+(``modules.definitions_of``).  Findings that name only other files'
+definitions are left to those files; other errors (a module that fails to
+import, a ``throw`` elsewhere) are reported as any evaluation error.
 """
 
 from __future__ import annotations
@@ -110,17 +111,25 @@ def _blame(
         d.message = message
         return [d]
     m = _OPTION.search(message)
-    if m is not None:
-        option = option_path(m.group(1))
     files = _FILES.findall(message)
-    if option is None or (files and path not in files):
-        return []
-    code = _code_of(message)
-    notes = [Note(f"while evaluating the configuration `{origin}`")] if origin else []
-    return [
-        Diagnostic(code, Severity.ERROR, message, d.name, list(notes))
-        for d in definitions_of(doc, option)
-    ]
+    if m is not None and files:
+        if path not in files:
+            return []  # it names the definitions at fault: those of other files
+        option = option_path(m.group(1))
+    if option is not None:
+        code = _code_of(message)
+        notes = [Note(f"while evaluating the configuration `{origin}`")] if origin else []
+        found = [
+            Diagnostic(code, Severity.ERROR, message, d.name, list(notes))
+            for d in definitions_of(doc, option)
+        ]
+        if found:
+            return found
+    # Nothing to place it on here (an error in another module, an import
+    # that fails): as any evaluation error, anchored by its trace.
+    d = error_to_diagnostic(err)
+    d.message = message
+    return [d]
 
 
 def _assertions(ev: Any, conf: Configuration, doc: Doc) -> list[Diagnostic]:
