@@ -182,6 +182,12 @@ def evaluate(
     ev.compact_programs()
     result.programs = ev.programs
     result.diagnostics[:0] = list(ev.warnings)
+    for diag in result.diagnostics:  # lib colours some messages for terminals
+        if "\x1b" in diag.message:
+            diag.message = strip_ansi(diag.message)
+        for note in diag.notes:
+            if "\x1b" in note.message:
+                note.message = strip_ansi(note.message)
     result.files = set(ev.files_seen)
     result.observed = ev.machine.observe
     result.elapsed_ms = (time.monotonic() - t0) * 1000
@@ -367,7 +373,7 @@ def _hover_run(
         complete = False
         _drop_traceback(err)
     except NixError as err:
-        lines.append(f"**error:** {err.msg}")
+        lines.append(f"**error:** {strip_ansi(err.msg)}")
         _drop_traceback(err)
     return "\n\n".join(lines), value_text, complete
 
