@@ -24,7 +24,7 @@ from ..report import error_to_diagnostic
 from ..values import Attrs
 from ._doc import HOLE, Doc, analyse
 from .modules import definitions_of, module_shape
-from .options import Configuration, _deep, _force, strip_ansi
+from .options import Configuration, force_deep, force_whnf, strip_ansi
 
 _OPTION = re.compile(r"option [`‘]((?:[^`'’\"]|\"[^\"]*\")+)['’`]")
 _FILES = re.compile(r"^\s*- In [`‘]([^'’`]+)['’`]", re.M)
@@ -75,7 +75,7 @@ def check_module(
 
     with conf.lock:
         try:
-            ev.run(_force(conf.value["config"]))
+            ev.run(force_whnf(conf.value["config"]))
         except EvalLimit:
             raise
         except NixError as err:
@@ -87,16 +87,38 @@ def check_module(
             done.add(d.path)
             try:
                 node = conf.node(ev, d.path)
-                if node is None or not conf._is_option(ev, node) or "value" not in node:
+                if node is None or not conf.is_option(ev, node) or "value" not in node:
                     continue
-                v = ev.run(_force(node["value"]))
-                ev.run(_deep(v, 2))
+                v = ev.run(force_whnf(node["value"]))
+                ev.run(force_deep(v, 2))
             except EvalLimit:
                 raise
             except NixError as err:
                 add(_blame(err, doc, origin, d.path))
         add(_assertions(ev, conf, doc))
+        _prepare(ev, conf, doc)
     return out
+
+
+#: At most this many of a file's option paths are prepared for its requests.
+PREPARED = 200
+
+
+def _prepare(ev: Any, conf: Configuration, doc: Doc) -> None:
+    """Read now, in the evaluation's worker, what hover and completion will
+    ask about this file (the options it defines and their siblings), so that
+    they answer from ``conf``'s memory."""
+    paths = list(dict.fromkeys(d.path for d in module_shape(doc).definitions))[:PREPARED]
+    for path in paths:
+        if HOLE in path:
+            continue
+        try:
+            conf.children(ev, path[:-1])
+            conf.info(ev, path)
+        except EvalLimit:
+            raise
+        except NixError:
+            continue
 
 
 def _blame(
@@ -140,18 +162,18 @@ def _assertions(ev: Any, conf: Configuration, doc: Doc) -> list[Diagnostic]:
         ("warnings", "config_warning", Severity.WARNING),
     ):
         node = conf.node(ev, (name,))
-        if node is None or not conf._is_option(ev, node):
+        if node is None or not conf.is_option(ev, node):
             continue
         where = definitions_of(doc, (name,))
         if not where or "definitionsWithLocations" not in node:
             continue
         try:
-            defs = ev.run(_force(node["definitionsWithLocations"]))
+            defs = ev.run(force_whnf(node["definitionsWithLocations"]))
             for item in defs:
-                item = ev.run(_force(item))
-                if conf._text(ev, item.get("file")) != doc.path:
+                item = ev.run(force_whnf(item))
+                if conf.text_of(ev, item.get("file")) != doc.path:
                     continue
-                for msg in _messages(ev, conf, ev.run(_force(item["value"])), name):
+                for msg in _messages(ev, conf, ev.run(force_whnf(item["value"])), name):
                     out.append(Diagnostic(code, severity, strip_ansi(msg), where[0].name))
         except EvalLimit:
             raise
@@ -168,14 +190,14 @@ def _messages(ev: Any, conf: Configuration, value: Any, name: str) -> list[str]:
         return []
     out = []
     for item in value:
-        item = ev.run(_force(item))
+        item = ev.run(force_whnf(item))
         if name == "warnings":
-            text = conf._text(ev, item)
+            text = conf.text_of(ev, item)
             if text:
                 out.append(text)
         elif isinstance(item, Attrs) and "assertion" in item:
-            if ev.run(_force(item["assertion"])) is False:
-                out.append(conf._text(ev, item.get("message")) or "assertion failed")
+            if ev.run(force_whnf(item["assertion"])) is False:
+                out.append(conf.text_of(ev, item.get("message")) or "assertion failed")
     return out
 
 

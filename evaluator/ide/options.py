@@ -108,7 +108,7 @@ def _declaration_link(d: Declaration) -> str:
     return f"[{name}](file://{d.file})"
 
 
-def _force(v: Any) -> Any:
+def force_whnf(v: Any) -> Any:
     """Generator: ``v`` forced to weak head normal form."""
     if v.__class__ is Thunk:
         v = v.v if v.c is None else (yield v)
@@ -117,9 +117,9 @@ def _force(v: Any) -> Any:
 
 def _call(f: Any, arg: Any) -> Any:
     """Generator: ``f arg``."""
-    f = yield from _force(f)
+    f = yield from force_whnf(f)
     result = yield (f, arg, None)
-    return (yield from _force(result))
+    return (yield from force_whnf(result))
 
 
 def _forced(v: Any) -> Any:
@@ -132,10 +132,10 @@ def _forced(v: Any) -> Any:
 def is_configuration(ev: Any, v: Any) -> bool:
     """Whether ``v`` is a module-system configuration (``_type = "configuration"``)."""
     try:
-        v = ev.run(_force(v))
+        v = ev.run(force_whnf(v))
         if not isinstance(v, Attrs) or "_type" not in v:
             return False
-        return bool(ev.run(_force(v["_type"])) == "configuration")
+        return bool(ev.run(force_whnf(v["_type"])) == "configuration")
     except NixError:
         return False
 
@@ -149,12 +149,12 @@ def find_configurations(ev: Any, value: Any, depth: int = 2) -> list[tuple[str, 
     while stack:
         name, v, d = stack.pop()
         if is_configuration(ev, v):
-            out.append((name, ev.run(_force(v))))
+            out.append((name, ev.run(force_whnf(v))))
             continue
         if d >= depth:
             continue
         try:
-            v = ev.run(_force(v))
+            v = ev.run(force_whnf(v))
         except NixError:
             continue
         if isinstance(v, list):  # several entries
@@ -173,7 +173,7 @@ def _is_derivation(ev: Any, v: Attrs) -> bool:
     if "type" not in v:
         return False
     try:
-        return bool(ev.run(_force(v["type"])) == "derivation")
+        return bool(ev.run(force_whnf(v["type"])) == "derivation")
     except NixError:
         return False
 
@@ -200,7 +200,7 @@ class Configuration:
     def options(self, ev: Any) -> Any:
         """The ``options`` set (forced)."""
         try:
-            return ev.run(_force(self.value["options"]))
+            return ev.run(force_whnf(self.value["options"]))
         except EvalLimit:
             raise
         except NixError:
@@ -208,10 +208,11 @@ class Configuration:
                 raise
             return self.unchecked_options
 
-    def _is_option(self, ev: Any, v: Any) -> bool:
+    def is_option(self, ev: Any, v: Any) -> bool:
+        """Whether ``v`` (forced) is an option (``_type = "option"``)."""
         if not isinstance(v, Attrs) or "_type" not in v:
             return False
-        return bool(ev.run(_force(v["_type"])) == "option")
+        return bool(ev.run(force_whnf(v["_type"])) == "option")
 
     def node(self, ev: Any, path: tuple[str, ...]) -> Any:
         """The options tree at ``path``: an option, a set of options, or None.
@@ -234,7 +235,7 @@ class Configuration:
             return None
         if isinstance(parent, _Named):  # after ``attrsOf``: any name
             return parent.sub
-        if self._is_option(ev, parent):
+        if self.is_option(ev, parent):
             sub = self._sub_options(ev, parent, path[:-1])
             if sub is None:
                 return None
@@ -243,16 +244,16 @@ class Configuration:
             parent = sub
         if not isinstance(parent, Attrs) or name not in parent:
             return None
-        return ev.run(_force(parent[name]))
+        return ev.run(force_whnf(parent[name]))
 
     def _sub_options(self, ev: Any, opt: Attrs, loc: tuple[str, ...]) -> Any:
         """The sub-options of option ``opt`` (a set), ``_Named`` when a
         name comes first (``attrsOf``), None when it has none."""
         try:
-            typ = ev.run(_force(opt["type"])) if "type" in opt else None
+            typ = ev.run(force_whnf(opt["type"])) if "type" in opt else None
             if not isinstance(typ, Attrs) or "getSubOptions" not in typ:
                 return None
-            tname = ev.run(_force(typ["name"])) if "name" in typ else ""
+            tname = ev.run(force_whnf(typ["name"])) if "name" in typ else ""
             sub = ev.run(_call(typ["getSubOptions"], [Thunk.done(x) for x in loc]))
         except NixError:
             return None
@@ -270,7 +271,7 @@ class Configuration:
             if cached is not None:
                 return cached
             node = self.node(ev, path)
-            if node is not None and self._is_option(ev, node):
+            if node is not None and self.is_option(ev, node):
                 node = self._sub_options(ev, node, path)
             if isinstance(node, _Named) or not isinstance(node, Attrs):
                 out: list[OptionChild] = []
@@ -278,10 +279,10 @@ class Configuration:
                 out = []
                 for name in sorted(node, key=lambda n: (n.startswith("_"), n)):
                     try:
-                        child = ev.run(_force(node[name]))
+                        child = ev.run(force_whnf(node[name]))
                     except NixError:
                         continue
-                    if self._is_option(ev, child):
+                    if self.is_option(ev, child):
                         out.append(
                             OptionChild(
                                 name, True, self._type_text(ev, child), self._description(ev, child)
@@ -299,17 +300,17 @@ class Configuration:
             if cached is not None and (cached.value is not None or not with_value):
                 return cached
             node = self.node(ev, path)
-            if node is None or not self._is_option(ev, node):
+            if node is None or not self.is_option(ev, node):
                 return None
             info = OptionInfo(path, self._type_text(ev, node), self._description(ev, node))
             info.default = self._literal(ev, node, "defaultText", "default")
             info.example = self._literal(ev, node, "example", None)
-            info.read_only = self._text(ev, node.get("readOnly")) == "true"
+            info.read_only = self.text_of(ev, node.get("readOnly")) == "true"
             info.declarations = self._declarations(ev, node)
             if with_value and "value" in node:
                 try:
-                    v = ev.run(_force(node["value"]))
-                    ev.run(_deep(v, 3))
+                    v = ev.run(force_whnf(node["value"]))
+                    ev.run(force_deep(v, 3))
                     info.value = show_value(v, _SHOW)
                 except NixError as err:
                     info.value_error = strip_ansi(err.msg).split("\n", 1)[0]
@@ -347,11 +348,12 @@ class Configuration:
             stack.extend((*path, c.name) for c in reversed(kids) if not c.is_option)
 
     # ------------------------------------------------------------- fields
-    def _text(self, ev: Any, v: Any) -> str:
+    def text_of(self, ev: Any, v: Any) -> str:
+        """A string, boolean or ``{ text }`` value as text ("" otherwise or on error)."""
         if v is None:
             return ""
         try:
-            v = ev.run(_force(v))
+            v = ev.run(force_whnf(v))
         except NixError:
             return ""
         if isinstance(v, (str, CtxStr)):
@@ -359,20 +361,20 @@ class Configuration:
         if isinstance(v, bool):
             return "true" if v else "false"
         if isinstance(v, Attrs) and "text" in v:  # mdDoc, literalMD
-            return self._text(ev, v["text"])
+            return self.text_of(ev, v["text"])
         return ""
 
     def _type_text(self, ev: Any, opt: Attrs) -> str:
         try:
-            typ = ev.run(_force(opt["type"])) if "type" in opt else None
+            typ = ev.run(force_whnf(opt["type"])) if "type" in opt else None
         except NixError:
             return ""
         if not isinstance(typ, Attrs):
             return ""
-        return strip_ansi(self._text(ev, typ.get("description")))
+        return strip_ansi(self.text_of(ev, typ.get("description")))
 
     def _description(self, ev: Any, opt: Attrs) -> str:
-        return strip_ansi(self._text(ev, opt.get("description"))).strip()
+        return strip_ansi(self.text_of(ev, opt.get("description"))).strip()
 
     def _literal(self, ev: Any, opt: Attrs, text_name: str, value_name: str | None) -> str | None:
         """``defaultText``/``example``: literal expressions as written, else the value printed."""
@@ -380,12 +382,12 @@ class Configuration:
             if name is None or name not in opt:
                 continue
             try:
-                v = ev.run(_force(opt[name]))
+                v = ev.run(force_whnf(opt[name]))
                 if isinstance(v, Attrs) and "_type" in v:
-                    kind = ev.run(_force(v["_type"]))
+                    kind = ev.run(force_whnf(v["_type"]))
                     if kind in ("literalExpression", "literalMD", "literalExample"):
-                        return self._text(ev, v)
-                ev.run(_deep(v, 3))
+                        return self.text_of(ev, v)
+                ev.run(force_deep(v, 3))
                 return show_value(v, _SHOW)
             except NixError as err:
                 return f"«error: {strip_ansi(err.msg).splitlines()[0]}»"
@@ -395,16 +397,16 @@ class Configuration:
         out: list[Declaration] = []
         try:
             if "declarationPositions" in opt:
-                for p in ev.run(_force(opt["declarationPositions"])):
-                    p = ev.run(_force(p))
-                    file = self._text(ev, p.get("file"))
-                    line = ev.run(_force(p["line"])) if "line" in p else 0
-                    col = ev.run(_force(p["column"])) if "column" in p else 0
+                for p in ev.run(force_whnf(opt["declarationPositions"])):
+                    p = ev.run(force_whnf(p))
+                    file = self.text_of(ev, p.get("file"))
+                    line = ev.run(force_whnf(p["line"])) if "line" in p else 0
+                    col = ev.run(force_whnf(p["column"])) if "column" in p else 0
                     if file:
                         out.append(Declaration(file, int(line), int(col)))
             if not out and "declarations" in opt:
-                for f in ev.run(_force(opt["declarations"])):
-                    f = ev.run(_force(f))
+                for f in ev.run(force_whnf(opt["declarations"])):
+                    f = ev.run(force_whnf(f))
                     file = f.path if isinstance(f, NixPath) else str(f)
                     out.append(Declaration(file))
         except (NixError, TypeError, ValueError):
@@ -421,7 +423,7 @@ class _Named:
         self.sub = sub
 
 
-def _deep(v: Any, depth: int) -> Any:
+def force_deep(v: Any, depth: int) -> Any:
     """Generator: force ``v`` down to ``depth`` levels (for display)."""
     stack = [(v, 0)]
     while stack:
@@ -457,7 +459,7 @@ class ModuleContext:
         failing = []
         for conf in self.configurations:
             try:
-                ev.run(_force(conf.value["options"]))
+                ev.run(force_whnf(conf.value["options"]))
             except EvalLimit:
                 raise
             except NixError:
@@ -473,7 +475,7 @@ class ModuleContext:
                 if "config" not in arg or "lib" not in arg:
                     continue
                 try:
-                    opts = ev.run(_force(arg["options"]))
+                    opts = ev.run(force_whnf(arg["options"]))
                 except NixError:
                     continue
                 if isinstance(opts, Attrs):
@@ -498,7 +500,7 @@ class ModuleContext:
                     continue
                 any_call = True
                 try:
-                    opts = ev.run(_force(arg["options"]))
+                    opts = ev.run(force_whnf(arg["options"]))
                 except NixError:
                     continue
                 for conf in self.configurations:
