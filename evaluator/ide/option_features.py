@@ -74,8 +74,8 @@ def option_items(
                     _label(child.name), "field", span, rank + child.name, "option set"
                 )
             items[child.name] = item
-    if not items and not confs:
-        return None
+    # Empty where no option is known (below an ``attrsOf`` option, where
+    # names are free): names in scope would be no better there.
     return list(items.values())
 
 
