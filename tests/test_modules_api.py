@@ -145,3 +145,35 @@ def test_a_configuration_that_fails_to_load_is_reported(tmp_path: Path) -> None:
     assert result.context is not None and len(result.context.configurations) == 1
     assert [d.code for d in result.diagnostics] == ["eval_error"]
     assert "missing.nix' does not exist" in result.diagnostics[0].message
+
+
+@needs_lib
+def test_options_inside_submodules(tmp_path: Path) -> None:
+    decl = tmp_path / "decl.nix"
+    decl.write_text(
+        "{ lib, ... }:\n{\n  options.sites = lib.mkOption {\n"
+        "    type = lib.types.attrsOf (lib.types.submodule {\n"
+        '      options.root = lib.mkOption { type = lib.types.str; description = "Root."; };\n'
+        "      options.secret = lib.mkOption { type = lib.types.str; internal = true; };\n"
+        "    });\n    default = { };\n  };\n}\n"
+    )
+    cfg = tmp_path / "cfg.nix"
+    text = '{ ... }:\n{\n  sites.foo.root = "/srv";\n}\n'
+    cfg.write_text(text)
+    entry = f"(import {LIB}/lib).evalModules {{ modules = [ {decl} {cfg} ]; }}"
+    result = api.evaluate(text, str(cfg), entry=entry, budget=api.Budget(timeout_s=20))
+    assert not result.diagnostics
+    typing = text.replace("sites.foo.root", "sites.foo.")
+    offset = typing.index("foo.") + 4
+    items = completion(typing, str(cfg), offset, observed=result.observed, context=result.context)
+    assert [(i.label, i.detail, i.documentation) for i in items] == [("root", "string", "Root.")]
+    info = api.hover(
+        text,
+        str(cfg),
+        text.index("root") + 1,
+        observed=result.observed,
+        context=result.context,
+        budget=api.Budget(timeout_s=5),
+    )
+    assert info is not None
+    assert "sites.foo.root" in info.markdown and '`"/srv"`' in info.markdown

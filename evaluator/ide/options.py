@@ -233,14 +233,12 @@ class Configuration:
         name = path[-1]
         if parent is None:
             return None
-        if isinstance(parent, _Named):  # after ``attrsOf``: any name
-            return parent.sub
         if self.is_option(ev, parent):
             sub = self._sub_options(ev, parent, path[:-1])
             if sub is None:
                 return None
-            if isinstance(sub, _Named):
-                return sub
+            if isinstance(sub, _Named):  # ``attrsOf``: this component is a name
+                return sub.sub
             parent = sub
         if not isinstance(parent, Attrs) or name not in parent:
             return None
@@ -278,11 +276,15 @@ class Configuration:
             else:
                 out = []
                 for name in sorted(node, key=lambda n: (n.startswith("_"), n)):
+                    if name == "_module":  # the module system's own, internal
+                        continue
                     try:
                         child = ev.run(force_whnf(node[name]))
                     except NixError:
                         continue
                     if self.is_option(ev, child):
+                        if self._hidden(ev, child):
+                            continue
                         out.append(
                             OptionChild(
                                 name, True, self._type_text(ev, child), self._description(ev, child)
@@ -307,15 +309,46 @@ class Configuration:
             info.example = self._literal(ev, node, "example", None)
             info.read_only = self.text_of(ev, node.get("readOnly")) == "true"
             info.declarations = self._declarations(ev, node)
-            if with_value and "value" in node:
+            if with_value:
                 try:
-                    v = ev.run(force_whnf(node["value"]))
-                    ev.run(force_deep(v, 3))
-                    info.value = show_value(v, _SHOW)
+                    v = self._value(ev, node, path)
+                    if v is not _NONE:
+                        ev.run(force_deep(v, 3))
+                        info.value = show_value(v, _SHOW)
+                except EvalLimit:
+                    raise
                 except NixError as err:
                     info.value_error = strip_ansi(err.msg).split("\n", 1)[0]
             self._infos[path] = info
             return info
+
+    def _value(self, ev: Any, opt: Attrs, path: tuple[str, ...]) -> Any:
+        """The option's value: ``config`` at ``path`` (which also reaches
+        options inside submodules, whose own ``value`` knows no
+        definitions), else the option's ``value`` (``config`` fails its
+        check while a definition has no option); ``_NONE`` when it has none."""
+        try:
+            v = ev.run(force_whnf(self.value["config"]))
+            for name in path:
+                if not isinstance(v, Attrs) or name not in v:
+                    v = _NONE
+                    break
+                v = ev.run(force_whnf(v[name]))
+            if v is not _NONE:
+                return v
+        except EvalLimit:
+            raise
+        except NixError:
+            pass
+        if "value" not in opt:
+            return _NONE
+        return ev.run(force_whnf(opt["value"]))
+
+    def _hidden(self, ev: Any, opt: Attrs) -> bool:
+        """Whether an option is internal or invisible (left out of completion)."""
+        if self.text_of(ev, opt.get("internal")) == "true":
+            return True
+        return self.text_of(ev, opt.get("visible")) == "false"
 
     def declarations(self, ev: Any, path: tuple[str, ...]) -> list[Declaration]:
         """Where option ``path`` is declared (for a set of options, the
@@ -412,6 +445,9 @@ class Configuration:
         except (NixError, TypeError, ValueError):
             pass
         return out
+
+
+_NONE = object()
 
 
 class _Named:
