@@ -311,7 +311,7 @@ class Configuration:
             info.declarations = self._declarations(ev, node)
             if with_value:
                 try:
-                    v = self._value(ev, node, path)
+                    v = self.value_of(ev, node, path)
                     if v is not _NONE:
                         ev.run(force_deep(v, 3))
                         info.value = show_value(v, _SHOW)
@@ -322,7 +322,7 @@ class Configuration:
             self._infos[path] = info
             return info
 
-    def _value(self, ev: Any, opt: Attrs, path: tuple[str, ...]) -> Any:
+    def value_of(self, ev: Any, opt: Attrs, path: tuple[str, ...]) -> Any:
         """The option's value: ``config`` at ``path`` (which also reaches
         options inside submodules, whose own ``value`` knows no
         definitions), else the option's ``value`` (``config`` fails its
