@@ -177,3 +177,23 @@ def test_options_inside_submodules(tmp_path: Path) -> None:
     )
     assert info is not None
     assert "sites.foo.root" in info.markdown and '`"/srv"`' in info.markdown
+
+
+@needs_lib
+def test_errors_inside_submodules_at_their_definitions(tmp_path: Path) -> None:
+    decl = tmp_path / "decl.nix"
+    decl.write_text(
+        "{ lib, ... }:\n{\n  options.sites = lib.mkOption {\n"
+        "    type = lib.types.attrsOf (lib.types.submodule {\n"
+        "      options.root = lib.mkOption { type = lib.types.str; };\n"
+        "    });\n  };\n}\n"
+    )
+    cfg = tmp_path / "cfg.nix"
+    text = '{ ... }:\n{\n  sites.a.rot = "/srv";\n  sites.b.root = 1;\n}\n'
+    cfg.write_text(text)
+    entry = f"(import {LIB}/lib).evalModules {{ modules = [ {decl} {cfg} ]; }}"
+    result = api.evaluate(text, str(cfg), entry=entry, budget=api.Budget(timeout_s=20))
+    found = {(d.code, d.span.line_col()[0] if d.span else None) for d in result.diagnostics}
+    assert found == {("option_undefined", 3), ("option_type", 4)}
+    undefined = next(d for d in result.diagnostics if d.code == "option_undefined")
+    assert "Did you mean `sites.a.root'" in undefined.message

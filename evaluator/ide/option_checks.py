@@ -87,13 +87,16 @@ def check_module(
             done.add(d.path)
             try:
                 node = conf.node(ev, d.path)
-                if node is None or not conf.is_option(ev, node):
-                    continue
-                v = conf.value_of(ev, node, d.path)
+                is_option = node is not None and conf.is_option(ev, node)
+                # A set on the way (``sites.a`` in ``sites.a.root = …``) is
+                # read too: a submodule checks its definitions when it is.
+                v = conf.value_of(ev, node if is_option else Attrs(), d.path)
             except EvalLimit:
                 raise
             except NixError as err:
                 add(_blame(err, doc, origin, d.path))
+                continue
+            if not is_option:
                 continue
             try:
                 ev.run(force_deep(v, 2))  # element types are checked when forced

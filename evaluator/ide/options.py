@@ -329,20 +329,15 @@ class Configuration:
         check while a definition has no option); ``_NONE`` when it has none."""
         try:
             v = ev.run(force_whnf(self.value["config"]))
-            for name in path:
-                if not isinstance(v, Attrs) or name not in v:
-                    v = _NONE
-                    break
-                v = ev.run(force_whnf(v[name]))
-            if v is not _NONE:
-                return v
         except EvalLimit:
             raise
         except NixError:
-            pass
-        if "value" not in opt:
-            return _NONE
-        return ev.run(force_whnf(opt["value"]))
+            return ev.run(force_whnf(opt["value"])) if "value" in opt else _NONE
+        for name in path:
+            if not isinstance(v, Attrs) or name not in v:
+                return _NONE
+            v = ev.run(force_whnf(v[name]))
+        return v
 
     def _hidden(self, ev: Any, opt: Attrs) -> bool:
         """Whether an option is internal or invisible (left out of completion)."""
