@@ -164,9 +164,30 @@ def find_configurations(ev: Any, value: Any, depth: int = 2) -> list[tuple[str, 
         if not isinstance(v, Attrs) or _is_derivation(ev, v):
             continue
         for k in sorted(v)[:200]:
-            stack.append((f"{name}.{k}" if name else k, v[k], d + 1))
+            if k not in _NOT_CONFIGURATIONS:
+                stack.append((f"{name}.{k}" if name else k, v[k], d + 1))
     out.sort()
     return out
+
+
+# Flake outputs (and attributes of flake inputs) that hold packages, not
+# configurations: forcing their members to look would build package sets.
+_NOT_CONFIGURATIONS = frozenset(
+    {
+        "packages",
+        "legacyPackages",
+        "checks",
+        "devShells",
+        "apps",
+        "formatter",
+        "overlays",
+        "lib",
+        "hydraJobs",
+        "templates",
+        "inputs",
+        "sourceInfo",
+    }
+)
 
 
 def _is_derivation(ev: Any, v: Attrs) -> bool:
