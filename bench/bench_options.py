@@ -334,7 +334,10 @@ def main() -> int:
         shown = "n/a" if value is None else f"{value:.1f}"
         ratio = f"{value / target:.2f}" if value is not None and target else ""
         print(f"{name:48} {shown:>10} {target or '':>8} {ratio:>7}")
-    print(f"isIncomplete after `pkgs.`: {names['names_empty_incomplete']}")
+    print(
+        f"isIncomplete after `pkgs.`: {names['names_empty_incomplete']}, "
+        f"after `pkgs.pkg9999`: {names['names_typed_incomplete']}"
+    )
     return 0
 
 

@@ -310,7 +310,7 @@ def register(server: NixLensServer) -> None:
         items = await run_with_values(
             ls, snap, ide.completion, snap.data, snap.path, offset, snap.io
         )
-        capped = len(items) >= ide.COMPLETION_LIMIT
+        capped = len(items) >= ide.COMPLETION_LIMIT or getattr(items, "incomplete", False)
         return types.CompletionList(
             is_incomplete=capped,
             items=[convert.completion_item(i, snap.target) for i in items[: ide.COMPLETION_LIMIT]],

@@ -112,6 +112,7 @@ def test_a_hundred_thousand_names_complete_by_name(tmp_path: Path) -> None:
     items = completion(text, str(user), len(text), observed=result.observed)
     assert items[0].label == "pkg9999"
     assert all("pkg9999" in i.label for i in items)
+    assert getattr(items, "incomplete", False)  # names were matched whole, not as subsequences
     items = completion(text, str(user), text.index("pkg9999"), observed=result.observed)
     assert len(items) == 200  # cut: the server marks the answer incomplete
 

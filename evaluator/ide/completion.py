@@ -81,17 +81,28 @@ def completion(
         return _filter(_keywords(edit), prefix)
     req = _Request(io, observed or {}, prefix)
     items = _contextual(doc, offset, edit, req, _matcher(prefix))
-    return _filter(items, prefix)[:LIMIT]
+    return Completions(_filter(items, prefix)[:LIMIT], req.incomplete)
+
+
+class Completions(list[CompletionItem]):
+    """Completion items; ``incomplete`` when more would match than were
+    looked at (the client should ask again as the user types)."""
+
+    def __init__(self, items: list[CompletionItem], incomplete: bool = False) -> None:
+        super().__init__(items)
+        self.incomplete = incomplete or len(items) >= LIMIT
 
 
 @dataclass(slots=True)
 class _Request:
     """What one completion request evaluates with: file access, the
-    observed argument values and the identifier typed so far."""
+    observed argument values and the identifier typed so far; whether the
+    answer was cut."""
 
     io: Any
     observed: dict[tuple[str, int], list[Any]]
     prefix: str
+    incomplete: bool = False
 
 
 def resolve_completion(item: CompletionItem) -> CompletionItem:
@@ -156,7 +167,7 @@ def _contextual(
                 if ad.kind == "inherit_from":
                     src = owner.inherit_from[ad.from_index]
                     names = _attr_names(doc, chain_to(doc.root, src), io)
-                    return _name_items(names, edit, "field", prefix=io.prefix)
+                    return _name_items(names, edit, "field", req=io)
                 if ad.kind == "plain" and isinstance(owner, N.Attrs):
                     return _formal_items(doc, owner, edit, io.io)
         if isinstance(owner, N.Attrs) and not _in_any_value(owner, offset):
@@ -197,7 +208,7 @@ def _scope_items(
     assert doc.root is not None
     for w in enclosing_withs(doc.res, offset)[:3]:
         names = _attr_names(doc, chain_to(doc.root, w.env), io)
-        for it in _name_items(names, edit, "field", rank=_RANK["with"], prefix=io.prefix):
+        for it in _name_items(names, edit, "field", rank=_RANK["with"], req=io):
             if it.label not in seen:
                 seen.add(it.label)
                 it.detail = "from `with`"
@@ -327,9 +338,14 @@ def _set_names(value: Any) -> _Names:
 
 
 def _name_items(
-    names: _Names, edit: N.Span, kind: str, rank: str = "0", prefix: str = ""
+    names: _Names, edit: N.Span, kind: str, rank: str = "0", req: _Request | None = None
 ) -> list[CompletionItem]:
-    """One item per attribute of ``_attr_names`` that matches ``prefix`` (at most ``LIMIT``)."""
+    """One item per attribute of ``_attr_names`` that matches the prefix
+    typed (at most ``LIMIT``); a large set's answer is marked incomplete
+    (``_Names.matching`` does not match subsequences there)."""
+    prefix = req.prefix if req is not None else ""
+    if req is not None and len(names.names) > _SMALL_SET:
+        req.incomplete = True
     out = []
     for name in names.matching(prefix, LIMIT):
         is_fn, data = names.info.get(name, (False, None))
@@ -386,7 +402,7 @@ def _attr_items(
         args = observed_args(chain, io.observed)
         key = ("select", id(sel), i, id(io.observed) if args else None)
         names = memo_eval(doc, key, [*chain[:-1], prefix], io.io, _set_names, args)
-    return _name_items(names, edit, "field", prefix=io.prefix)
+    return _name_items(names, edit, "field", req=io)
 
 
 def _formal_items(doc: Doc, arg: N.Attrs, edit: N.Span, io: Any) -> list[CompletionItem]:
