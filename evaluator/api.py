@@ -7,6 +7,7 @@ language server converts them.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -26,7 +27,7 @@ from .ide.docs import (
     package_info,
     value_doc,
 )
-from .ide.modules import option_at
+from .ide.modules import config_path, option_at
 from .ide.option_checks import check_module
 from .ide.options import Configuration, ModuleContext, find_configurations, strip_ansi
 from .printer import PrintOptions, show_value
@@ -447,6 +448,7 @@ def hover(
         elif base:
             runs = [base]
     holder = _holder(ev, res, chain)
+    option_md = _read_option(ev, context, text, path, target, observed or {})
     lines: list[str] = []
     value_text = None
     complete = True
@@ -466,18 +468,22 @@ def hover(
             value_text = vt
         if len(runs) > 1 or arg_values:
             arg = next(reversed(arg_values.values()))
+            if arg.__class__ is Thunk and arg.c is None:
+                arg = arg.v
             if arg.__class__ is Attrs and {"config", "options", "lib"} <= arg.keys():
-                label = "*as called by the module system*"
+                label = "*as the module system called it*"
             else:
                 label = f"*when called with* `{_short(arg)}`"
             if origin:
-                label += f" *by the evaluation of* `{origin}`"
+                label += f" *in the evaluation of* `{origin}`"
             lines.append(f"{label}\n\n{text}")
         else:
             lines.append(text)
         if i == 0 and vt is None and "depends on" not in text and len(runs) > 1:
             break
     markdown = "\n\n".join(lines)
+    if option_md:
+        markdown += f"\n\n---\n\n{option_md}"
     if binding_doc and binding_doc not in markdown:
         markdown += f"\n\n---\n\n{binding_doc}"
     return HoverInfo(markdown, span, value_text, complete)
@@ -528,6 +534,34 @@ def _option_hover(
             more = f" and {len(kids) - 30} more" if len(kids) > 30 else ""
             md = f"**options** `{'.'.join(found.path)}`: {names}{more}"
             return HoverInfo(md, found.span)
+    return None
+
+
+def _read_option(
+    ev: Evaluator,
+    context: ModuleContext | None,
+    text: str | bytes,
+    path: str | None,
+    target: N.Node,
+    observed: dict[tuple[str, int], list[Any]],
+) -> str | None:
+    """For ``config.a.b`` (or ``cfg.b`` with ``cfg = config.a``) in a module
+    of a configuration: the option it reads (its value is hovered anyway)."""
+    if context is None or path is None or target.__class__ is not N.Select:
+        return None
+    doc = analyse(text, path)
+    if doc.root is None:
+        return None
+    option = config_path(doc, target)  # type: ignore[arg-type]
+    if not option:
+        return None
+    try:
+        for conf in context.for_file(ev, path, observed):
+            info = conf.info(ev, option, with_value=False)
+            if info is not None:
+                return dataclasses.replace(info, value=None, value_error=None).markdown()
+    except NixError:
+        return None
     return None
 
 

@@ -296,7 +296,17 @@ async def test_module_arguments_from_the_configuration(client: LanguageClient) -
     await open_and_settle(client, "services.nix", SERVICES)
     text = await hover(client, "services.nix", position(SERVICES, "cfg.port", 5))
     assert "9090" in text
-    assert "evalModules" in text  # which evaluation the values come from
+    assert "module system" in text and "evalModules" in text  # where the values come from
+    assert "**option** `services.web.port`" in text  # the option it reads
+    locs = await client.text_document_definition_async(
+        types.DefinitionParams(
+            text_document=types.TextDocumentIdentifier(uri("services.nix")),
+            position=position(SERVICES, "cfg.port", 5),
+        )
+    )
+    assert isinstance(locs, list) and [loc.range.start for loc in locs] == [  # type: ignore[union-attr]
+        position(SERVICES, "port = mkOption")
+    ]
     # `lib.` completes from the lib the module system passed.
     typing = SERVICES.replace('lib.mkEnableOption "web"', "lib.")
     replace_all(client, "services.nix", 2, typing)

@@ -286,3 +286,34 @@ def definitions_of(doc: Doc, option: tuple[str, ...]) -> list[Definition]:
         if found:
             return found
     return []
+
+
+def config_path(doc: Doc, sel: N.Select) -> tuple[str, ...] | None:
+    """The option path ``sel`` reads when its base is the module's ``config``
+    argument, directly or through ``let`` bindings (``cfg.port`` with
+    ``cfg = config.services.web``): ``("services", "web", "port")``."""
+    if doc.root is None:
+        return None
+    module = _unwrap_body(doc.root)
+    path: list[str] = []
+    node: N.Node = sel
+    refs = doc.res.refs
+    for _ in range(32):  # bindings that alias each other in a cycle end here
+        if isinstance(node, N.Select):
+            if node.default is not None or not all(isinstance(p, str) for p in node.path):
+                return None
+            path[:0] = [p for p in node.path if isinstance(p, str)]
+            node = node.expr
+        elif isinstance(node, N.Var):
+            ref = refs.get(node)
+            d = ref.definition if ref is not None else None
+            if d is None:
+                return None
+            if d.kind == "formal" and d.name == "config" and d.owner is module:
+                return tuple(path)
+            if d.kind != "let" or d.via != "plain" or d.value is None:
+                return None
+            node = d.value
+        else:
+            return None
+    return None

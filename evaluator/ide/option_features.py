@@ -5,8 +5,9 @@
 sets: the names under that option path in the configurations that import
 the file (``options.ModuleContext.for_file``), with each option's type as
 detail and its description as documentation.  Go to definition on an option
-path: the option's declarations (``declarationPositions``, else the files of
-``declarations``).
+path, or on ``config.a.b`` (``cfg.b`` with ``cfg = config.a``) where a module
+reads one: the option's declarations (``declarationPositions``, else the
+files of ``declarations``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 
 from .. import nodes as N
 from ..errors import EvalLimit, NixError
-from ._doc import analyse, make_evaluator
-from .modules import completion_context, option_at
+from ._doc import analyse, make_evaluator, node_at
+from .modules import completion_context, config_path, option_at
 from .types import CompletionItem, Location
 
 
@@ -96,13 +97,14 @@ def option_declarations(
     if doc.root is None:
         return None
     found = option_at(doc, offset, declarations=True)
-    if found is None:
+    option = found.path if found is not None else _read_at(doc, offset)
+    if option is None:
         return None
     ev = make_evaluator(io, steps=5_000_000, timeout_s=timeout_s)
     out: list[Location] = []
     try:
         for conf in context.for_file(ev, path, observed):
-            for decl in conf.declarations(ev, found.path):
+            for decl in conf.declarations(ev, option):
                 loc = _location(decl.file, decl.line, decl.column, io)
                 if loc is not None and loc not in out:
                     out.append(loc)
@@ -124,3 +126,23 @@ def _location(file: str, line: int, column: int, io: Any) -> Location | None:
         if line - 1 < len(starts):
             offset = min(starts[line - 1] + max(column - 1, 0), len(data))
     return Location(file, N.Span(source, offset, offset))
+
+
+def _read_at(doc: Any, offset: int) -> tuple[str, ...] | None:
+    """The option read by ``config.a.b`` (or an alias of ``config``) up to
+    the component under ``offset``."""
+    assert doc.root is not None
+    sel = node_at(doc.root, offset, lambda n: isinstance(n, N.Select))
+    if not isinstance(sel, N.Select):
+        return None
+    for i, sp in enumerate(sel.path_spans):
+        if sp.start <= offset <= sp.end:
+            upto = N.Select(
+                N.Span(sel.span.source, sel.span.start, sp.end),
+                sel.expr,
+                sel.path[: i + 1],
+                None,
+                sel.path_spans[: i + 1],
+            )
+            return config_path(doc, upto) or None
+    return None
