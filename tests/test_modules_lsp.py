@@ -313,8 +313,16 @@ async def test_module_arguments_from_the_configuration(client: LanguageClient) -
     found = await complete(client, "services.nix", position(typing, "lib.;", 4))
     assert found.is_incomplete  # lib has more names than one answer holds
     assert {"attrsets", "strings"} & {i.label for i in found.items}
-    typing = SERVICES.replace('lib.mkEnableOption "web"', "lib.mkEn")
+    # `cfg.` reads the configuration: its names are options.
+    typing = SERVICES.replace("mkIf cfg.enable", "mkIf cfg.")
     replace_all(client, "services.nix", 3, typing)
+    found = await complete(client, "services.nix", position(typing, "cfg. ", 4))
+    items = {i.label: i for i in found.items}
+    assert {"enable", "port", "url"} <= set(items)
+    assert items["port"].kind == types.CompletionItemKind.Property
+    assert items["port"].detail is not None and "16 bit unsigned" in items["port"].detail
+    typing = SERVICES.replace('lib.mkEnableOption "web"', "lib.mkEn")
+    replace_all(client, "services.nix", 4, typing)
     found = await complete(client, "services.nix", position(typing, "lib.mkEn;", 8))
     assert found.items[0].label == "mkEnableOption"
 

@@ -79,7 +79,7 @@ def completion(
     doc, _inserted = analyse_repaired(data, path, offset)
     if doc.root is None:
         return _filter(_keywords(edit), prefix)
-    req = _Request(io, observed or {}, prefix)
+    req = _Request(io, observed or {}, prefix, context)
     items = _contextual(doc, offset, edit, req, _matcher(prefix))
     return Completions(_filter(items, prefix)[:LIMIT], req.incomplete)
 
@@ -102,6 +102,7 @@ class _Request:
     io: Any
     observed: dict[tuple[str, int], list[Any]]
     prefix: str
+    context: Any = None
     incomplete: bool = False
 
 
@@ -389,10 +390,11 @@ def _attr_items(
     """Attributes of ``sel.expr.path[:i]`` (evaluated in the select's scope)."""
     assert doc.root is not None
     chain = chain_to(doc.root, sel)
+    base: N.Node = sel.expr
     if i == 0:
         names = _attr_names(doc, [*chain, sel.expr], io)
     else:
-        prefix = N.Select(
+        base = N.Select(
             N.Span(sel.span.source, sel.span.start, sel.path_spans[i - 1].end),
             sel.expr,
             sel.path[:i],
@@ -401,8 +403,13 @@ def _attr_items(
         )
         args = observed_args(chain, io.observed)
         key = ("select", id(sel), i, id(io.observed) if args else None)
-        names = memo_eval(doc, key, [*chain[:-1], prefix], io.io, _set_names, args)
-    return _name_items(names, edit, "field", req=io)
+        names = memo_eval(doc, key, [*chain[:-1], base], io.io, _set_names, args)
+    items = _name_items(names, edit, "field", req=io)
+    if io.context is not None and items:
+        from .option_features import describe_config_items
+
+        describe_config_items(io.context, doc, base, items, io.observed, io.io)
+    return items
 
 
 def _formal_items(doc: Doc, arg: N.Attrs, edit: N.Span, io: Any) -> list[CompletionItem]:

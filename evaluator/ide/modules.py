@@ -288,7 +288,7 @@ def definitions_of(doc: Doc, option: tuple[str, ...]) -> list[Definition]:
     return []
 
 
-def config_path(doc: Doc, sel: N.Select) -> tuple[str, ...] | None:
+def config_path(doc: Doc, sel: N.Node) -> tuple[str, ...] | None:
     """The option path ``sel`` reads when its base is the module's ``config``
     argument, directly or through ``let`` bindings (``cfg.port`` with
     ``cfg = config.services.web``): ``("services", "web", "port")``."""

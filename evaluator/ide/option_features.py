@@ -146,3 +146,35 @@ def _read_at(doc: Any, offset: int) -> tuple[str, ...] | None:
             )
             return config_path(doc, upto) or None
     return None
+
+
+def describe_config_items(
+    context: Any,
+    doc: Any,
+    base: N.Node,
+    items: list[CompletionItem],
+    observed: dict[tuple[str, int], list[Any]],
+    io: Any,
+) -> None:
+    """Attribute completions of ``base`` when it reads the module's
+    ``config`` (``config.services.``, ``cfg.`` with ``cfg = config.x``): each
+    item gets its option's type and description."""
+    prefix = config_path(doc, base)
+    if prefix is None or doc.path is None:
+        return
+    ev = make_evaluator(io, steps=5_000_000, timeout_s=0.5)
+    try:
+        known: dict[str, Any] = {}
+        for conf in context.for_file(ev, doc.path, observed):
+            for child in conf.children(ev, prefix):
+                known.setdefault(child.name, child)
+    except (NixError, EvalLimit):
+        return
+    for item in items:
+        child = known.get(item.sort_text[1:])
+        if child is not None and child.is_option:
+            item.kind = "property"
+            item.detail = child.type or "option"
+            item.documentation = child.description or None
+        elif child is not None:
+            item.detail = "option set"
