@@ -4,10 +4,12 @@ paths, documentation of values, packages, and completion of large sets."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from evaluator import api
+from evaluator.errors import EvalLimit
 from evaluator.ide import CompletionItem, completion, definition, resolve_completion
 from evaluator.ide._doc import analyse
 from evaluator.ide.docs import doc_comment_before, hash_comment_before
@@ -198,3 +200,42 @@ def test_errors_inside_submodules_at_their_definitions(tmp_path: Path) -> None:
     assert found == {("option_undefined", 3), ("option_type", 4)}
     undefined = next(d for d in result.diagnostics if d.code == "option_undefined")
     assert "Did you mean `sites.a.root'" in undefined.message
+
+
+@needs_lib
+def test_option_names_cut_by_a_budget_are_not_remembered(tmp_path: Path) -> None:
+    from evaluator.ide._doc import make_evaluator
+    from evaluator.ide.options import Configuration, find_configurations
+
+    module = tmp_path / "many.nix"
+    options = "\n".join(
+        f'    o{i} = lib.mkOption {{ type = lib.types.int; description = "Number {i}."; }};'
+        for i in range(300)
+    )
+    module.write_text(f"{{ lib, ... }}:\n{{\n  options.many = {{\n{options}\n  }};\n}}\n")
+    entry = f"(import {LIB}/lib).evalModules {{ modules = [ {module} ]; }}"
+    ev = make_evaluator(None, steps=50_000_000, timeout_s=60)
+    conf = Configuration(
+        find_configurations(ev, ev.eval_text(entry, str(tmp_path / "e.nix")))[0][1]
+    )
+    conf.options(ev)
+    partial = conf.children(_RunsOut(ev, 200), ("many",))
+    assert len(partial) < 300 and not conf.has_children(("many",))
+    whole = conf.children(ev, ("many",))
+    assert len(whole) == 300 and conf.has_children(("many",))
+    assert all(c.type == "signed integer" and c.description.startswith("Number") for c in whole)
+
+
+class _RunsOut:
+    """An evaluator whose budget runs out after ``runs`` more runs."""
+
+    def __init__(self, ev: Any, runs: int) -> None:
+        self.ev = ev
+        self.runs = runs
+
+    def run(self, gen: Any) -> Any:
+        if self.runs <= 0:
+            gen.close()
+            raise EvalLimit("evaluation limit: test budget", "steps")
+        self.runs -= 1
+        return self.ev.run(gen)

@@ -75,7 +75,7 @@ def completion(
 
         found = option_items(context, data, path, offset, observed or {}, io)
         if found is not None:
-            return _filter(found, prefix)[:LIMIT]
+            return Completions(_filter(found, prefix)[:LIMIT], found.incomplete)
     doc, _inserted = analyse_repaired(data, path, offset)
     if doc.root is None:
         return _filter(_keywords(edit), prefix)
@@ -350,7 +350,7 @@ def _name_items(
     out = []
     for name in names.matching(prefix, LIMIT):
         is_fn, data = names.info.get(name, (False, None))
-        label = name if _plain_ident(name) else '"' + name.replace('"', '\\"') + '"'
+        label = name if plain_ident(name) else '"' + name.replace('"', '\\"') + '"'
         out.append(
             CompletionItem(label, "function" if is_fn else kind, edit, rank + name, data=data)
         )
@@ -375,7 +375,8 @@ def _doc_at(where: str, hashes: bool) -> str | None:
     return doc_comment_before(text, at) or (hash_comment_before(text, at) if hashes else None)
 
 
-def _plain_ident(name: str) -> bool:
+def plain_ident(name: str) -> bool:
+    """Whether ``name`` can be written unquoted as an attribute name."""
     return (
         bool(name)
         and (name[0].isalpha() or name[0] == "_")

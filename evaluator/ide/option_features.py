@@ -17,14 +17,13 @@ from typing import Any
 from .. import nodes as N
 from ..errors import EvalLimit, NixError
 from ._doc import analyse, make_evaluator, node_at
+from .completion import Completions, plain_ident
 from .modules import completion_context, config_path, option_at
 from .types import CompletionItem, Location
 
 
 def _label(name: str) -> str:
-    from .completion import _plain_ident
-
-    return name if _plain_ident(name) else '"' + name.replace('"', '\\"') + '"'
+    return name if plain_ident(name) else '"' + name.replace('"', '\\"') + '"'
 
 
 def option_items(
@@ -35,9 +34,10 @@ def option_items(
     observed: dict[tuple[str, int], list[Any]],
     io: Any,
     timeout_s: float = 1.0,
-) -> list[CompletionItem] | None:
-    """The option names to offer at ``offset``; None when the cursor is not
-    where a module of a configuration of ``context`` defines options."""
+) -> Completions | None:
+    """The option names to offer at ``offset`` (incomplete when a budget
+    cut their reading); None when the cursor is not where a module of a
+    configuration of ``context`` defines options."""
     if path is None:
         return None
     found = completion_context(text, path, offset)
@@ -77,7 +77,8 @@ def option_items(
             items[child.name] = item
     # Empty where no option is known (below an ``attrsOf`` option, where
     # names are free): names in scope would be no better there.
-    return list(items.values())
+    cut = not all(conf.has_children(prefix) for conf in confs)
+    return Completions(list(items.values()), incomplete=cut)
 
 
 def option_declarations(

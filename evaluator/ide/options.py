@@ -274,6 +274,8 @@ class Configuration:
                 return None
             tname = ev.run(force_whnf(typ["name"])) if "name" in typ else ""
             sub = ev.run(_call(typ["getSubOptions"], [Thunk.done(x) for x in loc]))
+        except EvalLimit:
+            raise  # a budget, not the value: nothing is remembered
         except NixError:
             return None
         if not isinstance(sub, Attrs) or not sub:
@@ -296,25 +298,33 @@ class Configuration:
                 out: list[OptionChild] = []
             else:
                 out = []
-                for name in sorted(node, key=lambda n: (n.startswith("_"), n)):
-                    if name == "_module":  # the module system's own, internal
-                        continue
-                    try:
-                        child = ev.run(force_whnf(node[name]))
-                    except NixError:
-                        continue
-                    if self.is_option(ev, child):
-                        if self._hidden(ev, child):
+                try:
+                    for name in sorted(node, key=lambda n: (n.startswith("_"), n)):
+                        if name == "_module":  # the module system's own, internal
                             continue
-                        out.append(
-                            OptionChild(
-                                name, True, self._type_text(ev, child), self._description(ev, child)
-                            )
-                        )
-                    elif isinstance(child, Attrs):
-                        out.append(OptionChild(name, False))
+                        try:
+                            child = ev.run(force_whnf(node[name]))
+                        except EvalLimit:
+                            raise
+                        except NixError:
+                            continue
+                        if self.is_option(ev, child):
+                            if self._hidden(ev, child):
+                                continue
+                            typ, text = self._type_text(ev, child), self._description(ev, child)
+                            out.append(OptionChild(name, True, typ, text))
+                        elif isinstance(child, Attrs):
+                            out.append(OptionChild(name, False))
+                except EvalLimit:
+                    # What the budget allowed; the next call goes on from
+                    # there (the values read so far stay evaluated).
+                    return out
             self._children[path] = out
             return out
+
+    def has_children(self, path: tuple[str, ...]) -> bool:
+        """Whether ``children(path)`` has been read whole (not cut by a budget)."""
+        return path in self._children
 
     def info(self, ev: Any, path: tuple[str, ...], with_value: bool = True) -> OptionInfo | None:
         """What is known about option ``path`` (None: no such option)."""
@@ -403,6 +413,8 @@ class Configuration:
             return ""
         try:
             v = ev.run(force_whnf(v))
+        except EvalLimit:
+            raise  # a budget, not the value: nothing is remembered
         except NixError:
             return ""
         if isinstance(v, (str, CtxStr)):
@@ -416,6 +428,8 @@ class Configuration:
     def _type_text(self, ev: Any, opt: Attrs) -> str:
         try:
             typ = ev.run(force_whnf(opt["type"])) if "type" in opt else None
+        except EvalLimit:
+            raise  # a budget, not the value: nothing is remembered
         except NixError:
             return ""
         if not isinstance(typ, Attrs):
@@ -438,6 +452,8 @@ class Configuration:
                         return self.text_of(ev, v)
                 ev.run(force_deep(v, 3))
                 return show_value(v, _SHOW)
+            except EvalLimit:
+                raise  # a budget, not the value: nothing is remembered
             except NixError as err:
                 return f"«error: {strip_ansi(err.msg).splitlines()[0]}»"
         return None
@@ -458,6 +474,8 @@ class Configuration:
                     f = ev.run(force_whnf(f))
                     file = f.path if isinstance(f, NixPath) else str(f)
                     out.append(Declaration(file))
+        except EvalLimit:
+            raise  # a budget, not the value: nothing is remembered
         except (NixError, TypeError, ValueError):
             pass
         return out
