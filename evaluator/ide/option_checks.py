@@ -128,7 +128,7 @@ def _prepare(ev: Any, conf: Configuration, doc: Doc) -> None:
             conf.children(ev, path[:-1])
             conf.info(ev, path)
         except EvalLimit:
-            raise
+            return  # only a head start: requests read the rest themselves
         except NixError:
             continue
 
