@@ -60,6 +60,13 @@ CODES: dict[str, str] = {
     # projects
     "flake_input_missing": "a flake input not available offline (not in the store, not locked)",
     "flake_lock_invalid": "a `flake.lock` nixlens cannot use (with no input to put it on)",
+    # module system (a configuration's checks, at the definition they blame)
+    "option_undefined": "a definition of an option that no module declares",
+    "option_type": "a definition whose value is not of the option's type",
+    "option_conflict": "definitions of an option that cannot be merged",
+    "option_error": "evaluating an option's value failed",
+    "config_assertion": "a failed assertion of the configuration (`assertions`)",
+    "config_warning": "a warning of the configuration (`warnings`)",
 }
 
 

@@ -59,15 +59,31 @@ def path_to(root: N.Node, offset: int) -> list[N.Node]:
     node = root
     while True:
         best = None
-        for c in children(node):
+        kids = children(node)
+        for c in kids:
             sp = c.span
             if sp.start <= offset < sp.end or (sp.start == offset == sp.end):
                 if best is None or (sp.end - sp.start) < (best.span.end - best.span.start):
                     best = c
         if best is None:
+            # The set the parser made for ``a.b = v;`` has the span of ``a``:
+            # the offset may be in ``v`` all the same.
+            best = next((c for c in kids if c.__class__ is N.Attrs and _reaches(c, offset)), None)
+        if best is None:
             return path
         path.append(best)
         node = best
+
+
+def _reaches(node: N.Node, offset: int) -> bool:
+    """Whether ``offset`` is in ``node`` or, for a set, in one of its values."""
+    sp = node.span
+    if sp.start <= offset < sp.end or (sp.start == offset == sp.end):
+        return True
+    if node.__class__ is N.Attrs:
+        attrs: N.Attrs = node  # type: ignore[assignment]
+        return any(_reaches(ad.value, offset) for ad in attrs.attrs.values())
+    return False
 
 
 def walk(root: N.Node) -> Iterator[N.Node]:

@@ -346,7 +346,11 @@ class AnalysisHost:
     # ------------------------------------------------------------- helpers
 
     def _io(self, req: Request) -> OverlayIO:
-        """Disk plus the other open buffers, within the context's roots."""
+        """Disk plus the other open buffers, within the context's roots (with
+        an entry, the document's own too: it is read through it like any other
+        file)."""
+        if req.ctx.entry:
+            return self._all_buffers_io(req)
         own = req.doc.path if req.doc is not None else None
         with self.lock:
             overlays = {p: d.data for p, d in self.by_path.items() if p != own}
@@ -419,6 +423,8 @@ class AnalysisHost:
                         io=self._all_buffers_io(req),
                         budget=self._budget(req, req.ctx.budget_ms),
                         search_path=list(req.ctx.search_path),
+                        path=doc.path,
+                        text=doc.data,
                     )
                 else:
                     result = api.evaluate(
@@ -455,7 +461,8 @@ class AnalysisHost:
         doc = req.d
         with self.lock:
             cached = self.results.get(doc.uri)
-            observed = cached[1].observed if cached is not None else None
+            last = cached[1] if cached is not None else None
+            observed = last.observed if last is not None else None
             key = (doc.uri, doc.version, len(doc.data), id(observed), offset, print_depth, req.ctx)
             if key in self.hovers:
                 self.hovers.move_to_end(key)
@@ -470,6 +477,8 @@ class AnalysisHost:
                 budget=self._budget(req, budget_ms),
                 print_depth=print_depth,
                 search_path=list(req.ctx.search_path),
+                context=last.context if last is not None else None,
+                origin=last.origin if last is not None else None,
             )
         except EvalLimit as err:
             # The budget ran out before the value was evaluated (parsing a
@@ -482,13 +491,34 @@ class AnalysisHost:
                     self.hovers.popitem(last=False)
         return info
 
+    def _values(self, req: Request) -> dict[str, Any]:
+        """The values of the document's last evaluation, as keyword arguments
+        of the ``evaluator.ide`` analyses: the arguments it called the
+        document's functions with (``observed``) and its module-system
+        configurations (``context``); only those it has.  Interactive kinds
+        only: their results are not released while they run (``_retire``)."""
+        with self.lock:
+            cached = self.results.get(req.d.uri)
+        if cached is None:
+            return {}
+        result = cached[1]
+        extra: dict[str, Any] = {}
+        if result.observed:
+            extra["observed"] = result.observed
+        if result.context is not None:
+            extra["context"] = result.context
+        return extra
+
     def completion(self, req: Request, offset: int) -> list[ide.CompletionItem]:
-        """Completion items at ``offset``."""
-        return ide.completion(req.d.data, req.d.path, offset, self._io(req))
+        """Completion items at ``offset`` (option paths and attributes of the
+        values the last evaluation saw, too)."""
+        d = req.d
+        return ide.completion(d.data, d.path, offset, self._io(req), **self._values(req))
 
     def definition(self, req: Request, offset: int) -> list[ide.Location]:
-        """Where the name at ``offset`` is defined."""
-        return ide.definition(req.d.data, req.d.path, offset, self._io(req))
+        """Where the name (or option) at ``offset`` is defined."""
+        d = req.d
+        return ide.definition(d.data, d.path, offset, self._io(req), **self._values(req))
 
     def references(self, req: Request, offset: int, include: bool) -> list[ide.Location]:
         """Uses of the name at ``offset``."""
@@ -526,7 +556,8 @@ class AnalysisHost:
 
     def inlay_hints(self, req: Request, start: int, end: int) -> list[ide.InlayHint]:
         """Evaluated values of cheap bindings in ``[start, end)``."""
-        return ide.inlay_hints(req.d.data, req.d.path, start, end, self._io(req))
+        d = req.d
+        return ide.inlay_hints(d.data, d.path, start, end, self._io(req), **self._values(req))
 
     def outline(self, req: Request, encoding: str) -> Any:
         """The document's outline as DocumentSymbol[] JSON (``RawJSON``),

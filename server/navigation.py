@@ -223,7 +223,8 @@ async def completion(
     items = await ask(ls, snap, "completion", snap.offset(params.position))
     if items is _NO_ANSWER:
         return None
-    capped = len(items) >= ide.COMPLETION_LIMIT
+    # A large set's names are cut before the limit (``ide.completion``).
+    capped = len(items) >= ide.COMPLETION_LIMIT or getattr(items, "incomplete", False)
     return types.CompletionList(
         is_incomplete=capped,
         items=[convert.completion_item(i, snap.target) for i in items[: ide.COMPLETION_LIMIT]],

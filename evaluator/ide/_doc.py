@@ -424,12 +424,20 @@ def make_evaluator(io: Any = None, steps: int = 200_000, timeout_s: float = 0.25
     return Evaluator(io=io, budget=budget, max_values=100_000, home=os.environ.get("HOME"), env={})
 
 
-def eval_chain(doc: Doc, chain: list[N.Node], ev: Evaluator | None = None, io: Any = None) -> Any:
+def eval_chain(
+    doc: Doc,
+    chain: list[N.Node],
+    ev: Evaluator | None = None,
+    io: Any = None,
+    arg_values: dict[tuple[str, int], Any] | None = None,
+) -> Any:
     """The value (weak head normal form) of ``chain[-1]`` in its lexical
-    scope, or None when it fails, depends on an argument or runs out of budget."""
+    scope (with ``arg_values`` for enclosing functions), or None when it
+    fails, depends on an argument or runs out of budget."""
     ev = ev or make_evaluator(io)
     try:
-        entry = FocusCompiler(doc.source, ev.globals, chain).compile_focus(chain[0])
+        focus = FocusCompiler(doc.source, ev.globals, chain, arg_values or {})
+        entry = focus.compile_focus(chain[0])
         return ev.run(entry([None]))
     except (NixError, RecursionError, AssertionError, ValueError, KeyError, TypeError):
         return None
@@ -450,12 +458,37 @@ class _WatchedIO:
 R = TypeVar("R")
 
 
-def memo_eval(doc: Doc, key: Any, chain: list[N.Node], io: Any, derive: Callable[[Any], R]) -> R:
+def observed_args(
+    chain: list[N.Node], observed: dict[tuple[str, int], list[Any]]
+) -> dict[tuple[str, int], Any]:
+    """The argument values to evaluate ``chain[-1]`` with: the first call an
+    evaluation observed of each enclosing function (``api.EvalResult.observed``)."""
+    if not observed:
+        return {}
+    out = {}
+    for n in chain[:-1]:
+        if n.__class__ is N.Lambda:
+            key = (n.span.source.name, n.span.start)
+            seen = observed.get(key)
+            if seen:
+                out[key] = seen[0]
+    return out
+
+
+def memo_eval(
+    doc: Doc,
+    key: Any,
+    chain: list[N.Node],
+    io: Any,
+    derive: Callable[[Any], R],
+    arg_values: dict[tuple[str, int], Any] | None = None,
+) -> R:
     """``derive`` of the value of ``chain[-1]`` (``eval_chain``; None when it
     fails), remembered on ``doc`` under ``key`` when it is a function of the
     text alone: the evaluation read no file and was not stopped by its budget
     (it finished, or failed for a reason the text determines, such as
-    depending on a function's argument).  ``derive`` keeps what is wanted
+    depending on a function's argument), with the same ``arg_values`` (the
+    caller's key tells them apart).  ``derive`` keeps what is wanted
     (names, not the values, whose program holds a copy of every scope)."""
     memo = doc.memo
     if key in memo:
@@ -464,8 +497,8 @@ def memo_eval(doc: Doc, key: Any, chain: list[N.Node], io: Any, derive: Callable
     ev = make_evaluator(watched)
     definitive = True
     try:
-        entry = FocusCompiler(doc.source, ev.globals, chain).compile_focus(chain[0])
-        value = ev.run(entry([None]))
+        focus = FocusCompiler(doc.source, ev.globals, chain, arg_values or {})
+        value = ev.run(focus.compile_focus(chain[0])([None]))
     except EvalLimit:
         value, definitive = None, False
     except (NixError, AssertionError, ValueError, KeyError, TypeError):

@@ -12,8 +12,11 @@ small budget; anything that fails or depends on an argument offers nothing.
 
 from __future__ import annotations
 
+import bisect
 import os
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .. import nodes as N
@@ -31,6 +34,7 @@ from ._doc import (
     ident_before,
     memo_eval,
     node_at,
+    observed_args,
 )
 from .types import CompletionItem
 
@@ -41,9 +45,19 @@ _RANK = {"local": "0", "with": "1", "builtin": "2", "keyword": "3"}
 
 
 def completion(
-    text: str | bytes, path: str | None, offset: int, io: Any = None
+    text: str | bytes,
+    path: str | None,
+    offset: int,
+    io: Any = None,
+    observed: dict[tuple[str, int], list[Any]] | None = None,
+    context: Any = None,
 ) -> list[CompletionItem]:
-    """Completions at ``offset`` (byte offset), best first, at most ``LIMIT``."""
+    """Completions at ``offset`` (byte offset), best first, at most ``LIMIT``.
+
+    ``observed``: argument values an evaluation called this file's functions
+    with (``api.EvalResult.observed``), so that ``pkgs.`` inside a package
+    or module completes; ``context``: its configurations
+    (``options.ModuleContext``), for option paths in module files."""
     io = io or RealIO()
     if not REGISTRY:
         _load()
@@ -56,15 +70,47 @@ def completion(
     paths = _path_items(data, path, offset, edit, io)
     if paths is not None:
         return paths[:LIMIT]
+    if context is not None:
+        from .option_features import option_items
+
+        found = option_items(context, data, path, offset, observed or {}, io)
+        if found is not None:
+            return Completions(_filter(found, prefix)[:LIMIT], found.incomplete)
     doc, _inserted = analyse_repaired(data, path, offset)
     if doc.root is None:
         return _filter(_keywords(edit), prefix)
-    items = _contextual(doc, offset, edit, io, _matcher(prefix))
-    return _filter(items, prefix)[:LIMIT]
+    req = _Request(io, observed or {}, prefix, context)
+    items = _contextual(doc, offset, edit, req, _matcher(prefix))
+    return Completions(_filter(items, prefix)[:LIMIT], req.incomplete)
+
+
+class Completions(list[CompletionItem]):
+    """Completion items; ``incomplete`` when more would match than were
+    looked at (the client should ask again as the user types)."""
+
+    def __init__(self, items: list[CompletionItem], incomplete: bool = False) -> None:
+        super().__init__(items)
+        self.incomplete = incomplete or len(items) >= LIMIT
+
+
+@dataclass(slots=True)
+class _Request:
+    """What one completion request evaluates with: file access, the
+    observed argument values and the identifier typed so far; whether the
+    answer was cut."""
+
+    io: Any
+    observed: dict[tuple[str, int], list[Any]]
+    prefix: str
+    context: Any = None
+    incomplete: bool = False
 
 
 def resolve_completion(item: CompletionItem) -> CompletionItem:
-    """Fill in ``documentation`` (builtins' docs are looked up only here)."""
+    """Fill in ``documentation`` (builtins' docs and doc comments are looked up only here)."""
+    if item.data and item.data.startswith(("doc:", "pos:")) and item.documentation is None:
+        item.documentation = _doc_at(item.data[len("doc:") :], item.data.startswith("doc:"))
+        return item
     if item.data and item.data.startswith("builtin:") and item.documentation is None:
         if not REGISTRY:
             _load()
@@ -102,7 +148,7 @@ def _filter(items: list[CompletionItem], prefix: str) -> list[CompletionItem]:
 
 
 def _contextual(
-    doc: Doc, offset: int, edit: N.Span, io: Any, matches: Callable[[str], bool]
+    doc: Doc, offset: int, edit: N.Span, io: _Request, matches: Callable[[str], bool]
 ) -> list[CompletionItem]:
     assert doc.root is not None
     # e.`cursor`: the attributes of e.
@@ -122,11 +168,11 @@ def _contextual(
                 if ad.kind == "inherit_from":
                     src = owner.inherit_from[ad.from_index]
                     names = _attr_names(doc, chain_to(doc.root, src), io)
-                    return _name_items(names, edit, "field")
+                    return _name_items(names, edit, "field", req=io)
                 if ad.kind == "plain" and isinstance(owner, N.Attrs):
-                    return _formal_items(doc, owner, edit, io)
+                    return _formal_items(doc, owner, edit, io.io)
         if isinstance(owner, N.Attrs) and not _in_any_value(owner, offset):
-            formals = _formal_items(doc, owner, edit, io)
+            formals = _formal_items(doc, owner, edit, io.io)
             if formals:
                 return formals
     return _scope_items(doc, offset, edit, io, matches)
@@ -145,7 +191,7 @@ def _in_value(ad: N.AttrDef, offset: int) -> bool:
 
 
 def _scope_items(
-    doc: Doc, offset: int, edit: N.Span, io: Any, matches: Callable[[str], bool]
+    doc: Doc, offset: int, edit: N.Span, io: _Request, matches: Callable[[str], bool]
 ) -> list[CompletionItem]:
     """Lexical names, then attributes of enclosing ``with``s, builtins, keywords
     (only those ``matches`` accepts: a large file has tens of thousands of
@@ -163,8 +209,7 @@ def _scope_items(
     assert doc.root is not None
     for w in enclosing_withs(doc.res, offset)[:3]:
         names = _attr_names(doc, chain_to(doc.root, w.env), io)
-        kept = [n for n in names if n[0] not in seen and matches(n[0])]
-        for it in _name_items(kept, edit, "field", rank=_RANK["with"]):
+        for it in _name_items(names, edit, "field", rank=_RANK["with"], req=io):
             if it.label not in seen:
                 seen.add(it.label)
                 it.detail = "from `with`"
@@ -191,46 +236,147 @@ def _keywords(edit: N.Span) -> list[CompletionItem]:
     return [CompletionItem(k, "keyword", edit, _RANK["keyword"] + k) for k in sorted(KEYWORDS)]
 
 
-# An attribute of an evaluated set, as completion shows it: its name (the
-# label: quoted unless a plain identifier), whether it is a function, and the
-# builtin it is (for ``resolve_completion``).
-_AttrName = tuple[str, str, bool, str | None]
+class _Names:
+    """The attribute names of an evaluated set, sorted; for a small set also
+    whether each is a function, a builtin, or a lambda with a position (for
+    ``resolve_completion``): reading the values of 100,000 attributes would
+    take longer than a completion may."""
+
+    __slots__ = ("names", "info", "_blob")
+
+    def __init__(self, names: list[str], info: dict[str, tuple[bool, str | None]]) -> None:
+        self.names = names
+        self.info = info
+        self._blob: str | None = None
+
+    def matching(self, prefix: str, limit: int) -> list[str]:
+        """At most ``limit`` names containing ``prefix`` as a subsequence
+        (ignoring case), those starting with it first, each group sorted.
+        In a large set, only names containing ``prefix`` whole, case
+        sensitively: a subsequence
+        search over 100,000 names takes longer than a completion may (the
+        answer is marked incomplete, so the editor asks again as one types)."""
+        if not prefix:
+            return self.names[:limit]
+        if len(self.names) > _SMALL_SET:
+            return self._containing(prefix, limit)
+        if self._blob is None:
+            self._blob = "\n".join(self.names)
+        gap = "[^\n]*?"
+        rx = re.compile("^[^\n]*?" + gap.join(map(re.escape, prefix)) + "[^\n]*$", re.M | re.I)
+        found = rx.findall(self._blob)
+        low = prefix.lower()
+        first = [n for n in found if n.lower().startswith(low)]
+        if len(first) < limit:
+            first += [n for n in found if not n.lower().startswith(low)][: limit - len(first)]
+        return first[:limit]
+
+    def _containing(self, prefix: str, limit: int) -> list[str]:
+        """Names starting with ``prefix`` (bisection), then names containing
+        it (``str.find`` over all names joined); case matters here, where
+        folding 100,000 names would cost more than the rest."""
+        names = self.names
+        out: list[str] = []
+        i = bisect.bisect_left(names, prefix)
+        while i < len(names) and names[i].startswith(prefix) and len(out) < limit:
+            out.append(names[i])
+            i += 1
+        if self._blob is None:
+            self._blob = "\n".join(names)
+        blob = self._blob
+        seen = set(out)
+        pos = blob.find(prefix)
+        while pos >= 0 and len(out) < limit:
+            start = blob.rfind("\n", 0, pos) + 1
+            end = blob.find("\n", pos)
+            end = len(blob) if end < 0 else end
+            name = blob[start:end]
+            if name not in seen:
+                seen.add(name)
+                out.append(name)
+            pos = blob.find(prefix, end)
+        return out
 
 
-def _attr_names(doc: Doc, chain: list[N.Node], io: Any) -> list[_AttrName]:
-    """The attributes of ``chain[-1]`` evaluated in its scope (none when it is
-    no set, fails or depends on an argument), at most ``LIMIT * 5``; kept per
-    document text and node when the evaluation depended on the text alone."""
-    return memo_eval(doc, ("attrs", id(chain[-1])), chain, io, _set_names)
+_NO_NAMES = _Names([], {})
+
+#: Up to this many attributes, completion reads each value (function or not).
+_SMALL_SET = 5000
 
 
-def _set_names(value: Any) -> list[_AttrName]:
+def _attr_names(doc: Doc, chain: list[N.Node], io: _Request) -> _Names:
+    """The attributes of ``chain[-1]`` evaluated in its scope, with the
+    observed arguments of its enclosing functions (none when it is no set,
+    fails or depends on an argument nothing observed); kept per document
+    text, node and observed values when the evaluation depended on them alone."""
+    args = observed_args(chain, io.observed)
+    key = ("attrs", id(chain[-1]), id(io.observed) if args else None)
+    return memo_eval(doc, key, chain, io.io, _set_names, args)
+
+
+def _set_names(value: Any) -> _Names:
     """The attributes of an evaluated set (values are not forced)."""
     if not isinstance(value, Attrs):
-        return []
-    out = []
-    for name in sorted(value)[: LIMIT * 5]:
-        v = value[name]
-        if isinstance(v, Thunk) and v.c is None:
-            v = v.v
-        is_fn = isinstance(v, (Lambda, PrimOp, PrimOpApp))
-        data = f"builtin:{name}" if isinstance(v, PrimOp) and v.name == name else None
-        label = name if _plain_ident(name) else '"' + name.replace('"', '\\"') + '"'
-        out.append((label, name, is_fn, data))
-    return out
+        return _NO_NAMES
+    names = sorted(value)
+    info: dict[str, tuple[bool, str | None]] = {}
+    if len(names) <= _SMALL_SET:
+        for name in names:
+            v = value[name]
+            if isinstance(v, Thunk) and v.c is None:
+                v = v.v
+            data = None
+            if isinstance(v, PrimOp) and v.name == name:
+                data = f"builtin:{name}"
+            elif isinstance(v, Lambda) and v.node.span.source.path:
+                sp = v.node.span
+                data = f"doc:{sp.source.path}:{sp.start}"
+            elif value.pos and name in value.pos and value.pos[name].source.path:
+                sp = value.pos[name]  # where the attribute is defined (nothing forced)
+                data = f"pos:{sp.source.path}:{sp.start}"
+            info[name] = (isinstance(v, (Lambda, PrimOp, PrimOpApp)), data)
+    return _Names(names, info)
 
 
 def _name_items(
-    names: list[_AttrName], edit: N.Span, kind: str, rank: str = "0"
+    names: _Names, edit: N.Span, kind: str, rank: str = "0", req: _Request | None = None
 ) -> list[CompletionItem]:
-    """One item per attribute of ``_attr_names``."""
-    return [
-        CompletionItem(label, "function" if is_fn else kind, edit, rank + name, data=data)
-        for label, name, is_fn, data in names
-    ]
+    """One item per attribute of ``_attr_names`` that matches the prefix
+    typed (at most ``LIMIT``); a large set's answer is marked incomplete
+    (``_Names.matching`` does not match subsequences there)."""
+    prefix = req.prefix if req is not None else ""
+    if req is not None and len(names.names) > _SMALL_SET:
+        req.incomplete = True
+    out = []
+    for name in names.matching(prefix, LIMIT):
+        is_fn, data = names.info.get(name, (False, None))
+        label = name if plain_ident(name) else '"' + name.replace('"', '\\"') + '"'
+        out.append(
+            CompletionItem(label, "function" if is_fn else kind, edit, rank + name, data=data)
+        )
+    return out
 
 
-def _plain_ident(name: str) -> bool:
+def _doc_at(where: str, hashes: bool) -> str | None:
+    """The doc comment before byte offset ``file:offset`` (``_set_names``'s
+    data: a lambda's position, where ``#`` comments count too, or an
+    attribute's, where only an RFC 145 comment does)."""
+    from .docs import doc_comment_before, hash_comment_before
+
+    file, _, offset = where.rpartition(":")
+    if not offset.isdigit():
+        return None
+    try:
+        with open(file, "rb") as f:
+            text = f.read()
+    except OSError:
+        return None
+    at = int(offset)
+    return doc_comment_before(text, at) or (hash_comment_before(text, at) if hashes else None)
+
+
+def plain_ident(name: str) -> bool:
+    """Whether ``name`` can be written unquoted as an attribute name."""
     return (
         bool(name)
         and (name[0].isalpha() or name[0] == "_")
@@ -240,24 +386,31 @@ def _plain_ident(name: str) -> bool:
 
 
 def _attr_items(
-    doc: Doc, sel: N.Select | N.HasAttr, i: int, edit: N.Span, io: Any
+    doc: Doc, sel: N.Select | N.HasAttr, i: int, edit: N.Span, io: _Request
 ) -> list[CompletionItem]:
     """Attributes of ``sel.expr.path[:i]`` (evaluated in the select's scope)."""
     assert doc.root is not None
     chain = chain_to(doc.root, sel)
+    base: N.Node = sel.expr
     if i == 0:
         names = _attr_names(doc, [*chain, sel.expr], io)
     else:
-        prefix = N.Select(
+        base = N.Select(
             N.Span(sel.span.source, sel.span.start, sel.path_spans[i - 1].end),
             sel.expr,
             sel.path[:i],
             None,
             sel.path_spans[:i],
         )
-        key = ("select", id(sel), i)
-        names = memo_eval(doc, key, [*chain[:-1], prefix], io, _set_names)
-    return _name_items(names, edit, "field")
+        args = observed_args(chain, io.observed)
+        key = ("select", id(sel), i, id(io.observed) if args else None)
+        names = memo_eval(doc, key, [*chain[:-1], base], io.io, _set_names, args)
+    items = _name_items(names, edit, "field", req=io)
+    if io.context is not None and items:
+        from .option_features import describe_config_items
+
+        describe_config_items(io.context, doc, base, items, io.observed, io.io)
+    return items
 
 
 def _formal_items(doc: Doc, arg: N.Attrs, edit: N.Span, io: Any) -> list[CompletionItem]:

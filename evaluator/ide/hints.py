@@ -15,7 +15,7 @@ from .. import nodes as N
 from ..printer import PrintOptions, show_value
 from ..values import Lambda, PrimOp, PrimOpApp
 from ..walk import walk
-from ._doc import analyse, chain_to, eval_chain, make_evaluator
+from ._doc import analyse, chain_to, eval_chain, make_evaluator, observed_args
 
 MAX_LABEL = 30
 _LITERALS = (N.Int, N.Float, N.Str, N.Path, N.Uri, N.Lambda)
@@ -29,8 +29,11 @@ def inlay_hints(
     io: Any = None,
     budget_s: float = 0.3,
     steps_per_hint: int = 20_000,
+    observed: dict[tuple[str, int], list[Any]] | None = None,
+    context: Any = None,
 ) -> list[Any]:
-    """Hints ``= value`` after the values of let bindings in ``[start, end]``."""
+    """Hints ``= value`` after the values of let bindings in ``[start, end]``
+    (inside functions an evaluation called, with the arguments it observed)."""
     from .types import InlayHint
 
     doc = analyse(text, path)
@@ -53,7 +56,8 @@ def inlay_hints(
             if isinstance(value, N.Str) and all(isinstance(p, str) for p in value.parts):
                 continue
             ev = make_evaluator(io, steps_per_hint, max(0.0, deadline - time.monotonic()))
-            v = eval_chain(doc, chain_to(doc.root, value), ev, io)
+            chain = chain_to(doc.root, value)
+            v = eval_chain(doc, chain, ev, io, observed_args(chain, observed or {}))
             if v is None or isinstance(v, (Lambda, PrimOp, PrimOpApp)):
                 continue
             label = show_value(

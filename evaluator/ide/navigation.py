@@ -15,19 +15,45 @@ import os
 from typing import Any
 
 from .. import nodes as N
+from ..errors import NixError
 from ..io import RealIO
 from ..scope import Definition, Ref, definition_at, reference_at
 from ..values import Attrs, NixPath
-from ._doc import Doc, analyse, chain_to, contains, eval_chain, eval_node, node_at, tree_index
+from ._doc import (
+    Doc,
+    analyse,
+    chain_to,
+    contains,
+    eval_chain,
+    eval_node,
+    make_evaluator,
+    node_at,
+    observed_args,
+    tree_index,
+)
 from .types import Highlight, Location
 
 
-def definition(text: str | bytes, path: str | None, offset: int, io: Any = None) -> list[Location]:
-    """Where the name, attribute or path under ``offset`` is defined."""
+def definition(
+    text: str | bytes,
+    path: str | None,
+    offset: int,
+    io: Any = None,
+    observed: dict[tuple[str, int], list[Any]] | None = None,
+    context: Any = None,
+) -> list[Location]:
+    """Where the name, attribute, option or path under ``offset`` is defined
+    (``observed``, ``context``: as for ``completion``)."""
     doc = analyse(text, path)
     if doc.root is None:
         return []
     io = io or RealIO()
+    if context is not None:
+        from .option_features import option_declarations
+
+        declared = option_declarations(context, doc.text, path, offset, observed or {}, io)
+        if declared is not None:
+            return declared
     res = doc.res
     found = reference_at(res, offset)
     if found is not None:
@@ -51,7 +77,7 @@ def definition(text: str | bytes, path: str | None, offset: int, io: Any = None)
         target = _path_location(node, io)
         return [target] if target else []
     if isinstance(node, N.Select):
-        return _select_definition(doc, node, offset, io)
+        return _select_definition(doc, node, offset, io, observed or {})
     return []
 
 
@@ -94,16 +120,23 @@ def _binding_sets(root: N.Node) -> list[N.Node]:
     return tree_index(root).nodes((N.Attrs, N.Let))
 
 
-def _select_definition(doc: Doc, sel: N.Select, offset: int, io: Any) -> list[Location]:
-    """``a.b.c`` with the cursor on ``b``: evaluate ``a`` and read ``pos``."""
+def _select_definition(
+    doc: Doc, sel: N.Select, offset: int, io: Any, observed: dict[tuple[str, int], list[Any]]
+) -> list[Location]:
+    """``a.b.c`` with the cursor on ``b``: evaluate ``a`` and read ``pos``
+    (for a package, ``a.b`` and its ``meta.position``)."""
     assert doc.root is not None
     for i, sp in enumerate(sel.path_spans):
         name = sel.path[i]
         if not contains(sp, offset) or not isinstance(name, str):
             continue
         chain = chain_to(doc.root, sel)
+        args = observed_args(chain, observed)
+        package = _package_location(doc, chain, sel, i, io, args)
+        if package is not None:
+            return [package]
         if i == 0:
-            value = eval_chain(doc, [*chain, sel.expr], None, io)
+            value = eval_chain(doc, [*chain, sel.expr], None, io, args)
         else:
             prefix = N.Select(
                 N.Span(sel.span.source, sel.span.start, sel.path_spans[i - 1].end),
@@ -112,10 +145,35 @@ def _select_definition(doc: Doc, sel: N.Select, offset: int, io: Any) -> list[Lo
                 None,
                 sel.path_spans[:i],
             )
-            value = eval_chain(doc, [*chain[:-1], prefix], None, io)
+            value = eval_chain(doc, [*chain[:-1], prefix], None, io, args)
         loc = _attr_location(value, name)
         return [loc] if loc else []
     return []
+
+
+def _package_location(
+    doc: Doc, chain: list[N.Node], sel: N.Select, i: int, io: Any, args: dict[Any, Any]
+) -> Location | None:
+    """Where the package ``sel.path[: i + 1]`` is defined (``meta.position``)."""
+    from .docs import is_derivation, package_info
+    from .option_features import _location
+
+    upto = N.Select(
+        N.Span(sel.span.source, sel.span.start, sel.path_spans[i].end),
+        sel.expr,
+        sel.path[: i + 1],
+        None,
+        sel.path_spans[: i + 1],
+    )
+    ev = make_evaluator(io)
+    value = eval_chain(doc, [*chain[:-1], upto], ev, io, args)
+    try:
+        if value is None or not is_derivation(ev, value):
+            return None
+        position = package_info(ev, value).position
+    except NixError:
+        return None
+    return None if position is None else _location(position[0], position[1], 1, io)
 
 
 def _static_path(node: N.Path) -> str | None:

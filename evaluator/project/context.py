@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api import Budget, EvalResult, _drop_traceback
+from ..api import Budget, EvalResult, _check_configurations, _drop_traceback
 from ..diagnostics import Diagnostic, Severity
 from ..errors import Cancelled, NixError
 from ..eval import Evaluator, ParseFailed
@@ -529,18 +529,29 @@ def evaluate_entry(
     io: Any,
     budget: Budget | None = None,
     search_path: Any = (),
+    path: str | None = None,
+    text: bytes | None = None,
 ) -> EvalResult:
-    """Evaluate ``entry`` as its kind says; the result ``api.evaluate`` would give."""
+    """Evaluate ``entry`` as its kind says; the result ``api.evaluate`` would give.
+
+    For a configuration entry evaluated for the module file ``path`` (its
+    editor text ``text``), the result keeps the configuration
+    (``EvalResult.context``: option completion, hover and go to definition)
+    and has the module system's findings about that file (``option_*``)."""
     budget = budget or Budget()
     t0 = time.monotonic()
     ev, value = open_entry(ctx, entry, io=io, budget=budget, search_path=search_path)
     ev.machine.observe = {}
-    result = EvalResult(None)
+    result = EvalResult(None, origin=entry.label)
     try:
         v = ev.run(_force_then(value, entry.kind))
         result.value_text = show_value(
             v, PrintOptions(max_depth=2, max_attrs=30, max_items=30, max_string=200)
         )
+        if entry.kind == "configuration" and path is not None:
+            # Forced without an error: what remains are the option checks
+            # at the file's definitions (and the options, for its features).
+            _check_configurations(ev, [("", v)], text or b"", path, result)
     except ParseFailed as err:
         _drop_traceback(err)  # the file's own syntax errors come from the static layer
     except MissingInput as err:

@@ -1,0 +1,345 @@
+"""Module-system and package-set benchmark (issue 11): the real server over stdio.
+
+Three measurements, each printed with its target and the ratio figure / target:
+
+* The fixture (``services.nix`` declaring ``services.web``, ``config.nix``
+  defining it, ``nixlens.eval.entry`` running ``lib.evalModules`` with
+  nixpkgs' lib from ``../shared/nixpkgs-lib``): option completion p95
+  (target 100 ms) at several places (an unfinished ``services.web.`` line,
+  ``services.``, inside ``mkIf … { }``, inside ``config = { }``), and option
+  hover p95 (target 50 ms) on each component of a definition's path, each
+  sample on a new document version (the server keeps hovers per version).
+* A generated configuration of 5,000 options (50 modules of 100 options):
+  options ready (entry evaluated and every option's path, type and
+  description read: ``Configuration.walk``), in this process, first time
+  (target 30 s); next to it the time ``nix-instantiate-2.26`` takes to
+  evaluate the same 5,000 option types and descriptions, when installed.
+* Completion after ``pkgs.`` inside a function the entry calls with a set of
+  100,000 names (target 100 ms): nothing typed, and ``pkgs.pkg9999``.
+
+    python bench/bench_options.py [--samples 30] [--options 5000] [--names 100000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from lsp_client import LspClient  # noqa: E402
+
+LIB = (ROOT.parent / "shared" / "nixpkgs-lib").resolve()
+
+COMPLETION_TARGET_MS = 100.0
+HOVER_TARGET_MS = 50.0
+OPTIONS_READY_TARGET_S = 30.0
+NAMES_TARGET_MS = 100.0
+
+SERVICES = """\
+{ config, lib, ... }:
+let
+  cfg = config.services.web;
+in
+{
+  options.services.web = {
+    enable = lib.mkEnableOption "web";
+    port = lib.mkOption { type = lib.types.port; default = 80; description = "Port."; };
+    url = lib.mkOption { type = lib.types.str; default = ""; description = "URL."; };
+  };
+  config = lib.mkIf cfg.enable { services.web.url = "http://localhost"; };
+}
+"""
+
+CONFIG = """\
+{ lib, ... }:
+{
+  services.web.enable = true;
+  services.web.port = 9090;
+  # edits land here
+}
+"""
+
+# Completion places: (text, needle, offset of the cursor in the needle).
+COMPLETIONS = [
+    (CONFIG.replace("  # edits", "  services.web.\n  # edits"), "web.\n", 4),
+    (CONFIG.replace("  # edits", "  services.\n  # edits"), "services.\n", 9),
+    ("{ lib, ... }:\n{\n  services = lib.mkIf true { web.  };\n}\n", "web. ", 4),
+    ("{ lib, ... }:\n{\n  config = { services.web = {  }; };\n}\n", "{  }", 2),
+]
+# Hover places in CONFIG: (needle, offset in it).
+HOVERS = [("services.web.enable", 1), ("web.enable", 1), ("enable", 2), ("port", 1)]
+
+
+def percentile(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def position(text: str, needle: str, delta: int) -> dict[str, int]:
+    offset = text.index(needle) + delta
+    line = text.count("\n", 0, offset)
+    return {"line": line, "character": offset - (text.rfind("\n", 0, offset) + 1)}
+
+
+def settle(client: LspClient, uri: str, timeout: float = 120) -> None:
+    """Wait until the evaluation of the current version has been published."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        report = client.request("textDocument/diagnostic", {"textDocument": {"uri": uri}})
+        if not str(report.get("resultId", "")).endswith("~evaluating"):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{uri} never settled")
+
+
+def start(workspace: Path, entry: str) -> LspClient:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    client = LspClient(env=env)
+    settings = {
+        "eval": {"entry": entry, "budgetMs": 60000},
+        "hover": {"budgetMs": 5000},
+        "diagnostics": {"debounceMs": 0},
+        "sandbox": {"allowedPaths": [str(LIB)]},
+    }
+    caps = {
+        "general": {"positionEncodings": ["utf-16"]},
+        "textDocument": {
+            "hover": {"contentFormat": ["markdown"]},
+            "publishDiagnostics": {"versionSupport": True},
+            "diagnostic": {"dynamicRegistration": False},
+        },
+    }
+    client.initialize({"nixlens": settings}, capabilities=caps, root=workspace.as_uri())
+    return client
+
+
+def timed_request(client: LspClient, method: str, params: Any) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    result = client.request(method, params, timeout=60)
+    return result, (time.perf_counter() - t0) * 1000
+
+
+# --------------------------------------------------------------- the fixture
+
+
+def bench_fixture(samples: int) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="nixlens-bench-options-"))
+    try:
+        (work / "services.nix").write_text(SERVICES)
+        (work / "config.nix").write_text(CONFIG)
+        entry = (
+            f"(import {LIB}/lib).evalModules {{ modules = "
+            f"[ {work}/services.nix {work}/config.nix ]; }}"
+        )
+        client = start(work, entry)
+        uri = (work / "config.nix").as_uri()
+        try:
+            t0 = time.perf_counter()
+            client.open(uri, CONFIG)
+            settle(client, uri)
+            ready_ms = (time.perf_counter() - t0) * 1000
+            version = 1
+            completion: list[float] = []
+            for i in range(samples):
+                text, needle, delta = COMPLETIONS[i % len(COMPLETIONS)]
+                version += 1
+                client.change(uri, version, [{"text": text}])
+                params = {"textDocument": {"uri": uri}, "position": position(text, needle, delta)}
+                found, ms = timed_request(client, "textDocument/completion", params)
+                labels = {it["label"] for it in (found or {}).get("items", [])}
+                if not labels & {"web", "port", "enable"}:
+                    raise AssertionError(f"no option completion at {needle!r}: {sorted(labels)}")
+                completion.append(ms)
+            hover: list[float] = []
+            for i in range(samples):
+                version += 1
+                text = CONFIG.replace("edits land here", f"edits land here {i}")
+                client.change(uri, version, [{"text": text}])
+                settle(client, uri)
+                needle, delta = HOVERS[i % len(HOVERS)]
+                params = {"textDocument": {"uri": uri}, "position": position(text, needle, delta)}
+                found, ms = timed_request(client, "textDocument/hover", params)
+                if "option" not in json.dumps(found):
+                    raise AssertionError(f"no option hover at {needle!r}: {found}")
+                hover.append(ms)
+        finally:
+            client.shutdown_and_exit()
+            client.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "context_ready_ms": ready_ms,
+        "completion_p50_ms": percentile(completion, 0.5),
+        "completion_p95_ms": percentile(completion, 0.95),
+        "hover_p50_ms": percentile(hover, 0.5),
+        "hover_p95_ms": percentile(hover, 0.95),
+    }
+
+
+# ------------------------------------------------ 5,000 generated options
+
+
+def generate_modules(work: Path, options: int, per_module: int = 100) -> list[Path]:
+    files = []
+    for m in range((options + per_module - 1) // per_module):
+        lines = ["{ lib, ... }:", "{", f"  options.gen.m{m} = {{"]
+        for o in range(min(per_module, options - m * per_module)):
+            lines.append(
+                f"    o{o} = lib.mkOption {{ type = lib.types.int; default = {o}; "
+                f'description = "Option {o} of module {m}."; }};'
+            )
+        lines += ["  };", f"  config.gen.m{m}.o0 = {m};", "}"]
+        path = work / f"m{m}.nix"
+        path.write_text("\n".join(lines) + "\n")
+        files.append(path)
+    return files
+
+
+def bench_options_ready(options: int) -> dict[str, Any]:
+    from evaluator.ide._doc import make_evaluator
+    from evaluator.ide.options import Configuration, find_configurations
+
+    work = Path(tempfile.mkdtemp(prefix="nixlens-bench-gen-"))
+    try:
+        files = generate_modules(work, options)
+        modules = " ".join(str(f) for f in files)
+        entry = f"(import {LIB}/lib).evalModules {{ modules = [ {modules} ]; }}"
+        t0 = time.perf_counter()
+        ev = make_evaluator(None, steps=500_000_000, timeout_s=600)
+        value = ev.eval_text(entry, str(work / "entry.nix"))
+        confs = find_configurations(ev, value)
+        conf = Configuration(confs[0][1])
+        found = list(conf.walk(ev))
+        ready_s = time.perf_counter() - t0
+        if len(found) < options:
+            raise AssertionError(f"{len(found)} options found, {options} expected")
+        reference_s = None
+        nix = shutil.which("nix-instantiate-2.26")
+        if nix:
+            expr = (
+                f"let c = {entry}; o = c.options.gen; in builtins.length (builtins.concatLists "
+                "(map (m: map (n: builtins.seq o.${m}.${n}.type.description "
+                "o.${m}.${n}.description) (builtins.attrNames o.${m})) (builtins.attrNames o)))"
+            )
+            t1 = time.perf_counter()
+            proc = subprocess.run(
+                [
+                    nix,
+                    "--eval",
+                    "--option",
+                    "build-users-group",
+                    "",
+                    "--store",
+                    "dummy://",
+                    "-E",
+                    expr,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            if proc.returncode == 0:
+                reference_s = time.perf_counter() - t1
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return {"options": len(found), "options_ready_s": ready_s, "nix_2_26_s": reference_s}
+
+
+# ------------------------------------------------ 100,000-name completion
+
+
+def bench_names(names: int, samples: int) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="nixlens-bench-names-"))
+    try:
+        text = "{ pkgs }:\n{\n  x = pkgs.;\n}\n"
+        valid = text.replace("pkgs.;", "pkgs;")  # a broken text is not evaluated
+        (work / "pkg.nix").write_text(valid)
+        entry = (
+            "let pkgs = builtins.listToAttrs (builtins.genList (i: { name = "
+            f'"pkg${{toString i}}"; value = i; }}) {names}); in '
+            f"import {work}/pkg.nix {{ inherit pkgs; }}"
+        )
+        client = start(work, entry)
+        uri = (work / "pkg.nix").as_uri()
+        try:
+            client.open(uri, valid)
+            settle(client, uri, timeout=600)
+            results: dict[str, Any] = {}
+            for label, typed in (("names_empty", ""), ("names_typed", "pkg9999")):
+                body = text.replace("pkgs.;", f"pkgs.{typed};")
+                client.change(uri, 3 if typed else 2, [{"text": body}])
+                pos = position(body, "pkgs.", 5 + len(typed))
+                params = {"textDocument": {"uri": uri}, "position": pos}
+                times = []
+                for _ in range(samples):
+                    found, ms = timed_request(client, "textDocument/completion", params)
+                    items = (found or {}).get("items", [])
+                    if not items or (typed and items[0]["label"] != typed):
+                        raise AssertionError(f"completion after pkgs.{typed}: {items[:3]}")
+                    times.append(ms)
+                results[f"{label}_first_ms"] = times[0]
+                results[f"{label}_p95_ms"] = percentile(times, 0.95)
+                results[f"{label}_incomplete"] = bool(found.get("isIncomplete"))
+        finally:
+            client.shutdown_and_exit()
+            client.close()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--samples", type=int, default=30)
+    ap.add_argument("--options", type=int, default=5000)
+    ap.add_argument("--names", type=int, default=100_000)
+    ap.add_argument("--json", action="store_true", help="print the raw figures as JSON")
+    args = ap.parse_args()
+    fixture = bench_fixture(args.samples)
+    ready = bench_options_ready(args.options)
+    names = bench_names(args.names, args.samples)
+    if args.json:
+        print(json.dumps({"fixture": fixture, "options": ready, "names": names}, indent=2))
+        return 0
+    rows = [
+        ("fixture context ready (ms)", fixture["context_ready_ms"], None),
+        ("option completion p50 (ms)", fixture["completion_p50_ms"], None),
+        ("option completion p95 (ms)", fixture["completion_p95_ms"], COMPLETION_TARGET_MS),
+        ("option hover p50 (ms)", fixture["hover_p50_ms"], None),
+        ("option hover p95 (ms)", fixture["hover_p95_ms"], HOVER_TARGET_MS),
+        (f"{ready['options']} options ready (s)", ready["options_ready_s"], OPTIONS_READY_TARGET_S),
+        ("  same options, nix-instantiate-2.26 (s)", ready["nix_2_26_s"], None),
+        (f"{args.names:,} names, `pkgs.` first (ms)", names["names_empty_first_ms"], None),
+        (f"{args.names:,} names, `pkgs.` p95 (ms)", names["names_empty_p95_ms"], NAMES_TARGET_MS),
+        (f"{args.names:,} names, `pkgs.pkg9999` first (ms)", names["names_typed_first_ms"], None),
+        (
+            f"{args.names:,} names, `pkgs.pkg9999` p95 (ms)",
+            names["names_typed_p95_ms"],
+            NAMES_TARGET_MS,
+        ),
+    ]
+    print(f"{'measure':48} {'value':>10} {'target':>8} {'ratio':>7}")
+    for name, value, target in rows:
+        shown = "n/a" if value is None else f"{value:.1f}"
+        ratio = f"{value / target:.2f}" if value is not None and target else ""
+        print(f"{name:48} {shown:>10} {target or '':>8} {ratio:>7}")
+    print(
+        f"isIncomplete after `pkgs.`: {names['names_empty_incomplete']}, "
+        f"after `pkgs.pkg9999`: {names['names_typed_incomplete']}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
