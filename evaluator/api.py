@@ -212,9 +212,10 @@ def _check_configurations(
     text: str | bytes,
     path: str | None,
     result: EvalResult,
+    check: bool = True,
 ) -> None:
     """Keep the configurations (``result.context``) and add the findings of
-    those that import the document ``path`` about it."""
+    those that import the document ``path`` about it (unless not ``check``)."""
     if not result.origin:
         result.origin = os.path.basename(path) if path else "this expression"
     origin = result.origin
@@ -234,7 +235,7 @@ def _check_configurations(
             diag.message = strip_ansi(diag.message)
             result.diagnostics.append(diag)
             _drop_traceback(err)
-    if path is None:
+    if path is None or not check:
         return
     data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
     for conf in context.for_file(ev, path, ev.machine.observe or {}):

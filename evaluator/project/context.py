@@ -548,10 +548,6 @@ def evaluate_entry(
         result.value_text = show_value(
             v, PrintOptions(max_depth=2, max_attrs=30, max_items=30, max_string=200)
         )
-        if entry.kind == "configuration" and path is not None:
-            # Forced without an error: what remains are the option checks
-            # at the file's definitions (and the options, for its features).
-            _check_configurations(ev, [("", v)], text or b"", path, result)
     except ParseFailed as err:
         _drop_traceback(err)  # the file's own syntax errors come from the static layer
     except MissingInput as err:
@@ -559,6 +555,8 @@ def evaluate_entry(
     except NixError as err:
         result.diagnostics.append(error_to_diagnostic(err))
         _drop_traceback(err)
+    if entry.kind == "configuration" and path is not None:
+        _module_checks(ev, value, path, text or b"", result)
     ev.compact_programs()
     result.programs = ev.programs
     result.diagnostics[:0] = list(ev.warnings)
@@ -566,6 +564,29 @@ def evaluate_entry(
     result.observed = ev.machine.observe
     result.elapsed_ms = (time.monotonic() - t0) * 1000
     return result
+
+
+def _module_checks(ev: Evaluator, value: Thunk, path: str, text: bytes, result: EvalResult) -> None:
+    """Keep the configuration (``result.context``) and add the module
+    system's findings about the module file ``path``, at its definitions.
+
+    When forcing the configuration failed in another file (lib's module
+    code throwing about an undeclared option, a type error), the checks say
+    the same at the definition at fault, which replaces that error; when it
+    failed in ``path`` itself, that error stays alone (the checks would
+    repeat it)."""
+    here = [d for d in result.diagnostics if d.span is not None and d.span.source.path == path]
+    elsewhere = [d for d in result.diagnostics if d not in here]
+    before = len(result.diagnostics)
+    try:
+        conf = ev.run(_whnf(value))
+        _check_configurations(ev, [("", conf)], text, path, result, check=not here)
+    except NixError as err:  # a budget ran out: what forcing said stands
+        _drop_traceback(err)
+        del result.diagnostics[before:]
+        return
+    if len(result.diagnostics) > before and elsewhere:
+        result.diagnostics[:] = [d for d in result.diagnostics if d not in elsewhere]
 
 
 def _force_then(value: Thunk, kind: str) -> Any:
