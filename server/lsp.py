@@ -14,7 +14,9 @@ Diagnostics come in two layers per document, merged when published:
 * static -- syntax errors from the incremental tree, or lints when there are
   none; recomputed ``diagnostics.debounceMs`` after the last change;
 * evaluation -- run after the static layer (and at once on open/save) in the
-  document's helper; a new change cancels the run in flight, and a result for
+  document's helper, as the project entry that reaches the document when
+  there is one (``server.project``: the project's own problems join this
+  layer on ``flake.nix``); a new change cancels the run in flight, and a result for
   a version that is no longer current is dropped.  Until the next result, the
   previous one is shown with its ranges moved through the edits since (and
   any diagnostic inside an edited range dropped).
