@@ -95,6 +95,9 @@ def _rss_mb() -> float:
         return 0.0
 
 
+#: Documents larger than this keep one version's analysis at a time (``lint``).
+LARGE_BYTES = 100_000
+
 #: Hover answers kept (least recently used evicted one by one).
 HOVERS_KEPT = 256
 
@@ -358,7 +361,18 @@ class AnalysisHost:
     # ------------------------------------------------------------ requests
 
     def lint(self, req: Request) -> list[Diagnostic]:
-        """Syntax errors and lints of the document."""
+        """Syntax errors and lints of the document.
+
+        A large document keeps one version's analysis at a time: its last
+        evaluation (whose values hold the previous version's tree) is
+        released before the new text is lowered, not after it is evaluated
+        (a hover meanwhile waits for the new parse anyway)."""
+        if len(req.d.data) > LARGE_BYTES:
+            with self.lock:
+                old = self.results.get(req.d.uri)
+                if old is not None and old[0][0] != req.d.version:
+                    del self.results[req.d.uri]
+                    self._retire(old[1])
         tree, _index = self._tree(req.d)
         return static_diagnostics(Snapshot(req.d.data, tree, req.d.version), req.d.path)
 
