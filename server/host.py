@@ -12,7 +12,12 @@ the only owner of that process's analysis state:
   request so ``evaluator.ide`` uses it), the outline pieces, workspace
   symbols per file;
 * the last evaluation of each document, with the argument values it
-  observed (hover inside a function shows them), and hover answers.
+  observed (hover inside a function shows them), and hover answers;
+* the garbage collector's settings (``configure_gc``, ``maybe_collect``).
+
+Two threads of the helper call it (interactive and background requests,
+``server.helper``) while a third applies document edits: the mirror and the
+tables change under ``lock``; ``AnalysisCache`` has its own.
 
 Requests
 --------
@@ -42,8 +47,7 @@ kind                   arguments                         result
 ``inlay_hints``        start, end                        list[InlayHint]
 ``outline``            encoding                          ``RawJSON`` (DocumentSymbol[])
 ``semantic_tokens``    encoding                          list[int] (LSP token array)
-``workspace_symbols``  roots, buffers' paths, query,     list[WorkspaceSymbol]
-                       encoding
+``workspace_symbols``  roots, query, encoding           list[WorkspaceSymbol]
 =====================  ================================  =========================
 
 Adding a request kind (e.g. project context: flake inputs, module-system
