@@ -44,7 +44,6 @@ import queue
 import resource
 import sys
 import threading
-import time
 import traceback
 from typing import Any, BinaryIO
 
@@ -53,8 +52,6 @@ from evaluator.errors import EvalLimit
 from . import wire
 from .host import INTERACTIVE, AnalysisHost, DocView, Request
 
-#: Seconds after start-up when the LSP types are imported (``_import_lsp_types``).
-PRELOAD_DELAY_S = 5.0
 #: Seconds without background work after which garbage is collected.
 IDLE_GC_S = 1.0
 #: Nice value of the background thread (lints, evaluations).
@@ -253,15 +250,10 @@ def serve(inp: BinaryIO, out: BinaryIO, host: AnalysisHost) -> int:
         (work.serve, (work.interactive,), "interactive"),
     ):
         threading.Thread(target=target, args=args, name=f"nixlens-{name}", daemon=True).start()
-    # Semantic tokens and outlines need lsprotocol (a second to import):
-    # loaded now, in the background, rather than on their first request.
-    threading.Thread(target=_import_lsp_types, name="nixlens-preload", daemon=True).start()
+    # Outlines and semantic tokens import lsprotocol (a second, and 17 MB in
+    # each helper) on their first request, not before: most helpers never
+    # need them.
     return work.exit_code.get()
-
-
-def _import_lsp_types() -> None:
-    time.sleep(PRELOAD_DELAY_S)  # after the first requests of a session
-    from . import convert, highlight  # noqa: F401
 
 
 def _warm_up(host: AnalysisHost) -> None:

@@ -12,7 +12,12 @@ the only owner of that process's analysis state:
   request so ``evaluator.ide`` uses it), the outline pieces, workspace
   symbols per file;
 * the last evaluation of each document, with the argument values it
-  observed (hover inside a function shows them), and hover answers.
+  observed (hover inside a function shows them), and hover answers;
+* the garbage collector's settings (``configure_gc``, ``maybe_collect``).
+
+Two threads of the helper call it (interactive and background requests,
+``server.helper``) while a third applies document edits: the mirror and the
+tables change under ``lock``; ``AnalysisCache`` has its own.
 
 Requests
 --------
@@ -42,8 +47,7 @@ kind                   arguments                         result
 ``inlay_hints``        start, end                        list[InlayHint]
 ``outline``            encoding                          ``RawJSON`` (DocumentSymbol[])
 ``semantic_tokens``    encoding                          list[int] (LSP token array)
-``workspace_symbols``  roots, buffers' paths, query,     list[WorkspaceSymbol]
-                       encoding
+``workspace_symbols``  roots, query, encoding           list[WorkspaceSymbol]
 ``project_load``       key, ``ProjectSpec``, version     ``ProjectContext``
 =====================  ================================  =========================
 
@@ -110,6 +114,9 @@ def _rss_mb() -> float:
     except (OSError, ValueError, IndexError):
         return 0.0
 
+
+#: Documents larger than this keep one version's analysis at a time (``lint``).
+LARGE_BYTES = 100_000
 
 #: Hover answers kept (least recently used evicted one by one).
 HOVERS_KEPT = 256
@@ -397,7 +404,18 @@ class AnalysisHost:
     # ------------------------------------------------------------ requests
 
     def lint(self, req: Request) -> list[Diagnostic]:
-        """Syntax errors and lints of the document."""
+        """Syntax errors and lints of the document.
+
+        A large document keeps one version's analysis at a time: its last
+        evaluation (whose values hold the previous version's tree) is
+        released before the new text is lowered, not after it is evaluated
+        (a hover meanwhile waits for the new parse anyway)."""
+        if len(req.d.data) > LARGE_BYTES:
+            with self.lock:
+                old = self.results.get(req.d.uri)
+                if old is not None and old[0][0] != req.d.version:
+                    del self.results[req.d.uri]
+                    self._retire(old[1])
         tree, _index = self._tree(req.d)
         return static_diagnostics(Snapshot(req.d.data, tree, req.d.version), req.d.path)
 
@@ -406,7 +424,7 @@ class AnalysisHost:
         that reaches it); the result is kept for hovers; a superseded one is
         released."""
         doc = req.d
-        key = (self._eval_key(req), project)
+        key = (*self._eval_key(req), project)  # [0]: the version (``lint``)
         cached = self.results.get(doc.uri)
         result: api.EvalResult | None = None
         ctx = self._project(project) if project is not None else None

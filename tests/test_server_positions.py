@@ -131,3 +131,22 @@ def test_lone_surrogates_count_one_utf16_unit() -> None:
     index = LineIndex(data)
     assert index.position(len(data) - 1, UTF16) == (0, 2)
     assert normalize_text("\ud83d\ude00") == "😀"
+
+
+def test_line_index_edited_equals_a_fresh_index() -> None:
+    """``LineIndex.edited`` rescans only around the edit: it must give the
+    line starts a fresh index gives, also for CR, LF, CRLF made or split by
+    the edit and multi-byte characters."""
+    import random
+
+    rnd = random.Random(1)
+    pieces = [b"a", b"\n", b"\r", b"\r\n", b"xy", "😀".encode(), b""]
+    for _ in range(5000):
+        data = b"".join(rnd.choice(pieces) for _ in range(rnd.randrange(0, 30)))
+        start = rnd.randrange(0, len(data) + 1)
+        end = rnd.randrange(start, len(data) + 1)
+        new = b"".join(rnd.choice(pieces) for _ in range(rnd.randrange(0, 5)))
+        edited = data[:start] + new + data[end:]
+        got = LineIndex(data).edited(edited, start, end, start + len(new))
+        assert list(got.starts) == list(LineIndex(edited).starts), (data, start, end, new)
+        assert got.data is edited

@@ -194,3 +194,26 @@ def _whole(text: str) -> Any:
     from lsprotocol import types
 
     return types.TextDocumentContentChangeWholeDocument(text=text)
+
+
+def test_sources_of_open_documents_travel_by_reference() -> None:
+    """``server.wire``: a span's source that is an open document's text is
+    sent without the text and gets the receiver's copy back."""
+    from evaluator.diagnostics import Diagnostic, Severity
+    from evaluator.nodes import Source, Span
+    from server import wire
+
+    big = Source(b"x" * 100_000, "/w/big.nix")
+    other = Source(b"import ./big.nix", "/w/other.nix")
+    diags = [
+        Diagnostic("eval_error", Severity.ERROR, "m", Span(big, 1, 2)),
+        Diagnostic("eval_error", Severity.ERROR, "n", Span(other, 0, 6)),
+    ]
+    frame = wire.dumps(("ok", 1, diags), lambda src: src is big or src.text is big.text)
+    assert len(frame) < 10_000  # the 100 kB text stayed home
+    (size,) = wire.HEADER.unpack(frame[: wire.HEADER.size])
+    texts = {"/w/big.nix": b"x" * 100_000}
+    tag, call_id, got = wire.loads(frame[wire.HEADER.size :], lambda p: texts.get(p or "", b""))
+    assert (tag, call_id) == ("ok", 1) and size == len(frame) - wire.HEADER.size
+    assert got[0].span.source.text == big.text and got[0].span.source.path == "/w/big.nix"
+    assert got[1].span.source.text == other.text  # not an open document: sent whole
