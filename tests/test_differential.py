@@ -135,7 +135,11 @@ def nix_eval(src: str) -> tuple[bool, str]:
             src,
         ],
         capture_output=True,
-        text=True,
+        # Nix prints a string's bytes as they are, which need not be UTF-8
+        # (e.g. a substring that splits a character); nixlens shows such
+        # bytes as surrogate escapes.
+        encoding="utf-8",
+        errors="surrogateescape",
         timeout=60,
     )
     return p.returncode == 0, p.stdout.strip()
