@@ -169,6 +169,7 @@ class Projects:
             watched = held.context.watched if held is not None else ()
             if path is None or path in watched or _defines(root, path):
                 self.loaded.pop(root, None)
+                self.delivered = {d for d in self.delivered if d[1][0] != root}
                 task = self._loading.pop(root, None)
                 if task is not None:
                     task.cancel()  # cancels its helper call (``Pool.call``)
