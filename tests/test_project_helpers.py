@@ -6,12 +6,17 @@ evaluated there as the configuration that imports it)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
+import time
 from typing import Any
 
 import pytest
+from lsp_client import LspClient
 from lsprotocol import types
-from projects import Project, ProjectFactory
+from projects import ROOT, Project, ProjectFactory
+from pygls.uris import from_fs_path
 from test_project_lsp import open_file, server, wait_for
 
 from evaluator.errors import EvalLimit
@@ -151,3 +156,45 @@ async def test_option_hover_and_completion_in_a_flake_module(demo: Project, tmp_
         assert found is not None
         items = found.items if isinstance(found, types.CompletionList) else found
         assert {"port", "enable", "url"} <= {i.label for i in items}
+
+
+def test_a_replaced_helper_gets_the_context_again(demo: Project, tmp_path: Any) -> None:
+    """The server sends a loaded context with the first evaluation a helper
+    makes in it: a helper started after a crash gets it too."""
+    env = {**os.environ, "PYTHONPATH": ROOT, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    env.pop("NIX_PATH", None)
+    env.update(demo.env())
+    config = demo.path("config.nix")
+    uri = from_fs_path(config) or config
+    with open(config, encoding="utf-8") as f:
+        text = f.read()
+    line = text.splitlines().index("  services.web.port = 9090;")
+    on_port = {"line": line, "character": len("  services.web.po")}
+    with LspClient(env=env) as client:
+        options = {"workers": 1, "eval": {"budgetMs": 30_000}}
+        client.initialize(options, root=from_fs_path(demo.root) or demo.root)
+        client.open(uri, text)
+
+        hover = ""
+        for _ in range(300):  # until evaluated as configurations.demo
+            got = client.request(
+                "textDocument/hover", {"textDocument": {"uri": uri}, "position": on_port}
+            )
+            hover = got["contents"]["value"] if got is not None else ""
+            if "Port the web service" in hover:
+                break
+            time.sleep(0.2)
+        assert "Port the web service" in hover, hover
+        (pid,) = client.helper_pids()
+        os.kill(pid, signal.SIGKILL)
+        assert client.wait_until(lambda: client.helper_pids() not in ([], [pid]), 30)
+        bad = text.replace("9090;", "9090;\n  services.web.prot = 1;")
+        client.change(uri, 2, [{"text": bad}])
+
+        def undefined() -> bool:
+            return any(
+                v == 2 and any(d.get("code") == "option_undefined" for d in diags)
+                for v, diags, _t in client.diagnostics.get(uri, [])
+            )
+
+        assert client.wait_until(undefined, 60), client.diagnostics.get(uri)
