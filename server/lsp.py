@@ -22,7 +22,9 @@ Diagnostics come in two layers per document, merged when published:
   any diagnostic inside an edited range dropped).
 
 Diagnostics are always pushed; clients that support ``textDocument/diagnostic``
-may also pull them (result id ``uri@version``; "unchanged" when it matches).
+may also pull them (result id ``uri@version#publications``: "unchanged" when it
+matches; a document's diagnostics change without a new version when the
+settings change or its project is loaded again, and each change is published).
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ class Layers:
     # The version whose evaluation ended its helper (not tried again).
     crashed_version: int | None = -1
     task: asyncio.Task[None] | None = None
+    # Publications so far: part of the pull result id (``pull_diagnostics``).
+    published: int = 0
 
 
 # ----------------------------------------------------------------- settings
@@ -166,6 +170,7 @@ def _merge(
 
 def publish(ls: NixLensServer, doc: Document) -> None:
     """Push the current diagnostics of ``doc``."""
+    ls.layers.setdefault(doc.uri, Layers()).published += 1
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(
             uri=doc.uri, version=doc.version, diagnostics=lsp_diagnostics(ls, doc)
@@ -214,9 +219,11 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
                 layers.eval = []
                 publish(ls, doc)
             layers.eval_version = version
+            refresh_pulled(ls)  # a pull meanwhile said "evaluating"
             return
         if layers.static and any(d.code == "syntax_error" for d in layers.static):
             layers.eval_version = version  # settled: nothing to evaluate
+            refresh_pulled(ls)
             return  # keep the last evaluation's findings (moved through the edits)
         found = await evaluate(ls, doc, version)
         if found is None or not is_current(ls, doc, version):
@@ -225,14 +232,20 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
         layers.eval_version = version
         doc.take_edits()  # positions of the new layer refer to this text
         publish(ls, doc)
-        if ls.client_supports("workspace.diagnostics.refresh_support"):
-            ls.workspace_diagnostic_refresh(None)
+        refresh_pulled(ls)
     except asyncio.CancelledError:
         raise
     except (HelperDied, HelperError, CallCancelled) as err:
         log.warning("diagnostics of %s: %s", doc.uri, err)
     except Exception:
         log.exception("diagnostics of %s failed", doc.uri)
+
+
+def refresh_pulled(ls: NixLensServer) -> None:
+    """Ask a client that pulls diagnostics to pull again (a document's
+    diagnostics settled: its last pull may have said "~evaluating")."""
+    if ls.client_supports("workspace.diagnostics.refresh_support"):
+        ls.workspace_diagnostic_refresh(None)
 
 
 async def evaluate(
@@ -389,7 +402,7 @@ def pull_diagnostics(
         return types.RelatedFullDocumentDiagnosticReport(items=[])
     layers = ls.layers.setdefault(doc.uri, Layers())
     settled = layers.eval_version == doc.version
-    result_id = f"{doc.uri}@{doc.version}" + ("" if settled else "~evaluating")
+    result_id = f"{doc.uri}@{doc.version}#{layers.published}" + ("" if settled else "~evaluating")
     if params.previous_result_id == result_id:
         return types.RelatedUnchangedDocumentDiagnosticReport(result_id=result_id)
     return types.RelatedFullDocumentDiagnosticReport(
