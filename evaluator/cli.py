@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
+from .codecache import CodeCache
 from .errors import NixError
 from .eval import Evaluator, ParseFailed
 from .printer import show_value
@@ -139,8 +140,10 @@ def _auto_call(ev: Evaluator, v: Any, args: dict[str, Any]) -> Any:
     return ev.run(gen())
 
 
-def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
-    """Run ``nixlens eval`` with parsed arguments; returns the exit status."""
+def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any, keep: list[Any] | None = None) -> int:
+    """Run ``nixlens eval`` with parsed arguments; returns the exit status.
+    The evaluator is appended to ``keep`` (to outlive the call, see
+    ``main_process``)."""
     max_depth = ns.max_call_depth
     for name, value in ns.option:
         if name == "max-call-depth":
@@ -154,13 +157,31 @@ def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
         mode = getattr(ns, "lint_" + lint.replace("-", "_"))
         if mode in ("warn", "fatal"):
             lints[lint] = mode
-    ev = Evaluator(search_path=search, budget=budget, home=os.environ.get("HOME"), lints=lints)
+    ev = Evaluator(
+        search_path=search,
+        budget=budget,
+        home=os.environ.get("HOME"),
+        lints=lints,
+        code_cache=CodeCache.default(),
+    )
     features = (ns.extra_experimental_features or "").split()
     for name, value in ns.option:
         if name in ("experimental-features", "extra-experimental-features"):
             features += value.split()
     # Read by builtins gated on a feature (fromTOML timestamps, fetchClosure).
     ev.experimental_features = set(features)
+    if keep is not None:
+        keep.append(ev)
+    try:
+        return _evaluate(ev, ns, out, err, keep)
+    finally:
+        # Compiled even if the evaluation failed: kept for the next run.
+        ev.save_code_cache()
+
+
+def _evaluate(
+    ev: Evaluator, ns: argparse.Namespace, out: Any, err: Any, keep: list[Any] | None
+) -> int:
     printed = 0
 
     def flush_warnings() -> None:
@@ -204,6 +225,8 @@ def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
         for path in ns.attr:
             v = _select(ev, v, path)
             v = _auto_call(ev, v, args)
+        if keep is not None:
+            keep.append(v)
         if ns.strict or ns.json or ns.xml:
             ev.deep_force(v)
         flush_warnings()
@@ -240,12 +263,34 @@ def _arg_code(env: Any) -> Any:
     return (yield entry([None]))
 
 
-def main(argv: list[str] | None = None) -> int:
+def _byte_streams() -> None:
     # Nix strings are bytes: invalid UTF-8 survives as surrogate escapes and
     # is written back out as the original bytes.
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="surrogateescape")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``nixlens eval ARGS``; returns the exit status."""
+    _byte_streams()
     ns = build_parser().parse_args(argv)
     return evaluate_cli(ns, sys.stdout, sys.stderr)
+
+
+def main_process(argv: list[str]) -> NoReturn:
+    """``main`` as a whole process: exits without freeing the evaluation's
+    values one by one (a large evaluation has millions; freeing them takes
+    as long as a tenth of the evaluation, for a process about to end)."""
+    _byte_streams()
+    ns = build_parser().parse_args(argv)
+    keep: list[Any] = []
+    try:
+        rc = evaluate_cli(ns, sys.stdout, sys.stderr, keep)
+    except BaseException:
+        keep.clear()
+        raise
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import array
 import itertools
+import marshal
 import types
 import zlib
 from collections.abc import Callable
@@ -103,7 +104,12 @@ class Fn:
     def source(self) -> str:
         body = self.lines or ["    pass"]
         head = f"def {self.name}({self.params}):"
-        tail = [] if self.has_yield else ["    if False:", "        yield None"]
+        # The code of a thunk or function that forces nothing (builds a set,
+        # a list, a function) is a plain function: the driver takes its
+        # result without making a frame.  Entry and spilled code (``yield
+        # from``) stay generators.
+        plain = not self.has_yield and self.name[0] in "TL"
+        tail = [] if self.has_yield or plain else ["    if False:", "        yield None"]
         return "\n".join([head, *body, *tail])
 
 
@@ -220,6 +226,7 @@ class Compiler:
         ns.update(self.consts)
         for name, value in self.globals.items():
             ns[runtime.global_ref(name)] = value
+        ns["_nixlens_entry"] = fn.name
         define(self.fns, ns, f"<nix {self.source.name}>", self.check, self)
         return ns[fn.name]
 
@@ -301,6 +308,17 @@ class Compiler:
                 return r
         elif cls is N.Lambda:
             return self.val(node, fn, scope)
+        elif (
+            cls is N.Select
+            and node.default is None  # type: ignore[attr-defined]
+            and node.expr.__class__ is N.Var  # type: ignore[attr-defined]
+            and all(k.__class__ is str for k in node.path)  # type: ignore[attr-defined]
+        ):
+            base = self.var_lazy(node.expr, fn, scope, initialising=initialising)  # type: ignore[attr-defined]
+            if base is not None:
+                code = self.thunk_fn(node, scope)
+                keys = tuple(node.path)  # type: ignore[attr-defined]
+                return f"select_now({base}, {keys!r}, {code}, {self.cur_env(fn, scope)})"
         elif cls is N.Path and all(p.__class__ is str for p in node.parts):  # type: ignore[attr-defined]
             return self.val(node, fn, scope)
         elif cls is N.List and len(node.items) <= 16:  # type: ignore[attr-defined]
@@ -786,7 +804,7 @@ class Compiler:
                 v = self.lazy(d.value, fn, scope)  # outer scope
             elif d.kind == "inherit_from":
                 src = f"{ev}[{base + d.from_index + 1}]"
-                v = f"Thunk(inherit_from, ({src}, {name!r}, {self.const(d.span)}))"
+                v = f"inherit_now({src}, {name!r}, {self.const(d.span)})"
             elif table is not None and _tabled(d.value):
                 value = d.value
                 if value.__class__ is N.Lambda:
@@ -860,7 +878,7 @@ class Compiler:
             entries: list[str] = []
             for name, d in node.attrs.items():
                 if d.kind == "inherit_from":
-                    v = f"Thunk(inherit_from, ({fromvars[d.from_index]}, {name!r}, {self.const(d.span)}))"
+                    v = f"inherit_now({fromvars[d.from_index]}, {name!r}, {self.const(d.span)})"
                 elif d.kind == "plain" and d.value.__class__ is not N.Var:
                     v = self.lazy_attr(d.value, fn, scope, name, d.span)
                 else:
@@ -1006,7 +1024,7 @@ class FocusCompiler(Compiler):
                     v = self.lazy(value, fn, scope)  # outer scope
                 elif d.kind == "inherit_from":
                     src = f"{ev}[{base + d.from_index + 1}]"
-                    v = f"Thunk(inherit_from, ({src}, {name!r}, {self.const(d.span)}))"
+                    v = f"inherit_now({src}, {name!r}, {self.const(d.span)})"
                 else:
                     v = self.lazy_binding(value, fn, inner, name, d.span)
                 fn.emit(f"{ev}[{slot}] = {v}")
@@ -1173,6 +1191,7 @@ def define(
     ns["_nixlens_load_stub"] = _load_stub
     ns["_nixlens_file"] = filename
     notes = ns.setdefault("_nixlens_notes", {})
+    names = ns.setdefault("_nixlens_fns", [])
     for i, item in enumerate(items):
         if check is not None and not i % 4096:
             check()
@@ -1180,6 +1199,7 @@ def define(
             notes[item.target] = (item.desc, item.span)
         else:
             ns[item.name] = _stub(item, ns, compiler)
+            names.append((item.name, item.params))
 
 
 def _stub(fn: Fn, ns: dict[str, Any], compiler: Compiler | None) -> Any:
@@ -1189,10 +1209,14 @@ def _stub(fn: Fn, ns: dict[str, Any], compiler: Compiler | None) -> Any:
         state = fn.text
     else:
         state = fn.source() if fn.deferred is None else (fn, compiler)
-    code = _STUB_CODES.get(fn.params)
+    return _make_stub(fn.name, fn.params, state, ns)
+
+
+def _make_stub(name: str, params: str, state: Any, ns: dict[str, Any]) -> Any:
+    code = _STUB_CODES.get(params)
     if code is not None:
-        return types.FunctionType(code, ns, fn.name, (state,))
-    stub = types.FunctionType(_stub_template.__code__, ns, fn.name)
+        return types.FunctionType(code, ns, name, (state,))
+    stub = types.FunctionType(_stub_template.__code__, ns, name)
     stub.__kwdefaults__ = {"_state": state}
     return stub
 
@@ -1212,12 +1236,23 @@ def _stub_env_arg(e0: Any, a: Any, _state: Any = None) -> Any:
 
 
 _STUB_CODES = {"e0": _stub_env.__code__, "e0, a": _stub_env_arg.__code__}
+_STUB_CODE_SET = frozenset([*_STUB_CODES.values(), _stub_template.__code__])
 
 
 def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
     """First call of a stub: compile the real function, hand its code to the
     stub (which stays in ``ns``, as values made before hold it) and call it."""
     filename = ns["_nixlens_file"]
+    if state.__class__ is bytes:
+        # Marshalled code (``import_program``): no compiling at all.
+        code = marshal.loads(state)
+        stub = ns[code.co_name]
+        ns.setdefault("_nixlens_loaded", {})[code.co_name] = (stub.__code__, state)
+        stub.__code__ = code
+        stub.__defaults__ = None
+        stub.__kwdefaults__ = None
+        return stub(*args)
+    ns["_nixlens_dirty"] = True
     if isinstance(state, (int, str)):
         source = ns["_nixlens_cold"].source(state) if isinstance(state, int) else state
         name = source[4 : source.index("(")]  # "def NAME(..."
@@ -1257,6 +1292,51 @@ def compact(ns: dict[str, Any]) -> None:
             stub.__kwdefaults__ = {"_state": state}
         else:
             stub.__defaults__ = (state,)
+
+
+def export_program(ns: dict[str, Any]) -> dict[str, Any] | None:
+    """What ``import_program`` needs to make ``ns``'s program again (for
+    ``codecache``): its constants, the code of each function that has been
+    compiled (marshalled) and the stored source of each other one.  None for
+    a program with bodies still to generate (focus programs)."""
+    fns = []
+    for name, params in ns["_nixlens_fns"]:
+        f = ns[name]
+        code = f.__code__
+        if code in _STUB_CODE_SET:
+            state = f.__defaults__[0] if f.__defaults__ else f.__kwdefaults__["_state"]
+            if state.__class__ is tuple:
+                return None
+        else:
+            state = marshal.dumps(code)
+        fns.append((name, params, state))
+    return {
+        "K": ns["K"],
+        "cold": ns["_nixlens_cold"],
+        "notes": ns["_nixlens_notes"],
+        "file": ns["_nixlens_file"],
+        "entry": ns["_nixlens_entry"],
+        "fns": fns,
+    }
+
+
+def import_program(payload: dict[str, Any], globals_: dict[str, Any]) -> Any:
+    """The entry function of a program exported by ``export_program``."""
+    ns: dict[str, Any] = dict(runtime.NAMESPACE)
+    ns["K"] = payload["K"]
+    ns["_nixlens_cold"] = payload["cold"]
+    ns["scope_fill"] = _scope_fill
+    for name, value in globals_.items():
+        ns[runtime.global_ref(name)] = value
+    ns["_nixlens_load_stub"] = _load_stub
+    ns["_nixlens_file"] = payload["file"]
+    ns["_nixlens_notes"] = payload["notes"]
+    ns["_nixlens_entry"] = payload["entry"]
+    fns = payload["fns"]
+    ns["_nixlens_fns"] = [(name, params) for name, params, _state in fns]
+    for name, params, state in fns:
+        ns[name] = _make_stub(name, params, state, ns)
+    return ns[payload["entry"]]
 
 
 class _ColdStore:

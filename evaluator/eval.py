@@ -9,7 +9,7 @@ from typing import Any
 
 from . import nodes as N
 from .builtins import make_globals
-from .compiler import compile_program
+from .compiler import compile_program, export_program, import_program
 from .errors import Cancelled, EvalLimit, NixError
 from .io import RealIO
 from .values import Attrs, CtxStr, NixPath, Thunk, context_of
@@ -80,8 +80,14 @@ class Evaluator:
         max_values: int | None = 50_000_000,
         env: dict[str, str] | None = None,
         lints: dict[str, str] | None = None,
+        code_cache: Any = None,
     ) -> None:
         self.io = io or RealIO()
+        # A ``codecache.CodeCache`` for the files this evaluation imports.
+        self.code_cache = code_cache
+        # Programs compiled here that the code cache does not hold yet:
+        # (namespace, path, key), written by ``save_code_cache``.
+        self._uncached: list[tuple[dict[str, Any], str, bytes]] = []
         self.lints = lints or {}
         self.store_dir = store_dir
         self.system = system
@@ -156,6 +162,39 @@ class Evaluator:
         self.programs.append(entry.__globals__)
         return entry
 
+    def compile_file(
+        self, data: bytes, path: str, name: str | None, extra: list[str] | None
+    ) -> Any:
+        """``compile`` for a file's text, through the code cache if any."""
+        cache = self.code_cache
+        if cache is None or self.lints:
+            return self.compile(data, path, name, extra)
+        key = cache.key(path, data, name, extra, self.home, self._global_key)
+        payload = cache.load(path, key)
+        if payload is not None:
+            entry = import_program(payload, self.globals)
+            entry.__globals__["_nixlens_dirty"] = False
+        else:
+            entry = self.compile(data, path, name, extra)
+        ns = entry.__globals__
+        if payload is not None:
+            self.programs.append(ns)
+        self._uncached.append((ns, path, key))
+        return entry
+
+    def save_code_cache(self) -> None:
+        """Write the programs compiled or completed by this evaluation to the
+        code cache (call before ``compact_programs``)."""
+        cache = self.code_cache
+        if cache is None:
+            return
+        for ns, path, key in self._uncached:
+            if ns.pop("_nixlens_dirty", True):
+                payload = export_program(ns)
+                if payload is not None:
+                    cache.store(path, key, payload)
+        self._uncached = []
+
     def compile_parsed(self, root: Any, source: Any) -> Any:
         """``compile`` for a text already parsed (without errors)."""
         entry = compile_program(
@@ -224,12 +263,14 @@ class Evaluator:
         if path.startswith(INTERNAL_DIR + "/"):
             data = INTERNAL_FILES.get(path[len(INTERNAL_DIR) + 1 :])
             if data is not None:
-                return self.compile(data, path, "«nix-internal»/" + os.path.basename(path), extra)
+                return self.compile_file(
+                    data, path, "«nix-internal»/" + os.path.basename(path), extra
+                )
         if self.io.file_type(path) is None:
             raise NixError(f"path '{path}' does not exist")
         data = self.io.read_bytes(path)
         self.files_seen.add(path)
-        return self.compile(data, path, None, extra)
+        return self.compile_file(data, path, None, extra)
 
     def scoped_import(self, path: str, scope: Attrs) -> Any:
         """Generator evaluating ``path`` with ``scope``'s names in scope."""

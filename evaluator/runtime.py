@@ -549,6 +549,36 @@ def inherit_from(env: tuple[Any, str, Any]) -> Any:
     return v
 
 
+def select_now(v: Any, keys: tuple[str, ...], code: Any, env: Any) -> Any:
+    """The lazy value of ``v.k1.k2…`` (no default): the attribute itself when
+    finding it takes no evaluation (``v`` and every set on the way already
+    forced, every name present), else a thunk of ``code`` that selects it.
+    Saves a thunk, and a frame of the driver to force it, for the many
+    arguments such as ``lib.types.str`` whose set is already a value."""
+    for k in keys:
+        if v.__class__ is Thunk:
+            if v.c is not None:
+                return Thunk(code, env)
+            v = v.v
+        if v.__class__ is not Attrs:
+            return Thunk(code, env)
+        v = v.get(k, MISSING)
+        if v is MISSING:
+            return Thunk(code, env)
+    return v
+
+
+def inherit_now(src: Any, name: str, span: Any) -> Any:
+    """The lazy value of ``inherit (src) name``: the attribute itself when
+    ``src`` is a set already forced that has it, else a thunk selecting it."""
+    s = src.v if src.__class__ is Thunk and src.c is None else src
+    if s.__class__ is Attrs:
+        v = s.get(name, MISSING)
+        if v is not MISSING:
+            return v
+    return Thunk(inherit_from, (src, name, span))
+
+
 def apply_overrides(attrs: Attrs, env: list[Any], slot_of: dict[str, int]) -> Any:
     """Generator: apply a rec set's legacy ``__overrides`` attribute."""
     ov = attrs["__overrides"]

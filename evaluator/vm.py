@@ -325,17 +325,34 @@ class Machine:
                     continue
                 req.c = BLACKHOLE
                 req.v = c
+                try:
+                    r = c(req.e)
+                except NixError as err:
+                    stack.append(cur)
+                    infos.append(info)
+                    exc = err
+                    cur = _raise_later()
+                    info = req
+                    send = None
+                    continue
+                if r.__class__ is not GeneratorType:
+                    # Plain code (forces nothing): its value, no frame.
+                    req.c = None
+                    req.e = None
+                    req.v = send = r
+                    continue
                 stack.append(cur)
                 infos.append(info)
                 if len(stack) > max_depth:
                     exc = EvalLimit(
                         f"evaluation limit: more than {max_depth} nested frames", "depth"
                     )
+                    r.close()
                     cur = _raise_later()
                     info = req
                     send = None
                     continue
-                cur = c(req.e)
+                cur = r
                 info = req
                 send = None
                 continue
@@ -346,9 +363,18 @@ class Machine:
                 if fc is Lambda:
                     if observe is not None:
                         _observe(observe, f, req[1])
+                    try:
+                        r = f.code(f.env, req[1])
+                    except NixError as err:
+                        r = _raise_later()
+                        exc = err
+                    if r.__class__ is not GeneratorType:
+                        # Plain code (forces nothing): its value, no frame.
+                        send = r
+                        continue
                     stack.append(cur)
                     infos.append(info)
-                    cur = f.code(f.env, req[1])
+                    cur = r
                     info = req
                     send = None
                     call_depth += 1
