@@ -122,9 +122,12 @@ class Compiler:
         globals_: dict[str, Any],
         extra: list[str],
         lints: dict[str, str] | None = None,
+        base: dict[str, Any] | None = None,
     ):
         self.source = source
         self.globals = globals_
+        # What the generated module shares with others (``runtime.base_namespace``).
+        self.base = base if base is not None else runtime.base_namespace(globals_)
         # Called while defining the functions; may raise to stop (see ``define``).
         self.check: Callable[[], None] | None = None
         # Generate lambda bodies only when first called (hover and completion:
@@ -222,10 +225,8 @@ class Compiler:
         r = self.val(root, fn, self.top)
         fn.emit(f"return {r}")
         self.seal(fn)
-        ns: dict[str, Any] = dict(runtime.NAMESPACE)
+        ns: dict[str, Any] = {"__builtins__": self.base}
         ns.update(self.consts)
-        for name, value in self.globals.items():
-            ns[runtime.global_ref(name)] = value
         ns["_nixlens_entry"] = fn.name
         define(self.fns, ns, f"<nix {self.source.name}>", self.check, self)
         return ns[fn.name]
@@ -1091,10 +1092,8 @@ class FocusCompiler(Compiler):
         fn = self.new_fn("M", "e0", self.top)
         r = self.focus(root, fn, self.top)
         fn.emit(f"return {r}")
-        ns: dict[str, Any] = dict(runtime.NAMESPACE)
+        ns: dict[str, Any] = {"__builtins__": self.base}
         ns.update(self.consts)
-        for name, value in self.globals.items():
-            ns[runtime.global_ref(name)] = value
         ns["focus_fill"] = _focus_fill
         self.ns = ns
         self.filename = f"<nix focus {self.source.name}>"
@@ -1320,14 +1319,13 @@ def export_program(ns: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def import_program(payload: dict[str, Any], globals_: dict[str, Any]) -> Any:
-    """The entry function of a program exported by ``export_program``."""
-    ns: dict[str, Any] = dict(runtime.NAMESPACE)
+def import_program(payload: dict[str, Any], base: dict[str, Any]) -> Any:
+    """The entry function of a program exported by ``export_program``, with
+    ``base`` (``runtime.base_namespace``) as what all programs share."""
+    ns: dict[str, Any] = {"__builtins__": base}
     ns["K"] = payload["K"]
     ns["_nixlens_cold"] = payload["cold"]
     ns["scope_fill"] = _scope_fill
-    for name, value in globals_.items():
-        ns[runtime.global_ref(name)] = value
     ns["_nixlens_load_stub"] = _load_stub
     ns["_nixlens_file"] = payload["file"]
     ns["_nixlens_notes"] = payload["notes"]
@@ -1408,12 +1406,14 @@ def compile_program(
     lints: dict[str, str] | None = None,
     warnings: list[Any] | None = None,
     check: Callable[[], None] | None = None,
+    base: dict[str, Any] | None = None,
 ) -> Any:
     """Compile a parsed file; returns ``entry(env) -> generator``.
 
     ``globals_`` maps the global names (builtins) to their values; ``extra``
-    names the slots of the outermost env (``scopedImport``)."""
-    comp = Compiler(source, globals_, extra or [], lints)
+    names the slots of the outermost env (``scopedImport``); ``base`` is the
+    evaluation's ``runtime.base_namespace`` (made from ``globals_`` if None)."""
+    comp = Compiler(source, globals_, extra or [], lints, base)
     comp.check = check
     entry = comp.compile_root(root)
     if warnings is not None:

@@ -12,6 +12,7 @@ from .builtins import make_globals
 from .compiler import compile_program, export_program, import_program
 from .errors import Cancelled, EvalLimit, NixError
 from .io import RealIO
+from .runtime import base_namespace
 from .values import Attrs, CtxStr, NixPath, Thunk, context_of
 from .vm import Budget, Machine
 
@@ -105,6 +106,8 @@ class Evaluator:
         self.files_seen: set[str] = set()
         self.globals = make_globals(self)
         self._global_key = tuple(sorted(self.globals))
+        # Shared by the namespaces of all programs compiled here.
+        self.base_namespace = base_namespace(self.globals)
 
     # ----------------------------------------------------------- running
     @property
@@ -158,6 +161,7 @@ class Evaluator:
             self.lints,
             self.machine.warnings,
             check=self.check_budget,
+            base=self.base_namespace,
         )
         self.programs.append(entry.__globals__)
         return entry
@@ -172,7 +176,7 @@ class Evaluator:
         key = cache.key(path, data, name, extra, self.home, self._global_key)
         payload = cache.load(path, key)
         if payload is not None:
-            entry = import_program(payload, self.globals)
+            entry = import_program(payload, self.base_namespace)
             entry.__globals__["_nixlens_dirty"] = False
         else:
             entry = self.compile(data, path, name, extra)
@@ -205,6 +209,7 @@ class Evaluator:
             self.lints,
             self.machine.warnings,
             check=self.check_budget,
+            base=self.base_namespace,
         )
         self.programs.append(entry.__globals__)
         return entry

@@ -2,11 +2,12 @@
 
 Helpers that may force values are generators used with ``yield from`` (their
 host nesting is bounded: deep structures are walked with explicit stacks).
-``NAMESPACE`` is the base of every generated module's globals.
+``NAMESPACE`` holds the helpers generated code calls (``base_namespace``).
 """
 
 from __future__ import annotations
 
+import builtins
 import math
 import threading
 from typing import Any
@@ -807,22 +808,58 @@ def global_ref(name: str) -> str:
     return "G_" + name
 
 
-def global_may_be_thunk(name: str) -> bool:
-    return True
-
-
-NAMESPACE: dict[str, Any] = {
-    name: obj
-    for name, obj in dict(globals()).items()
-    if not name.startswith("__") and name not in ("annotations", "math", "Any")
-}
-NAMESPACE.update(
-    {
-        "Thunk": Thunk,
-        "Attrs": Attrs,
-        "Lambda": Lambda,
-        "MISSING": MISSING,
-        "NixPath": NixPath,
-        "CONTEXT": CONTEXT,
-    }
+# The names generated code uses besides its own (``base_namespace``).
+_GENERATED_CODE_USES = (
+    "Thunk",
+    "Attrs",
+    "Lambda",
+    "NixPath",
+    "MISSING",
+    "raise_expected",
+    "raise_select_type",
+    "raise_missing_attr",
+    "raise_formals_type",
+    "raise_unexpected_arg",
+    "missing_arg",
+    "overflow",
+    "assert_failed",
+    "assert_eq_failed",
+    "op_add",
+    "op_sub",
+    "op_mul",
+    "op_div",
+    "op_concat",
+    "op_update",
+    "op_eq",
+    "op_lt",
+    "has_attr_path",
+    "select_or",
+    "select_now",
+    "attr_name",
+    "dyn_attr_name",
+    "add_dynamic",
+    "inherit_from",
+    "inherit_now",
+    "apply_overrides",
+    "with_lookup",
+    "cat_strings",
+    "coerce_interp",
+    "coerce_path_part",
+    "make_path",
+    "unknown_arg",
+    "arg_or",
 )
+NAMESPACE: dict[str, Any] = {name: globals()[name] for name in _GENERATED_CODE_USES}
+
+
+def base_namespace(globals_: dict[str, Any]) -> dict[str, Any]:
+    """The names every program of one evaluation shares: Python's builtins,
+    ``NAMESPACE`` and the global Nix names (``global_ref``).  Installed as
+    the ``__builtins__`` of each program's own namespace, which then holds
+    only the program's functions and constants: one dictionary for all the
+    files of an evaluation, not a copy of it each."""
+    base: dict[str, Any] = dict(builtins.__dict__)
+    base.update(NAMESPACE)
+    for name, value in globals_.items():
+        base[global_ref(name)] = value
+    return base
