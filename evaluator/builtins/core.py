@@ -37,6 +37,7 @@ from ..values import (
     type_name,
 )
 from ..vm import CALL_SPAN, CONTEXT, Emit, TryForce, force
+from ..vm import apply_code as _apply_code
 from . import builtin, constant
 
 
@@ -340,13 +341,6 @@ class _Apply:
 def apply_thunk(f: Any, x: Any, span: Any = None) -> Thunk:
     """A thunk for the lazy application ``f x``."""
     return Thunk(_apply_code, (f, x, span))
-
-
-def _apply_code(env: Any) -> Any:
-    f, x, span = env
-    if f.__class__ is Thunk:
-        f = yield f
-    return (yield (f, x, span))
 
 
 def apply2_thunk(f: Any, x: Any, y: Any) -> Thunk:
