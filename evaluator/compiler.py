@@ -647,6 +647,9 @@ class Compiler:
         v = self.val(node.expr, fn, scope)
         keys = self.attr_keys(node.path, fn, scope)
         t = fn.tmp()
+        if len(keys) == 1:  # the common ``x ? name``, inline
+            fn.emit(f"{t} = {v}.__class__ is Attrs and {keys[0]} in {v}")
+            return t
         fn.emit(f"{t} = yield from has_attr_path({v}, ({', '.join(keys)},))")
         fn.has_yield = True
         return t
@@ -683,7 +686,11 @@ class Compiler:
             return cur
         keys = self.attr_keys(node.path, fn, scope)
         t = fn.tmp()
-        fn.emit(f"{t} = yield from select_or({v}, ({', '.join(keys)},))")
+        if len(keys) == 1:  # the common ``x.name or d``, inline
+            fn.emit(f"{t} = {v}.get({keys[0]}, MISSING) if {v}.__class__ is Attrs else MISSING")
+            fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield {t})")
+        else:
+            fn.emit(f"{t} = yield from select_or({v}, ({', '.join(keys)},))")
         fn.has_yield = True
         r = fn.tmp()
         fn.emit(f"if {t} is MISSING:")
