@@ -78,13 +78,14 @@ class HoverInfo:
     complete: bool = True
 
 
-def _make_evaluator(io: Any, budget: Budget, search_path: Any) -> Evaluator:
+def _make_evaluator(io: Any, budget: Budget, search_path: Any, code_cache: Any) -> Evaluator:
     return Evaluator(
         io=io,
         search_path=list(search_path),
         budget=budget.vm(),
         max_values=budget.max_values,
         home=os.environ.get("HOME"),
+        code_cache=code_cache,
     )
 
 
@@ -116,14 +117,16 @@ def evaluate(
     entry: str | None = None,
     entry_dir: str | None = None,
     strict: bool = True,
+    code_cache: Any = None,
 ) -> EvalResult:
     """Evaluate a document (or the configured entry expression) strictly.
 
     Diagnostics: the error (with its trace as notes) and every trace/warn
-    output.  A document whose value is a function is not called."""
+    output.  A document whose value is a function is not called.  The files
+    it imports go through ``code_cache`` (a ``codecache.CodeCache``), if any."""
     budget = budget or Budget()
     t0 = time.monotonic()
-    ev = _make_evaluator(io, budget, search_path)
+    ev = _make_evaluator(io, budget, search_path, code_cache)
     ev.machine.observe = {}
     result = EvalResult(None)
     try:
@@ -152,6 +155,7 @@ def evaluate(
         _drop_traceback(err)
     # The values stay alive (``observed``, for hover), and with them the
     # programs: their code is kept compressed until called again.
+    ev.save_code_cache()
     ev.compact_programs()
     result.programs = ev.programs
     result.diagnostics[:0] = list(ev.warnings)
@@ -309,11 +313,13 @@ def hover(
     budget: Budget | None = None,
     print_depth: int = 3,
     search_path: Any = (),
+    code_cache: Any = None,
 ) -> HoverInfo | None:
-    """The value of the expression at ``offset``, evaluated in its scope."""
+    """The value of the expression at ``offset``, evaluated in its scope
+    (imported files through ``code_cache``, if any)."""
     budget = budget or Budget(timeout_s=0.2)
     t0 = time.monotonic()
-    ev = _make_evaluator(io, budget, search_path)
+    ev = _make_evaluator(io, budget, search_path, code_cache)
     try:
         res = _parse_cached(ev, text, path)
     except ParseFailed:
