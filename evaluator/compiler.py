@@ -1219,20 +1219,11 @@ def _stub(fn: Fn, ns: dict[str, Any], compiler: Compiler | None) -> Any:
 
 
 def _make_stub(name: str, params: str, state: Any, ns: dict[str, Any]) -> Any:
-    code = _STUB_CODES.get(params)
-    if code is not None:
-        return types.FunctionType(code, ns, name, (state,))
-    stub = types.FunctionType(_stub_template.__code__, ns, name)
-    stub.__kwdefaults__ = {"_state": state}
-    return stub
+    return types.FunctionType(_STUB_CODES[params], ns, name, (state,))
 
 
-def _stub_template(*args: Any, _state: Any = None) -> Any:
-    return _nixlens_load_stub(_state, args, globals())  # type: ignore[name-defined]  # noqa: F821
-
-
-# Stubs for the parameter lists the compiler generates (smaller than the
-# template's keyword default: a stub per generated function adds up).
+# Stubs for the two parameter lists the compiler generates: thunk, entry and
+# spilled code ``(e0)``, function code ``(e0, a)``.
 def _stub_env(e0: Any, _state: Any = None) -> Any:
     return _nixlens_load_stub(_state, (e0,), globals())  # type: ignore[name-defined]  # noqa: F821
 
@@ -1242,7 +1233,7 @@ def _stub_env_arg(e0: Any, a: Any, _state: Any = None) -> Any:
 
 
 _STUB_CODES = {"e0": _stub_env.__code__, "e0, a": _stub_env_arg.__code__}
-_STUB_CODE_SET = frozenset([*_STUB_CODES.values(), _stub_template.__code__])
+_STUB_CODE_SET = frozenset(_STUB_CODES.values())
 
 
 def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
@@ -1256,7 +1247,6 @@ def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
         ns.setdefault("_nixlens_loaded", {})[code.co_name] = (stub.__code__, state)
         stub.__code__ = code
         stub.__defaults__ = None
-        stub.__kwdefaults__ = None
         return stub(*args)
     ns["_nixlens_dirty"] = True
     if isinstance(state, (int, str)):
@@ -1281,7 +1271,6 @@ def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
     exec(compile(source, filename, "exec"), ns, scratch)
     stub.__code__ = scratch[name].__code__
     stub.__defaults__ = None
-    stub.__kwdefaults__ = None
     return stub(*args)
 
 
@@ -1294,10 +1283,7 @@ def compact(ns: dict[str, Any]) -> None:
     for name, (code, state) in loaded.items():
         stub = ns[name]
         stub.__code__ = code
-        if code is _stub_template.__code__:
-            stub.__kwdefaults__ = {"_state": state}
-        else:
-            stub.__defaults__ = (state,)
+        stub.__defaults__ = (state,)
 
 
 def export_program(ns: dict[str, Any]) -> dict[str, Any] | None:
@@ -1310,7 +1296,7 @@ def export_program(ns: dict[str, Any]) -> dict[str, Any] | None:
         f = ns[name]
         code = f.__code__
         if code in _STUB_CODE_SET:
-            state = f.__defaults__[0] if f.__defaults__ else f.__kwdefaults__["_state"]
+            state = f.__defaults__[0]
             if state.__class__ is tuple:
                 return None
         else:

@@ -14,12 +14,21 @@ request            answer
 ``(f, arg, span)`` call the forced function ``f`` with ``arg``: the result
 generator          run it as a new frame: its return value
 ``Emit(diag)``     record a warning/trace diagnostic: ``None``
-``CONTEXT``        the ``Machine`` (I/O, import cache, settings, builtins)
+``CONTEXT``        the ``Machine``'s owner: the ``eval.Evaluator`` running
+                   the code (its I/O, import cache, store, settings, budget
+                   checks, builtins); builtins that need the evaluation ask
 ``CALL_SPAN``      the span of the innermost call frame (for messages)
 ``TryForce(v)``    force ``v``; ``(True, value)`` or ``(False, error)`` when a
                    catchable error escaped (``builtins.tryEval``)
 ``WithContext``    force ``v``; an error escaping gets ``msg`` in its trace
 =================  ==========================================================
+
+The code of a thunk (``code(env)``) or of a Nix function (``code(env, arg)``)
+returns a generator, run as a frame, or, when it forces nothing (the
+compiler makes such code a plain function), the value itself: no frame.  A
+thunk of ``apply_code`` (``f x`` made lazily by ``map``, ``genList``) whose
+``f`` is a forced Nix function is forced by the call's own frame, whose
+bookkeeping is then ``(f, arg, span, thunk)``.
 
 Deep operations (deep-force, equality, string coercion, printing, JSON) are
 generator helpers with explicit work lists; equality and coercion are called

@@ -334,10 +334,6 @@ def _elem_at(xs: Any, n: Any) -> Any:
     return (yield from force(xs[n]))
 
 
-class _Apply:
-    """Thunk code for ``f x`` created by builtins such as ``map``."""
-
-
 def apply_thunk(f: Any, x: Any, span: Any = None) -> Thunk:
     """A thunk for the lazy application ``f x``."""
     return Thunk(_apply_code, (f, x, span))
