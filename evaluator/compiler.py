@@ -322,6 +322,13 @@ class Compiler:
                 return f"select_now({base}, {keys!r}, {code}, {self.cur_env(fn, scope)})"
         elif cls is N.Path and all(p.__class__ is str for p in node.parts):  # type: ignore[attr-defined]
             return self.val(node, fn, scope)
+        elif cls is N.BinOp and node.op in ("+", "-"):  # type: ignore[attr-defined]
+            a = self._known_operand(node.left, fn, scope, initialising)  # type: ignore[attr-defined]
+            b = self._known_operand(node.right, fn, scope, initialising)  # type: ignore[attr-defined]
+            if a is not None and b is not None:
+                code = self.thunk_fn(node, scope)
+                helper = "add_now" if node.op == "+" else "sub_now"  # type: ignore[attr-defined]
+                return f"{helper}({a}, {b}, {code}, {self.cur_env(fn, scope)})"
         elif cls is N.List and len(node.items) <= 16:  # type: ignore[attr-defined]
             items = [self.lazy(i, fn, scope, initialising) for i in node.items]  # type: ignore[attr-defined]
             t = fn.tmp()
@@ -330,6 +337,18 @@ class Compiler:
         # General case: a thunk with its own code.
         code = self.thunk_fn(node, scope)
         return f"Thunk({code}, {self.cur_env(fn, scope)})"
+
+    def _known_operand(
+        self, node: N.Node, fn: Fn, scope: Scope, initialising: Scope | None
+    ) -> str | None:
+        """An operand ``lazy`` may look at without evaluating anything (a
+        literal number or string, a variable), or None."""
+        cls = node.__class__
+        if cls is N.Int or (cls is N.Str and all(p.__class__ is str for p in node.parts)):  # type: ignore[attr-defined]
+            return self.lazy(node, fn, scope, initialising)
+        if cls is N.Var and node.name not in _LITERALS:  # type: ignore[attr-defined]
+            return self.var_lazy(node, fn, scope, initialising=initialising)  # type: ignore[arg-type]
+        return None
 
     def thunk_fn(
         self, node: N.Node, scope: Scope, desc: str | None = None, span: N.Span | None = None

@@ -569,6 +569,43 @@ def select_now(v: Any, keys: tuple[str, ...], code: Any, env: Any) -> Any:
     return v
 
 
+def _known(v: Any) -> Any:
+    # The value of ``v`` if it needs no evaluation, else MISSING.
+    if v.__class__ is Thunk:
+        return v.v if v.c is None else MISSING
+    return v
+
+
+def add_now(a: Any, b: Any, code: Any, env: Any) -> Any:
+    """The lazy value of ``a + b``: the sum when both are known integers (in
+    range) or plain strings, else a thunk of ``code`` computing it.  An
+    argument such as ``n - 1`` or ``s + "x"`` then needs no thunk."""
+    a = _known(a)
+    b = _known(b)
+    ca = a.__class__
+    if ca is b.__class__:
+        if ca is int:
+            r = a + b
+            if INT_MIN <= r <= INT_MAX:
+                return r
+        elif ca is str and len(a) + len(b) <= SIZE_CHECK_FROM:
+            # Small only: a large string is built when needed (and checked
+            # against the size budget by ``op_add``).
+            return a + b
+    return Thunk(code, env)
+
+
+def sub_now(a: Any, b: Any, code: Any, env: Any) -> Any:
+    """``add_now`` for ``a - b`` (integers)."""
+    a = _known(a)
+    b = _known(b)
+    if a.__class__ is int and b.__class__ is int:
+        r = a - b
+        if INT_MIN <= r <= INT_MAX:
+            return r
+    return Thunk(code, env)
+
+
 def inherit_now(src: Any, name: str, span: Any) -> Any:
     """The lazy value of ``inherit (src) name``: the attribute itself when
     ``src`` is a set already forced that has it, else a thunk selecting it."""
@@ -835,6 +872,8 @@ _GENERATED_CODE_USES = (
     "has_attr_path",
     "select_or",
     "select_now",
+    "add_now",
+    "sub_now",
     "attr_name",
     "dyn_attr_name",
     "add_dynamic",
