@@ -1263,7 +1263,8 @@ def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
         # Marshalled code (``import_program``): no compiling at all.
         code = marshal.loads(state)
         stub = ns[code.co_name]
-        ns.setdefault("_nixlens_loaded", {})[code.co_name] = (stub.__code__, state)
+        # Not the marshalled bytes: ``compact`` makes them again if needed.
+        ns.setdefault("_nixlens_loaded", {})[code.co_name] = (stub.__code__, None)
         stub.__code__ = code
         stub.__defaults__ = None
         return stub(*args)
@@ -1301,6 +1302,8 @@ def compact(ns: dict[str, Any]) -> None:
     loaded: dict[str, tuple[Any, Any]] = ns.pop("_nixlens_loaded", {})
     for name, (code, state) in loaded.items():
         stub = ns[name]
+        if state is None:  # loaded from the code cache (``import_program``)
+            state = marshal.dumps(stub.__code__)
         stub.__code__ = code
         stub.__defaults__ = (state,)
 

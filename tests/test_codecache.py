@@ -145,3 +145,20 @@ def test_command_line_uses_and_can_disable_the_cache(tmp_path: Path, lib: Path) 
         on = subprocess.run(cmd, env=env, capture_output=True)
         assert on.stdout.decode() == want and on.returncode == 0
     assert list((tmp_path / "xdg" / "nixlens").rglob("*.nlc"))
+
+
+def test_cached_program_compacted_then_run_again(tmp_path: Path, lib: Path) -> None:
+    cache = CodeCache(str(tmp_path / "cache"))
+    run(cache, lib, "m.double 2")
+    ev = Evaluator(code_cache=cache)
+    f = ev.eval_text(f"(import {lib}).double")
+    assert ev.run(_call(f, 5)) == 10
+    assert cache.hits == 1
+    # Compiled functions become stubs again (the server keeps values alive
+    # this way); a later call loads their code again.
+    ev.compact_programs()
+    assert ev.run(_call(f, 7)) == 14
+
+
+def _call(f: object, x: object) -> object:
+    return (yield (f, x, None))
