@@ -110,6 +110,21 @@ def apply_code(env: tuple[Any, Any, Any]) -> Any:
     return (yield (f, x, span))
 
 
+def apply2_code(env: tuple[Any, Any, Any]) -> Any:
+    """Thunk code of the lazy application ``f x y`` (``env``: f, x, y) that
+    ``mapAttrs`` and ``zipAttrsWith`` make.  When ``f`` is a forced Nix
+    function whose code forces nothing before taking its second argument
+    (``name: value: …``), the driver makes both calls itself."""
+    f, x, y = env
+    if f.__class__ is Thunk:
+        f = yield f
+    g = yield (f, x, None)
+    return (yield (g, y, None))
+
+
+_CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
+
+
 def _force_frame(v: Any) -> Any:
     """A frame that forces ``v`` (used under TryForce/WithContext markers)."""
     if v.__class__ is Thunk:
@@ -358,6 +373,31 @@ class Machine:
                         # The call's frame also stands for the thunk.
                         req = (f, arg, span, req)
                         rc = tuple
+                elif c is apply2_code:
+                    f, x, arg = req.e
+                    if f.__class__ is Thunk and f.c is None:
+                        f = f.v
+                    if (
+                        f.__class__ is Lambda
+                        and not f.code.__code__.co_flags & _CO_GENERATOR
+                        and observe is None
+                    ):
+                        # Plain code (or a stub not yet loaded: it may
+                        # return a generator not started, dropped unrun).
+                        try:
+                            g = f.code(f.env, x)
+                        except NixError as err:
+                            stack.append(cur)
+                            infos.append(info)
+                            exc = err
+                            cur = _raise_later()
+                            info = (f, x, None, req)
+                            call_depth += 1
+                            send = None
+                            continue
+                        if g.__class__ is Lambda:
+                            req = (g, arg, None, req)
+                            rc = tuple
                 if rc is Thunk:
                     try:
                         r = c(req.e)

@@ -37,6 +37,7 @@ from ..values import (
     type_name,
 )
 from ..vm import CALL_SPAN, CONTEXT, Emit, TryForce, force
+from ..vm import apply2_code as _apply2_code
 from ..vm import apply_code as _apply_code
 from . import builtin, constant
 
@@ -342,14 +343,6 @@ def apply_thunk(f: Any, x: Any, span: Any = None) -> Thunk:
 def apply2_thunk(f: Any, x: Any, y: Any) -> Thunk:
     """A thunk for the lazy application ``f x y``."""
     return Thunk(_apply2_code, (f, x, y))
-
-
-def _apply2_code(env: Any) -> Any:
-    f, x, y = env
-    if f.__class__ is Thunk:
-        f = yield f
-    g = yield (f, x, None)
-    return (yield (g, y, None))
 
 
 @builtin("map", 2)
