@@ -1314,6 +1314,9 @@ def export_program(ns: dict[str, Any]) -> dict[str, Any] | None:
     compiled (marshalled) and the stored source of each other one.  None for
     a program with bodies still to generate (focus programs)."""
     fns = []
+    old = ns["_nixlens_cold"]
+    # Only the sources of functions not compiled: the others are code.
+    cold = _ColdStore()
     for name, params in ns["_nixlens_fns"]:
         f = ns[name]
         code = f.__code__
@@ -1321,12 +1324,15 @@ def export_program(ns: dict[str, Any]) -> dict[str, Any] | None:
             state = f.__defaults__[0]
             if state.__class__ is tuple:
                 return None
+            if state.__class__ is int:
+                state = cold.add(old.source(state))
         else:
             state = marshal.dumps(code)
         fns.append((name, params, state))
+    cold.close()
     return {
         "K": ns["K"],
-        "cold": ns["_nixlens_cold"],
+        "cold": cold,
         "notes": ns["_nixlens_notes"],
         "file": ns["_nixlens_file"],
         "entry": ns["_nixlens_entry"],
@@ -1380,6 +1386,12 @@ class _ColdStore:
             self.chunks.append(_pack(self._open))
             self._open, self._size = [], 0
         return i
+
+    def close(self) -> None:
+        """No more sources: compress the chunk being filled."""
+        if self._open:
+            self.chunks.append(_pack(self._open))
+            self._open, self._size = [], 0
 
     def source(self, i: int) -> str:
         """The source number ``i``."""
