@@ -115,6 +115,11 @@ def main() -> int:
     # nixlens's code cache starts empty: the first run of each program is
     # cold (printed), the best of the runs warm, as a user's second run.
     env["XDG_CACHE_HOME"] = os.path.join(tmp, "cache")
+    # Python's bytecode cached as in an installation (an environment that
+    # turns it off would have every run compile the evaluator's own
+    # modules): in the run's directory, not the source tree.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
     here = os.path.dirname(os.path.abspath(__file__))
     repo = os.path.dirname(here)
     env["PYTHONPATH"] = repo + os.pathsep + env.get("PYTHONPATH", "")
