@@ -10,6 +10,7 @@ from typing import Any
 from . import nodes as N
 from .builtins import make_globals
 from .compiler import compile_program, export_program, import_program
+from .corepkgs import INTERNAL_DIR, INTERNAL_FILES
 from .errors import Cancelled, EvalLimit, NixError
 from .io import RealIO
 from .runtime import base_namespace
@@ -42,28 +43,6 @@ def parse_search_path(entries: list[str] | tuple[str, ...]) -> list[tuple[str, s
             path = os.path.abspath(path)
         out.append((prefix, path))
     return out
-
-
-# Files Nix itself provides under ``<nix/...>`` (its "corepkgs").
-INTERNAL_DIR = "/__nix_internal__"
-INTERNAL_FILES = {
-    "fetchurl.nix": b"""{ system ? "", url, hash ? "", sha256 ? "", sha1 ? "", sha512 ? "",
-  outputHash ? if hash != "" then hash else if sha512 != "" then sha512
-    else if sha1 != "" then sha1 else sha256,
-  outputHashAlgo ? if hash != "" then "" else if sha512 != "" then "sha512"
-    else if sha1 != "" then "sha1" else "sha256",
-  executable ? false, unpack ? false, name ? baseNameOf (toString url), impure ? false }:
-derivation ({
-  builder = "builtin:fetchurl";
-  outputHashMode = if unpack || executable then "recursive" else "flat";
-  inherit name url executable unpack;
-  system = "builtin";
-  preferLocalBuild = true;
-  impureEnvVars = [ "http_proxy" "https_proxy" "ftp_proxy" "all_proxy" "no_proxy" ];
-  urls = [ url ];
-} // (if impure then { __impure = true; } else { inherit outputHashAlgo outputHash; }))
-""",
-}
 
 
 class Evaluator:

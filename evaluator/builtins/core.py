@@ -39,7 +39,7 @@ from ..values import (
 from ..vm import CALL_SPAN, CONTEXT, Emit, TryForce, force
 from ..vm import apply2_code as _apply2_code
 from ..vm import apply_code as _apply_code
-from . import builtin, constant
+from .registry import builtin, constant
 
 
 def force_list(v: Any) -> Any:
@@ -660,7 +660,7 @@ def _find_file(search: Any, name: Any) -> Any:
 
             return NixPath(canon_path(cand))
     if name.startswith("nix/"):
-        from ..eval import INTERNAL_DIR, INTERNAL_FILES
+        from ..corepkgs import INTERNAL_DIR, INTERNAL_FILES
 
         if name[4:] in INTERNAL_FILES:
             return NixPath(f"{INTERNAL_DIR}/{name[4:]}")
