@@ -164,11 +164,7 @@ def _children(container: Any, document: str | None, breadth: int, out: Explorati
     foreign = 0
     for name in sorted(container):
         span = pos.get(name)
-        if (
-            span is None
-            or span.source.path != document
-            or seen.get((span.start, span.end), 0) > 1
-        ):
+        if span is None or span.source.path != document or seen.get((span.start, span.end), 0) > 1:
             foreign += 1
             if foreign > breadth:
                 out.skipped += 1

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evaluator import api
+from evaluator.codecache import CodeCache
 from evaluator.io import OverlayIO
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ class Job:
         )
 
 
-def _run_evaluate(job: Job, cancel: threading.Event) -> api.EvalResult:
+def _run_evaluate(job: Job, cancel: threading.Event, code_cache: Any) -> api.EvalResult:
     """Worker thread: evaluate the document (the evaluator API call)."""
     if job.project is not None and job.project_entry is not None:
         from evaluator.project.context import evaluate_entry
@@ -110,6 +111,7 @@ def _run_evaluate(job: Job, cancel: threading.Event) -> api.EvalResult:
         budget=job.budget(job.budget_ms, cancel),
         search_path=list(job.search_path),
         entry=job.entry or None,
+        code_cache=code_cache,
     )
 
 
@@ -120,6 +122,7 @@ def _run_hover(
     budget_ms: int,
     observed: dict[Any, Any] | None,
     cancel: threading.Event,
+    code_cache: Any,
 ) -> api.HoverInfo | None:
     """Worker thread: the value at ``offset`` (the evaluator API call)."""
     return api.hover(
@@ -131,6 +134,7 @@ def _run_hover(
         budget=job.budget(budget_ms, cancel),
         print_depth=print_depth,
         search_path=list(job.search_path),
+        code_cache=code_cache,
     )
 
 
@@ -150,6 +154,9 @@ class Evaluations:
 
     def __init__(self, max_workers: int = 2) -> None:
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="nixlens-eval")
+        # Compiled imported files (nixpkgs lib, the project's modules) kept
+        # across evaluations and sessions (``evaluator.codecache``).
+        self._code_cache = CodeCache.default()
         self._in_flight: dict[str, _InFlight] = {}
         self._cache: dict[str, tuple[tuple[Any, ...], api.EvalResult]] = {}
         # uri -> (job key and evaluation seen, {(offset, print depth): answer})
@@ -171,7 +178,7 @@ class Evaluations:
         self.cancel(job.uri)
         cancel = threading.Event()
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._pool, _run_evaluate, job, cancel)
+        future = loop.run_in_executor(self._pool, _run_evaluate, job, cancel, self._code_cache)
         entry = _InFlight(key, cancel, future)
         self._in_flight[job.uri] = entry
         return await self._wait(job.uri, entry)
@@ -235,7 +242,15 @@ class Evaluations:
         cancel = threading.Event()
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
-            self._pool, _run_hover, job, offset, print_depth, budget_ms, observed, cancel
+            self._pool,
+            _run_hover,
+            job,
+            offset,
+            print_depth,
+            budget_ms,
+            observed,
+            cancel,
+            self._code_cache,
         )
         if result is not None:  # not released while the worker uses its values
             self._users[id(result)] = self._users.get(id(result), 0) + 1
