@@ -554,6 +554,10 @@ def inherit_from(env: tuple[Any, str, Any]) -> Any:
     return v
 
 
+# Values whose identity equality can observe (``select_now``).
+_FRESH = (Lambda, PrimOp, PrimOpApp, float)
+
+
 def select_now(v: Any, keys: tuple[str, ...], code: Any, env: Any) -> Any:
     """The lazy value of ``v.k1.k2…`` (no default): the attribute itself when
     finding it takes no evaluation (``v`` and every set on the way already
@@ -570,6 +574,16 @@ def select_now(v: Any, keys: tuple[str, ...], code: Any, env: Any) -> Any:
         v = v.get(k, MISSING)
         if v is MISSING:
             return Thunk(code, env)
+    # Nix makes a new value for a select: a list or set holding it is equal
+    # to another only by comparing values, and functions (and NaN) are never
+    # equal as values, so ``[ s.f ] == [ s.f ]`` is false.  An attribute not
+    # forced yet may turn out to be a function: select it in a thunk of its own.
+    if v.__class__ is Thunk:
+        if v.c is not None:
+            return Thunk(code, env)
+        v = v.v
+    if v.__class__ in _FRESH:
+        return Thunk.done(v)
     return v
 
 
