@@ -99,7 +99,7 @@ class HoverInfo:
     complete: bool = True
 
 
-def _make_evaluator(io: Any, budget: Budget, search_path: Any) -> Evaluator:
+def _make_evaluator(io: Any, budget: Budget, search_path: Any, code_cache: Any) -> Evaluator:
     return Evaluator(
         io=io,
         search_path=list(search_path),
@@ -107,6 +107,7 @@ def _make_evaluator(io: Any, budget: Budget, search_path: Any) -> Evaluator:
         max_values=budget.max_values,
         home=os.environ.get("HOME"),
         store_dir=os.environ.get("NIX_STORE_DIR") or "/nix/store",
+        code_cache=code_cache,
     )
 
 
@@ -139,6 +140,7 @@ def evaluate(
     entry_dir: str | None = None,
     strict: bool = True,
     explore_limits: Limits | None = None,
+    code_cache: Any = None,
 ) -> EvalResult:
     """Evaluate a document (or the configured entry expression) as Nix would
     use it, then explore the rest of its value (``strict``).
@@ -146,10 +148,11 @@ def evaluate(
     Diagnostics: an error only where the value's weak head normal form (what
     ``nix-instantiate --eval`` forces) fails, with its trace as notes, and the
     trace/warn output of that evaluation; what exploration finds as warnings
-    and hints (``evaluator.explore``).  A function is never called."""
+    and hints (``evaluator.explore``).  A function is never called.  The files
+    it imports go through ``code_cache`` (a ``codecache.CodeCache``), if any."""
     budget = budget or Budget()
     t0 = time.monotonic()
-    ev = _make_evaluator(io, budget, search_path)
+    ev = _make_evaluator(io, budget, search_path, code_cache)
     ev.machine.observe = {}
     result = EvalResult(None)
     try:
@@ -192,6 +195,7 @@ def evaluate(
         _drop_traceback(err)
     # The values stay alive (``observed``, for hover), and with them the
     # programs: their code is kept compressed until called again.
+    ev.save_code_cache()
     ev.compact_programs()
     result.programs = ev.programs
     result.diagnostics[:0] = list(ev.warnings)
@@ -411,13 +415,15 @@ def hover(
     search_path: Any = (),
     context: ModuleContext | None = None,
     origin: str | None = None,
+    code_cache: Any = None,
 ) -> HoverInfo | None:
     """The value of the expression at ``offset``, evaluated in its scope
     (with the arguments ``observed`` by the evaluation of ``origin``); on an
-    option definition in a module of a configuration of ``context``, the option."""
+    option definition in a module of a configuration of ``context``, the option.
+    Imported files go through ``code_cache``, if any."""
     budget = budget or Budget(timeout_s=0.2)
     t0 = time.monotonic()
-    ev = _make_evaluator(io, budget, search_path)
+    ev = _make_evaluator(io, budget, search_path, code_cache)
     try:
         res = _parse_cached(ev, text, path)
     except ParseFailed:

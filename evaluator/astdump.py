@@ -14,7 +14,7 @@ merges adjacent literals, so this prints ``"a$b"``.
 from __future__ import annotations
 
 from . import nodes as N
-from .parse import show_identifier, show_string
+from .literals import show_identifier, show_string
 
 _Piece = str | N.Node
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from .ansi import filter_ansi
+from .codecache import CodeCache
 from .errors import NixError
 from .eval import Evaluator, ParseFailed, search_path_entries
 from .printer import show_value
@@ -167,8 +168,10 @@ class _FilteredStderr:
         return self.stream.write(filter_ansi(text, keep_colours=self.keep_colours))  # type: ignore[no-any-return]
 
 
-def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
-    """Run ``nixlens eval`` with parsed arguments; returns the exit status."""
+def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any, keep: list[Any] | None = None) -> int:
+    """Run ``nixlens eval`` with parsed arguments; returns the exit status.
+    The evaluator is appended to ``keep`` (to outlive the call, see
+    ``main_process``)."""
     err = _FilteredStderr(err)
     max_depth = ns.max_call_depth
     for name, value in ns.option:
@@ -182,7 +185,13 @@ def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
         mode = getattr(ns, "lint_" + lint.replace("-", "_"))
         if mode in ("warn", "fatal"):
             lints[lint] = mode
-    ev = Evaluator(search_path=search, budget=budget, home=os.environ.get("HOME"), lints=lints)
+    ev = Evaluator(
+        search_path=search,
+        budget=budget,
+        home=os.environ.get("HOME"),
+        lints=lints,
+        code_cache=CodeCache.default(),
+    )
     features = (ns.extra_experimental_features or "").split()
     for name, value in ns.option:
         if name in ("experimental-features", "extra-experimental-features"):
@@ -195,6 +204,18 @@ def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
             flag = _bool_setting(name, value, err)
             if flag is not None:
                 ev.abort_on_warn = flag
+    if keep is not None:
+        keep.append(ev)
+    try:
+        return _evaluate(ev, ns, out, err, keep)
+    finally:
+        # Compiled even if the evaluation failed: kept for the next run.
+        ev.save_code_cache()
+
+
+def _evaluate(
+    ev: Evaluator, ns: argparse.Namespace, out: Any, err: Any, keep: list[Any] | None
+) -> int:
     printed = 0
 
     def flush_warnings() -> None:
@@ -238,6 +259,8 @@ def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any) -> int:
         for path in ns.attr:
             v = _select(ev, v, path)
             v = _auto_call(ev, v, args)
+        if keep is not None:
+            keep.append(v)
         if ns.strict or ns.json or ns.xml:
             ev.deep_force(v)
         flush_warnings()
@@ -284,12 +307,34 @@ def _arg_code(env: Any) -> Any:
     return (yield entry([None]))
 
 
-def main(argv: list[str] | None = None) -> int:
+def _byte_streams() -> None:
     # Nix strings are bytes: invalid UTF-8 survives as surrogate escapes and
     # is written back out as the original bytes.
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="surrogateescape")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``nixlens eval ARGS``; returns the exit status."""
+    _byte_streams()
     ns = build_parser().parse_args(argv)
     return evaluate_cli(ns, sys.stdout, sys.stderr)
+
+
+def main_process(argv: list[str]) -> NoReturn:
+    """``main`` as a whole process: exits without freeing the evaluation's
+    values one by one (a large evaluation has millions; freeing them takes
+    as long as a tenth of the evaluation, for a process about to end)."""
+    _byte_streams()
+    ns = build_parser().parse_args(argv)
+    keep: list[Any] = []
+    try:
+        rc = evaluate_cli(ns, sys.stdout, sys.stderr, keep)
+    except BaseException:
+        keep.clear()
+        raise
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)

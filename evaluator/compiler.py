@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import array
 import itertools
+import marshal
 import types
 import zlib
 from collections.abc import Callable
@@ -103,7 +104,12 @@ class Fn:
     def source(self) -> str:
         body = self.lines or ["    pass"]
         head = f"def {self.name}({self.params}):"
-        tail = [] if self.has_yield else ["    if False:", "        yield None"]
+        # The code of a thunk or function that forces nothing (builds a set,
+        # a list, a function) is a plain function: the driver takes its
+        # result without making a frame.  Entry and spilled code (``yield
+        # from``) stay generators.
+        plain = not self.has_yield and self.name[0] in "TL"
+        tail = [] if self.has_yield or plain else ["    if False:", "        yield None"]
         return "\n".join([head, *body, *tail])
 
 
@@ -116,9 +122,12 @@ class Compiler:
         globals_: dict[str, Any],
         extra: list[str],
         lints: dict[str, str] | None = None,
+        base: dict[str, Any] | None = None,
     ):
         self.source = source
         self.globals = globals_
+        # What the generated module shares with others (``runtime.base_namespace``).
+        self.base = base if base is not None else runtime.base_namespace(globals_)
         # Called while defining the functions; may raise to stop (see ``define``).
         self.check: Callable[[], None] | None = None
         # Generate lambda bodies only when first called (hover and completion:
@@ -216,10 +225,9 @@ class Compiler:
         r = self.val(root, fn, self.top)
         fn.emit(f"return {r}")
         self.seal(fn)
-        ns: dict[str, Any] = dict(runtime.NAMESPACE)
+        ns: dict[str, Any] = {"__builtins__": self.base}
         ns.update(self.consts)
-        for name, value in self.globals.items():
-            ns[runtime.global_ref(name)] = value
+        ns["_nixlens_entry"] = fn.name
         define(self.fns, ns, f"<nix {self.source.name}>", self.check, self)
         return ns[fn.name]
 
@@ -301,8 +309,26 @@ class Compiler:
                 return r
         elif cls is N.Lambda:
             return self.val(node, fn, scope)
+        elif (
+            cls is N.Select
+            and node.default is None  # type: ignore[attr-defined]
+            and node.expr.__class__ is N.Var  # type: ignore[attr-defined]
+            and all(k.__class__ is str for k in node.path)  # type: ignore[attr-defined]
+        ):
+            base = self.var_lazy(node.expr, fn, scope, initialising=initialising)  # type: ignore[attr-defined]
+            if base is not None:
+                code = self.thunk_fn(node, scope)
+                keys = tuple(node.path)  # type: ignore[attr-defined]
+                return f"select_now({base}, {keys!r}, {code}, {self.cur_env(fn, scope)})"
         elif cls is N.Path and all(p.__class__ is str for p in node.parts):  # type: ignore[attr-defined]
             return self.val(node, fn, scope)
+        elif cls is N.BinOp and node.op in ("+", "-"):  # type: ignore[attr-defined]
+            a = self._known_operand(node.left, fn, scope, initialising)  # type: ignore[attr-defined]
+            b = self._known_operand(node.right, fn, scope, initialising)  # type: ignore[attr-defined]
+            if a is not None and b is not None:
+                code = self.thunk_fn(node, scope)
+                helper = "add_now" if node.op == "+" else "sub_now"  # type: ignore[attr-defined]
+                return f"{helper}({a}, {b}, {code}, {self.cur_env(fn, scope)})"
         elif cls is N.List and len(node.items) <= 16:  # type: ignore[attr-defined]
             items = [self.lazy(i, fn, scope, initialising) for i in node.items]  # type: ignore[attr-defined]
             t = fn.tmp()
@@ -311,6 +337,18 @@ class Compiler:
         # General case: a thunk with its own code.
         code = self.thunk_fn(node, scope)
         return f"Thunk({code}, {self.cur_env(fn, scope)})"
+
+    def _known_operand(
+        self, node: N.Node, fn: Fn, scope: Scope, initialising: Scope | None
+    ) -> str | None:
+        """An operand ``lazy`` may look at without evaluating anything (a
+        literal number or string, a variable), or None."""
+        cls = node.__class__
+        if cls is N.Int or (cls is N.Str and all(p.__class__ is str for p in node.parts)):  # type: ignore[attr-defined]
+            return self.lazy(node, fn, scope, initialising)
+        if cls is N.Var and node.name not in _LITERALS:  # type: ignore[attr-defined]
+            return self.var_lazy(node, fn, scope, initialising=initialising)  # type: ignore[arg-type]
+        return None
 
     def thunk_fn(
         self, node: N.Node, scope: Scope, desc: str | None = None, span: N.Span | None = None
@@ -628,6 +666,9 @@ class Compiler:
         v = self.val(node.expr, fn, scope)
         keys = self.attr_keys(node.path, fn, scope)
         t = fn.tmp()
+        if len(keys) == 1:  # the common ``x ? name``, inline
+            fn.emit(f"{t} = {v}.__class__ is Attrs and {keys[0]} in {v}")
+            return t
         fn.emit(f"{t} = yield from has_attr_path({v}, ({', '.join(keys)},))")
         fn.has_yield = True
         return t
@@ -664,7 +705,11 @@ class Compiler:
             return cur
         keys = self.attr_keys(node.path, fn, scope)
         t = fn.tmp()
-        fn.emit(f"{t} = yield from select_or({v}, ({', '.join(keys)},))")
+        if len(keys) == 1:  # the common ``x.name or d``, inline
+            fn.emit(f"{t} = {v}.get({keys[0]}, MISSING) if {v}.__class__ is Attrs else MISSING")
+            fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield {t})")
+        else:
+            fn.emit(f"{t} = yield from select_or({v}, ({', '.join(keys)},))")
         fn.has_yield = True
         r = fn.tmp()
         fn.emit(f"if {t} is MISSING:")
@@ -796,7 +841,7 @@ class Compiler:
                 v = f"{ev}[{alias[1]}]"
             elif d.kind == "inherit_from":
                 src = f"{ev}[{base + d.from_index + 1}]"
-                v = f"Thunk(inherit_from, ({src}, {name!r}, {self.const(d.span)}))"
+                v = f"inherit_now({src}, {name!r}, {self.const(d.span)})"
             elif table is not None and _tabled(d.value):
                 value = d.value
                 if value.__class__ is N.Lambda:
@@ -871,7 +916,7 @@ class Compiler:
             entries: list[str] = []
             for name, d in node.attrs.items():
                 if d.kind == "inherit_from":
-                    v = f"Thunk(inherit_from, ({fromvars[d.from_index]}, {name!r}, {self.const(d.span)}))"
+                    v = f"inherit_now({fromvars[d.from_index]}, {name!r}, {self.const(d.span)})"
                 elif d.kind == "plain" and d.value.__class__ is not N.Var:
                     v = self.lazy_attr(d.value, fn, scope, name, d.span)
                 else:
@@ -1017,7 +1062,7 @@ class FocusCompiler(Compiler):
                     v = self.lazy(value, fn, scope)  # outer scope
                 elif d.kind == "inherit_from":
                     src = f"{ev}[{base + d.from_index + 1}]"
-                    v = f"Thunk(inherit_from, ({src}, {name!r}, {self.const(d.span)}))"
+                    v = f"inherit_now({src}, {name!r}, {self.const(d.span)})"
                 else:
                     v = self.lazy_binding(value, fn, inner, name, d.span)
                 fn.emit(f"{ev}[{slot}] = {v}")
@@ -1084,10 +1129,8 @@ class FocusCompiler(Compiler):
         fn = self.new_fn("M", "e0", self.top)
         r = self.focus(root, fn, self.top)
         fn.emit(f"return {r}")
-        ns: dict[str, Any] = dict(runtime.NAMESPACE)
+        ns: dict[str, Any] = {"__builtins__": self.base}
         ns.update(self.consts)
-        for name, value in self.globals.items():
-            ns[runtime.global_ref(name)] = value
         ns["focus_fill"] = _focus_fill
         self.ns = ns
         self.filename = f"<nix focus {self.source.name}>"
@@ -1184,6 +1227,7 @@ def define(
     ns["_nixlens_load_stub"] = _load_stub
     ns["_nixlens_file"] = filename
     notes = ns.setdefault("_nixlens_notes", {})
+    names = ns.setdefault("_nixlens_fns", [])
     for i, item in enumerate(items):
         if check is not None and not i % 4096:
             check()
@@ -1191,6 +1235,7 @@ def define(
             notes[item.target] = (item.desc, item.span)
         else:
             ns[item.name] = _stub(item, ns, compiler)
+            names.append((item.name, item.params))
 
 
 def _stub(fn: Fn, ns: dict[str, Any], compiler: Compiler | None) -> Any:
@@ -1200,20 +1245,15 @@ def _stub(fn: Fn, ns: dict[str, Any], compiler: Compiler | None) -> Any:
         state = fn.text
     else:
         state = fn.source() if fn.deferred is None else (fn, compiler)
-    code = _STUB_CODES.get(fn.params)
-    if code is not None:
-        return types.FunctionType(code, ns, fn.name, (state,))
-    stub = types.FunctionType(_stub_template.__code__, ns, fn.name)
-    stub.__kwdefaults__ = {"_state": state}
-    return stub
+    return _make_stub(fn.name, fn.params, state, ns)
 
 
-def _stub_template(*args: Any, _state: Any = None) -> Any:
-    return _nixlens_load_stub(_state, args, globals())  # type: ignore[name-defined]  # noqa: F821
+def _make_stub(name: str, params: str, state: Any, ns: dict[str, Any]) -> Any:
+    return types.FunctionType(_STUB_CODES[params], ns, name, (state,))
 
 
-# Stubs for the parameter lists the compiler generates (smaller than the
-# template's keyword default: a stub per generated function adds up).
+# Stubs for the two parameter lists the compiler generates: thunk, entry and
+# spilled code ``(e0)``, function code ``(e0, a)``.
 def _stub_env(e0: Any, _state: Any = None) -> Any:
     return _nixlens_load_stub(_state, (e0,), globals())  # type: ignore[name-defined]  # noqa: F821
 
@@ -1223,12 +1263,23 @@ def _stub_env_arg(e0: Any, a: Any, _state: Any = None) -> Any:
 
 
 _STUB_CODES = {"e0": _stub_env.__code__, "e0, a": _stub_env_arg.__code__}
+_STUB_CODE_SET = frozenset(_STUB_CODES.values())
 
 
 def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
     """First call of a stub: compile the real function, hand its code to the
     stub (which stays in ``ns``, as values made before hold it) and call it."""
     filename = ns["_nixlens_file"]
+    if state.__class__ is bytes:
+        # Marshalled code (``import_program``): no compiling at all.
+        code = marshal.loads(state)
+        stub = ns[code.co_name]
+        # Not the marshalled bytes: ``compact`` makes them again if needed.
+        ns.setdefault("_nixlens_loaded", {})[code.co_name] = (stub.__code__, None)
+        stub.__code__ = code
+        stub.__defaults__ = None
+        return stub(*args)
+    ns["_nixlens_dirty"] = True
     if isinstance(state, (int, str)):
         source = ns["_nixlens_cold"].source(state) if isinstance(state, int) else state
         name = source[4 : source.index("(")]  # "def NAME(..."
@@ -1251,7 +1302,6 @@ def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
     exec(compile(source, filename, "exec"), ns, scratch)
     stub.__code__ = scratch[name].__code__
     stub.__defaults__ = None
-    stub.__kwdefaults__ = None
     return stub(*args)
 
 
@@ -1263,11 +1313,60 @@ def compact(ns: dict[str, Any]) -> None:
     loaded: dict[str, tuple[Any, Any]] = ns.pop("_nixlens_loaded", {})
     for name, (code, state) in loaded.items():
         stub = ns[name]
+        if state is None:  # loaded from the code cache (``import_program``)
+            state = marshal.dumps(stub.__code__)
         stub.__code__ = code
-        if code is _stub_template.__code__:
-            stub.__kwdefaults__ = {"_state": state}
+        stub.__defaults__ = (state,)
+
+
+def export_program(ns: dict[str, Any]) -> dict[str, Any] | None:
+    """What ``import_program`` needs to make ``ns``'s program again (for
+    ``codecache``): its constants, the code of each function that has been
+    compiled (marshalled) and the stored source of each other one.  None for
+    a program with bodies still to generate (focus programs)."""
+    fns = []
+    old = ns["_nixlens_cold"]
+    # Only the sources of functions not compiled: the others are code.
+    cold = _ColdStore()
+    for name, params in ns["_nixlens_fns"]:
+        f = ns[name]
+        code = f.__code__
+        if code in _STUB_CODE_SET:
+            state = f.__defaults__[0]
+            if state.__class__ is tuple:
+                return None
+            if state.__class__ is int:
+                state = cold.add(old.source(state))
         else:
-            stub.__defaults__ = (state,)
+            state = marshal.dumps(code)
+        fns.append((name, params, state))
+    cold.close()
+    return {
+        "K": ns["K"],
+        "cold": cold,
+        "notes": ns["_nixlens_notes"],
+        "file": ns["_nixlens_file"],
+        "entry": ns["_nixlens_entry"],
+        "fns": fns,
+    }
+
+
+def import_program(payload: dict[str, Any], base: dict[str, Any]) -> Any:
+    """The entry function of a program exported by ``export_program``, with
+    ``base`` (``runtime.base_namespace``) as what all programs share."""
+    ns: dict[str, Any] = {"__builtins__": base}
+    ns["K"] = payload["K"]
+    ns["_nixlens_cold"] = payload["cold"]
+    ns["scope_fill"] = _scope_fill
+    ns["_nixlens_load_stub"] = _load_stub
+    ns["_nixlens_file"] = payload["file"]
+    ns["_nixlens_notes"] = payload["notes"]
+    ns["_nixlens_entry"] = payload["entry"]
+    fns = payload["fns"]
+    ns["_nixlens_fns"] = [(name, params) for name, params, _state in fns]
+    for name, params, state in fns:
+        ns[name] = _make_stub(name, params, state, ns)
+    return ns[payload["entry"]]
 
 
 class _ColdStore:
@@ -1298,6 +1397,12 @@ class _ColdStore:
             self.chunks.append(_pack(self._open))
             self._open, self._size = [], 0
         return i
+
+    def close(self) -> None:
+        """No more sources: compress the chunk being filled."""
+        if self._open:
+            self.chunks.append(_pack(self._open))
+            self._open, self._size = [], 0
 
     def source(self, i: int) -> str:
         """The source number ``i``."""
@@ -1339,12 +1444,14 @@ def compile_program(
     lints: dict[str, str] | None = None,
     warnings: list[Any] | None = None,
     check: Callable[[], None] | None = None,
+    base: dict[str, Any] | None = None,
 ) -> Any:
     """Compile a parsed file; returns ``entry(env) -> generator``.
 
     ``globals_`` maps the global names (builtins) to their values; ``extra``
-    names the slots of the outermost env (``scopedImport``)."""
-    comp = Compiler(source, globals_, extra or [], lints)
+    names the slots of the outermost env (``scopedImport``); ``base`` is the
+    evaluation's ``runtime.base_namespace`` (made from ``globals_`` if None)."""
+    comp = Compiler(source, globals_, extra or [], lints, base)
     comp.check = check
     entry = comp.compile_root(root)
     if warnings is not None:

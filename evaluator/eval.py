@@ -11,9 +11,11 @@ from typing import Any
 
 from . import nodes as N
 from .builtins import make_globals
-from .compiler import compile_program
+from .compiler import compile_program, export_program, import_program
+from .corepkgs import INTERNAL_DIR, INTERNAL_FILES
 from .errors import Cancelled, EvalLimit, MissingPath, NixError
 from .io import RealIO
+from .runtime import base_namespace
 from .values import Attrs, CtxStr, NixPath, Thunk, context_of
 from .vm import Budget, Machine
 from .vstore import StoreView
@@ -78,28 +80,6 @@ def parse_search_path(entries: list[str] | tuple[str, ...]) -> list[tuple[str, s
     return out
 
 
-# Files Nix itself provides under ``<nix/...>`` (its "corepkgs").
-INTERNAL_DIR = "/__nix_internal__"
-INTERNAL_FILES = {
-    "fetchurl.nix": b"""{ system ? "", url, hash ? "", sha256 ? "", sha1 ? "", sha512 ? "",
-  outputHash ? if hash != "" then hash else if sha512 != "" then sha512
-    else if sha1 != "" then sha1 else sha256,
-  outputHashAlgo ? if hash != "" then "" else if sha512 != "" then "sha512"
-    else if sha1 != "" then "sha1" else "sha256",
-  executable ? false, unpack ? false, name ? baseNameOf (toString url), impure ? false }:
-derivation ({
-  builder = "builtin:fetchurl";
-  outputHashMode = if unpack || executable then "recursive" else "flat";
-  inherit name url executable unpack;
-  system = "builtin";
-  preferLocalBuild = true;
-  impureEnvVars = [ "http_proxy" "https_proxy" "ftp_proxy" "all_proxy" "no_proxy" ];
-  urls = [ url ];
-} // (if impure then { __impure = true; } else { inherit outputHashAlgo outputHash; }))
-""",
-}
-
-
 class Evaluator:
     """One evaluation context.  Not thread-safe; make one per worker."""
 
@@ -115,9 +95,15 @@ class Evaluator:
         max_values: int | None = 50_000_000,
         env: dict[str, str] | None = None,
         lints: dict[str, str] | None = None,
+        code_cache: Any = None,
     ) -> None:
         # Store paths this evaluation makes are readable in it (nothing is written).
         self.io = StoreView(io or RealIO(), store_dir)
+        # A ``codecache.CodeCache`` for the files this evaluation imports.
+        self.code_cache = code_cache
+        # Programs compiled here that the code cache does not hold yet:
+        # (namespace, path, key), written by ``save_code_cache``.
+        self._uncached: list[tuple[dict[str, Any], str, bytes]] = []
         self.lints = lints or {}
         self.store_dir = store_dir
         self.system = system
@@ -139,6 +125,8 @@ class Evaluator:
         self.flake_loader: Any = None
         self.globals = make_globals(self)
         self._global_key = tuple(sorted(self.globals))
+        # Shared by the namespaces of all programs compiled here.
+        self.base_namespace = base_namespace(self.globals)
 
     # ----------------------------------------------------------- running
     @property
@@ -192,9 +180,43 @@ class Evaluator:
             self.lints,
             self.machine.warnings,
             check=self.check_budget,
+            base=self.base_namespace,
         )
         self.programs.append(entry.__globals__)
         return entry
+
+    def compile_file(
+        self, data: bytes, path: str, name: str | None, extra: list[str] | None
+    ) -> Any:
+        """``compile`` for a file's text, through the code cache if any."""
+        cache = self.code_cache
+        if cache is None or self.lints:
+            return self.compile(data, path, name, extra)
+        key = cache.key(path, data, name, extra, self.home, self._global_key)
+        payload = cache.load(path, key)
+        if payload is not None:
+            entry = import_program(payload, self.base_namespace)
+            entry.__globals__["_nixlens_dirty"] = False
+        else:
+            entry = self.compile(data, path, name, extra)
+        ns = entry.__globals__
+        if payload is not None:
+            self.programs.append(ns)
+        self._uncached.append((ns, path, key))
+        return entry
+
+    def save_code_cache(self) -> None:
+        """Write the programs compiled or completed by this evaluation to the
+        code cache (call before ``compact_programs``)."""
+        cache = self.code_cache
+        if cache is None:
+            return
+        for ns, path, key in self._uncached:
+            if ns.pop("_nixlens_dirty", True):
+                payload = export_program(ns)
+                if payload is not None:
+                    cache.store(path, key, payload)
+        self._uncached = []
 
     def compile_parsed(self, root: Any, source: Any) -> Any:
         """``compile`` for a text already parsed (without errors)."""
@@ -206,6 +228,7 @@ class Evaluator:
             self.lints,
             self.machine.warnings,
             check=self.check_budget,
+            base=self.base_namespace,
         )
         self.programs.append(entry.__globals__)
         return entry
@@ -264,12 +287,14 @@ class Evaluator:
         if path.startswith(INTERNAL_DIR + "/"):
             data = INTERNAL_FILES.get(path[len(INTERNAL_DIR) + 1 :])
             if data is not None:
-                return self.compile(data, path, "«nix-internal»/" + os.path.basename(path), extra)
+                return self.compile_file(
+                    data, path, "«nix-internal»/" + os.path.basename(path), extra
+                )
         if self.io.file_type(path) is None:
             raise MissingPath(path)
         data = self.io.read_bytes(path)
         self.files_seen.add(path)
-        return self.compile(data, path, None, extra)
+        return self.compile_file(data, path, None, extra)
 
     def scoped_import(self, path: str, scope: Attrs) -> Any:
         """Generator evaluating ``path`` with ``scope``'s names in scope."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Source:
@@ -64,6 +65,11 @@ class Span:
 
     def line_col(self) -> tuple[int, int]:
         return self.source.line_col(self.start)
+
+    def __reduce__(self) -> tuple[Any, tuple[Source, int, int]]:
+        # Pickled by constructor (the code cache holds tens of thousands):
+        # the dataclass default restores slots through a slow generic path.
+        return (Span, (self.source, self.start, self.end))
 
     def __str__(self) -> str:
         line, col = self.line_col()

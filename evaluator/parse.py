@@ -28,11 +28,11 @@ import tree_sitter_nix
 from tree_sitter import Language, Node, Parser, Tree
 
 from . import nodes as N
+from .literals import KEYWORDS, show_identifier
 from .nodes import ParseError, ParseResult, Source, Span
 
 LANGUAGE = Language(tree_sitter_nix.language())
 
-KEYWORDS = frozenset(("if", "then", "else", "assert", "with", "let", "in", "rec", "inherit"))
 
 MAX_INT = 2**63 - 1
 
@@ -185,37 +185,6 @@ def abs_path(path: str, base: str) -> str:
     if not path.startswith("/"):
         path = base + "/" + path
     return canon_path(path)
-
-
-def show_identifier(name: str) -> str:
-    """Nix's ``printIdentifier``: bare when it lexes as an identifier, else quoted."""
-    if not name:
-        return '""'
-    if name in KEYWORDS:
-        return f'"{name}"'
-    if re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_'\-]*", name):
-        return name
-    return show_string(name)
-
-
-def show_string(s: str) -> str:
-    """Nix's ``printLiteralString``: a double-quoted string literal."""
-    out = ['"']
-    for i, ch in enumerate(s):
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "$" and s[i + 1 : i + 2] == "{":
-            out.append("\\$")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 # Token of an indented string before stripping: literal text and whether it

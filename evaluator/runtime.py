@@ -2,11 +2,12 @@
 
 Helpers that may force values are generators used with ``yield from`` (their
 host nesting is bounded: deep structures are walked with explicit stacks).
-``NAMESPACE`` is the base of every generated module's globals.
+``NAMESPACE`` holds the helpers generated code calls (``base_namespace``).
 """
 
 from __future__ import annotations
 
+import builtins
 import math
 import threading
 from typing import Any
@@ -553,6 +554,87 @@ def inherit_from(env: tuple[Any, str, Any]) -> Any:
     return v
 
 
+# Values whose identity equality can observe (``select_now``).
+_FRESH = (Lambda, PrimOp, PrimOpApp, float)
+
+
+def select_now(v: Any, keys: tuple[str, ...], code: Any, env: Any) -> Any:
+    """The lazy value of ``v.k1.k2…`` (no default): the attribute itself when
+    finding it takes no evaluation (``v`` and every set on the way already
+    forced, every name present), else a thunk of ``code`` that selects it.
+    Saves a thunk, and a frame of the driver to force it, for the many
+    arguments such as ``lib.types.str`` whose set is already a value."""
+    for k in keys:
+        if v.__class__ is Thunk:
+            if v.c is not None:
+                return Thunk(code, env)
+            v = v.v
+        if v.__class__ is not Attrs:
+            return Thunk(code, env)
+        v = v.get(k, MISSING)
+        if v is MISSING:
+            return Thunk(code, env)
+    # Nix makes a new value for a select: a list or set holding it is equal
+    # to another only by comparing values, and functions (and NaN) are never
+    # equal as values, so ``[ s.f ] == [ s.f ]`` is false.  An attribute not
+    # forced yet may turn out to be a function: select it in a thunk of its own.
+    if v.__class__ is Thunk:
+        if v.c is not None:
+            return Thunk(code, env)
+        v = v.v
+    if v.__class__ in _FRESH:
+        return Thunk.done(v)
+    return v
+
+
+def _known(v: Any) -> Any:
+    # The value of ``v`` if it needs no evaluation, else MISSING.
+    if v.__class__ is Thunk:
+        return v.v if v.c is None else MISSING
+    return v
+
+
+def add_now(a: Any, b: Any, code: Any, env: Any) -> Any:
+    """The lazy value of ``a + b``: the sum when both are known integers (in
+    range) or plain strings, else a thunk of ``code`` computing it.  An
+    argument such as ``n - 1`` or ``s + "x"`` then needs no thunk."""
+    a = _known(a)
+    b = _known(b)
+    ca = a.__class__
+    if ca is b.__class__:
+        if ca is int:
+            r = a + b
+            if INT_MIN <= r <= INT_MAX:
+                return r
+        elif ca is str and len(a) + len(b) <= SIZE_CHECK_FROM:
+            # Small only: a large string is built when needed (and checked
+            # against the size budget by ``op_add``).
+            return a + b
+    return Thunk(code, env)
+
+
+def sub_now(a: Any, b: Any, code: Any, env: Any) -> Any:
+    """``add_now`` for ``a - b`` (integers)."""
+    a = _known(a)
+    b = _known(b)
+    if a.__class__ is int and b.__class__ is int:
+        r = a - b
+        if INT_MIN <= r <= INT_MAX:
+            return r
+    return Thunk(code, env)
+
+
+def inherit_now(src: Any, name: str, span: Any) -> Any:
+    """The lazy value of ``inherit (src) name``: the attribute itself when
+    ``src`` is a set already forced that has it, else a thunk selecting it."""
+    s = src.v if src.__class__ is Thunk and src.c is None else src
+    if s.__class__ is Attrs:
+        v = s.get(name, MISSING)
+        if v is not MISSING:
+            return v
+    return Thunk(inherit_from, (src, name, span))
+
+
 def apply_overrides(attrs: Attrs, env: list[Any], slot_of: dict[str, int]) -> Any:
     """Generator: apply a rec set's legacy ``__overrides`` attribute."""
     ov = attrs["__overrides"]
@@ -781,22 +863,60 @@ def global_ref(name: str) -> str:
     return "G_" + name
 
 
-def global_may_be_thunk(name: str) -> bool:
-    return True
-
-
-NAMESPACE: dict[str, Any] = {
-    name: obj
-    for name, obj in dict(globals()).items()
-    if not name.startswith("__") and name not in ("annotations", "math", "Any")
-}
-NAMESPACE.update(
-    {
-        "Thunk": Thunk,
-        "Attrs": Attrs,
-        "Lambda": Lambda,
-        "MISSING": MISSING,
-        "NixPath": NixPath,
-        "CONTEXT": CONTEXT,
-    }
+# The names generated code uses besides its own (``base_namespace``).
+_GENERATED_CODE_USES = (
+    "Thunk",
+    "Attrs",
+    "Lambda",
+    "NixPath",
+    "MISSING",
+    "raise_expected",
+    "raise_select_type",
+    "raise_missing_attr",
+    "raise_formals_type",
+    "raise_unexpected_arg",
+    "missing_arg",
+    "overflow",
+    "assert_failed",
+    "assert_eq_failed",
+    "op_add",
+    "op_sub",
+    "op_mul",
+    "op_div",
+    "op_concat",
+    "op_update",
+    "op_eq",
+    "op_lt",
+    "has_attr_path",
+    "select_or",
+    "select_now",
+    "add_now",
+    "sub_now",
+    "attr_name",
+    "dyn_attr_name",
+    "add_dynamic",
+    "inherit_from",
+    "inherit_now",
+    "apply_overrides",
+    "with_lookup",
+    "cat_strings",
+    "coerce_interp",
+    "coerce_path_part",
+    "make_path",
+    "unknown_arg",
+    "arg_or",
 )
+NAMESPACE: dict[str, Any] = {name: globals()[name] for name in _GENERATED_CODE_USES}
+
+
+def base_namespace(globals_: dict[str, Any]) -> dict[str, Any]:
+    """The names every program of one evaluation shares: Python's builtins,
+    ``NAMESPACE`` and the global Nix names (``global_ref``).  Installed as
+    the ``__builtins__`` of each program's own namespace, which then holds
+    only the program's functions and constants: one dictionary for all the
+    files of an evaluation, not a copy of it each."""
+    base: dict[str, Any] = dict(builtins.__dict__)
+    base.update(NAMESPACE)
+    for name, value in globals_.items():
+        base[global_ref(name)] = value
+    return base

@@ -87,11 +87,6 @@ _PREFIXED_PRIMOPS = (
     "unsafeDiscardStringContext unsafeGetAttrPos warn zipAttrsWith"
 ).split()
 
-#: Attribute names of ``builtins``.
-BUILTIN_ATTRS: frozenset[str] = frozenset(
-    {*_UNPREFIXED, *_PREFIXED_CONSTANTS, *_PREFIXED_PRIMOPS, "builtins", "true", "false", "null"}
-)
-
 #: Names of Nix's global base environment (what a bare variable can refer to).
 GLOBAL_NAMES: frozenset[str] = frozenset(
     {

@@ -116,10 +116,6 @@ class Attrs(dict):
         super().__init__(*args)
         self.pos: dict[str, Any] | None = None
 
-    def sorted_keys(self) -> list[str]:
-        """Names in Nix's order (bytewise; code point order is the same)."""
-        return sorted(self)
-
 
 class Lambda:
     """A closure: compiled body ``code(env, arg)``, its env and its node."""
@@ -230,7 +226,3 @@ def show_type(v: Any) -> str:
     if cls is Thunk:
         return "a thunk"
     return "an unknown value"
-
-
-def is_function(v: Any) -> bool:
-    return v.__class__ in FUNCTION_TYPES or (v.__class__ is Attrs and "__functor" in v)

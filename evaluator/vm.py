@@ -14,12 +14,21 @@ request            answer
 ``(f, arg, span)`` call the forced function ``f`` with ``arg``: the result
 generator          run it as a new frame: its return value
 ``Emit(diag)``     record a warning/trace diagnostic: ``None``
-``CONTEXT``        the ``Machine`` (I/O, import cache, settings, builtins)
+``CONTEXT``        the ``Machine``'s owner: the ``eval.Evaluator`` running
+                   the code (its I/O, import cache, store, settings, budget
+                   checks, builtins); builtins that need the evaluation ask
 ``CALL_SPAN``      the span of the innermost call frame (for messages)
 ``TryForce(v)``    force ``v``; ``(True, value)`` or ``(False, error)`` when a
                    catchable error escaped (``builtins.tryEval``)
 ``WithContext``    force ``v``; an error escaping gets ``msg`` in its trace
 =================  ==========================================================
+
+The code of a thunk (``code(env)``) or of a Nix function (``code(env, arg)``)
+returns a generator, run as a frame, or, when it forces nothing (the
+compiler makes such code a plain function), the value itself: no frame.  A
+thunk of ``apply_code`` (``f x`` made lazily by ``map``, ``genList``) whose
+``f`` is a forced Nix function is forced by the call's own frame, whose
+bookkeeping is then ``(f, arg, span, thunk)``.
 
 Deep operations (deep-force, equality, string coercion, printing, JSON) are
 generator helpers with explicit work lists; equality and coercion are called
@@ -89,6 +98,31 @@ def force(v: Any) -> Any:
             return v.v
         v = yield v
     return v
+
+
+def apply_code(env: tuple[Any, Any, Any]) -> Any:
+    """Thunk code of the lazy application ``f x`` (``env``: f, x, span) that
+    builtins such as ``map`` and ``genList`` make.  When ``f`` is a forced Nix
+    function the driver makes the call itself, without this frame."""
+    f, x, span = env
+    if f.__class__ is Thunk:
+        f = yield f
+    return (yield (f, x, span))
+
+
+def apply2_code(env: tuple[Any, Any, Any]) -> Any:
+    """Thunk code of the lazy application ``f x y`` (``env``: f, x, y) that
+    ``mapAttrs`` and ``zipAttrsWith`` make.  When ``f`` is a forced Nix
+    function whose code forces nothing before taking its second argument
+    (``name: value: …``), the driver makes both calls itself."""
+    f, x, y = env
+    if f.__class__ is Thunk:
+        f = yield f
+    g = yield (f, x, None)
+    return (yield (g, y, None))
+
+
+_CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
 
 
 def _force_frame(v: Any) -> Any:
@@ -180,7 +214,8 @@ def frame_notes(info: Any) -> list[tuple[str, Any]]:
             return [(desc, span)]
         return []
     if cls is tuple:
-        f, _arg, span = info
+        f = info[0]
+        span = info[2]
         if f.__class__ is Lambda:
             name = f.node.name
             what = f"'{name}'" if name else "anonymous lambda"
@@ -231,8 +266,8 @@ class Machine:
         # restored, which races when runs overlap in threads); a long-lived
         # owner (the server's analysis helpers) sets it once at start.
         old = gc.get_threshold()
-        if old[0] < 50_000 or old[1] < 20 or old[2] < 100:
-            gc.set_threshold(max(old[0], 50_000), max(old[1], 20), max(old[2], 100))
+        if old[0] < 200_000 or old[1] < 20 or old[2] < 100:
+            gc.set_threshold(max(old[0], 200_000), max(old[1], 20), max(old[2], 100))
         return self._run(gen)
 
     def _run(self, gen: Any) -> Any:
@@ -280,6 +315,11 @@ class Machine:
                     info.v = val
                 elif info.__class__ is tuple:
                     call_depth -= 1
+                    if len(info) == 4:  # the call of a thunk (``apply_code``)
+                        t = info[3]
+                        t.c = None
+                        t.e = None
+                        t.v = val
                 elif info.__class__ is Frame and info.kind == "try":
                     val = (True, val)
                 if not stack:
@@ -326,20 +366,71 @@ class Machine:
                     continue
                 req.c = BLACKHOLE
                 req.v = c
-                stack.append(cur)
-                infos.append(info)
-                if len(stack) > max_depth:
-                    exc = EvalLimit(
-                        f"evaluation limit: more than {max_depth} nested frames", "depth"
-                    )
-                    cur = _raise_later()
+                if c is apply_code:
+                    f, arg, span = req.e
+                    if f.__class__ is Thunk and f.c is None:
+                        f = f.v
+                    if f.__class__ is Lambda:
+                        # The call's frame also stands for the thunk.
+                        req = (f, arg, span, req)
+                        rc = tuple
+                elif c is apply2_code:
+                    f, x, arg = req.e
+                    if f.__class__ is Thunk and f.c is None:
+                        f = f.v
+                    if (
+                        f.__class__ is Lambda
+                        and not f.code.__code__.co_flags & _CO_GENERATOR
+                        and observe is None
+                    ):
+                        # Plain code (or a stub not yet loaded: it may
+                        # return a generator not started, dropped unrun).
+                        try:
+                            g = f.code(f.env, x)
+                        except NixError as err:
+                            stack.append(cur)
+                            infos.append(info)
+                            exc = err
+                            cur = _raise_later()
+                            info = (f, x, None, req)
+                            call_depth += 1
+                            send = None
+                            continue
+                        if g.__class__ is Lambda:
+                            req = (g, arg, None, req)
+                            rc = tuple
+                if rc is Thunk:
+                    try:
+                        r = c(req.e)
+                    except NixError as err:
+                        stack.append(cur)
+                        infos.append(info)
+                        exc = err
+                        cur = _raise_later()
+                        info = req
+                        send = None
+                        continue
+                    if r.__class__ is not GeneratorType:
+                        # Plain code (forces nothing): its value, no frame.
+                        req.c = None
+                        req.e = None
+                        req.v = send = r
+                        continue
+                    stack.append(cur)
+                    infos.append(info)
+                    if len(stack) > max_depth:
+                        exc = EvalLimit(
+                            f"evaluation limit: more than {max_depth} nested frames", "depth"
+                        )
+                        r.close()
+                        cur = _raise_later()
+                        info = req
+                        send = None
+                        continue
+                    cur = r
                     info = req
                     send = None
                     continue
-                cur = c(req.e)
-                info = req
-                send = None
-                continue
             # ---- call a function -----------------------------------------
             if rc is tuple:
                 f = req[0]
@@ -347,9 +438,23 @@ class Machine:
                 if fc is Lambda:
                     if observe is not None:
                         _observe(observe, f, req[1])
+                    try:
+                        r = f.code(f.env, req[1])
+                    except NixError as err:
+                        r = _raise_later()
+                        exc = err
+                    if r.__class__ is not GeneratorType:
+                        # Plain code (forces nothing): its value, no frame.
+                        send = r
+                        if len(req) == 4:  # the call of a thunk (``apply_code``)
+                            t = req[3]
+                            t.c = None
+                            t.e = None
+                            t.v = r
+                        continue
                     stack.append(cur)
                     infos.append(info)
-                    cur = f.code(f.env, req[1])
+                    cur = r
                     info = req
                     send = None
                     call_depth += 1
@@ -459,16 +564,19 @@ class Machine:
             notes = [n for n in notes if n[0] == "from call site"]
         for note in notes:
             err.add_trace(*note)
-        if info.__class__ is Thunk and info.c is BLACKHOLE:
+        thunk = info
+        if info.__class__ is tuple and len(info) == 4:  # a thunk's call (``apply_code``)
+            thunk = info[3]
+        if thunk.__class__ is Thunk and thunk.c is BLACKHOLE:
             if isinstance(err, EvalLimit):
                 # A budget stop is not the thunk's fault: it may be forced
                 # again later.
-                info.c = info.v
-                info.v = None
-            elif info.v is _memo_error:
+                thunk.c = thunk.v
+                thunk.v = None
+            elif thunk.v is _memo_error:
                 # A memoised error raised again: keep the first memo.
-                info.c = _memo_error
-                info.v = None
+                thunk.c = _memo_error
+                thunk.v = None
             else:
                 # Since Nix 2.34 errors are memoised: forcing the thunk again
                 # raises the same error without re-evaluating.
@@ -476,9 +584,9 @@ class Machine:
                 # Shared on purpose: as in Nix, frames the first error passes
                 # through later still show when the memoised error is raised.
                 memo.trace = err.trace
-                info.c = _memo_error
-                info.e = memo
-                info.v = None
+                thunk.c = _memo_error
+                thunk.e = memo
+                thunk.v = None
         return err
 
 

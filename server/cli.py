@@ -22,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cmd, rest = args[0], args[1:]
     if cmd == "eval":
+        if argv is None:  # the whole process: see ``main_process``
+            from evaluator.cli import main_process
+
+            main_process(rest)
         from evaluator.cli import main as eval_main
 
         return eval_main(rest)

@@ -85,6 +85,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evaluator import api, ide
+from evaluator.codecache import CodeCache
 from evaluator.diagnostics import Diagnostic, Severity
 from evaluator.errors import EvalLimit
 from evaluator.ide._doc import AnalysisCache, using
@@ -213,6 +214,9 @@ class AnalysisHost:
         self.by_path: dict[str, HostDoc] = {}
         self.parser = make_parser()
         self.cache = AnalysisCache()
+        # Compiled imported files (nixpkgs lib, a project's modules), kept
+        # across evaluations and sessions (``evaluator.codecache``).
+        self.code_cache = CodeCache.default()
         # uri -> (key, evaluation): the last finished evaluation of each document.
         self.results: dict[str, tuple[Any, api.EvalResult]] = {}
         self.hovers: OrderedDict[Any, api.HoverInfo | None] = OrderedDict()
@@ -250,7 +254,7 @@ class AnalysisHost:
         collections would hardly ever run, and what analyses leave in cycles
         (exception tracebacks, superseded values) would pile up: they are run
         here instead (``maybe_collect``)."""
-        gc.set_threshold(50_000, 20, 100)
+        gc.set_threshold(200_000, 20, 100)
         gc.freeze()
         self._rss_after_gc = _rss_mb()
 
@@ -443,6 +447,7 @@ class AnalysisHost:
                         search_path=list(req.ctx.search_path),
                         path=doc.path,
                         text=doc.data,
+                        code_cache=self.code_cache,
                     )
                 else:
                     result = api.evaluate(
@@ -452,6 +457,7 @@ class AnalysisHost:
                         budget=self._budget(req, req.ctx.budget_ms),
                         search_path=list(req.ctx.search_path),
                         entry=req.ctx.entry or None,
+                        code_cache=self.code_cache,
                     )
             except MemoryError:
                 result = None
@@ -497,6 +503,7 @@ class AnalysisHost:
                 search_path=list(req.ctx.search_path),
                 context=last.context if last is not None else None,
                 origin=last.origin if last is not None else None,
+                code_cache=self.code_cache,
             )
         except EvalLimit as err:
             # The budget ran out before the value was evaluated (parsing a

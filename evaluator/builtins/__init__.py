@@ -10,61 +10,10 @@ ordinary function (it must not force anything).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
-from ..values import Attrs, PrimOp
-
-REGISTRY: dict[str, PrimOp] = {}
-# Names visible without ``builtins.`` (besides every ``__name``).
-GLOBAL_NAMES: set[str] = {
-    "abort",
-    "baseNameOf",
-    "break",
-    "derivation",
-    "derivationStrict",
-    "dirOf",
-    "fetchGit",
-    "fetchMercurial",
-    "fetchTarball",
-    "fetchTree",
-    "fromTOML",
-    "import",
-    "isNull",
-    "map",
-    "placeholder",
-    "removeAttrs",
-    "scopedImport",
-    "throw",
-    "toString",
-}
-# Constants: name -> function(evaluator) -> value, computed per evaluator.
-CONSTANTS: dict[str, Callable[[Any], Any]] = {}
-
-
-def builtin(
-    name: str, arity: int, *, plain: bool = False, doc: str = "", trace: bool = True
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a builtin called ``name`` taking ``arity`` arguments
-    (``trace=False``: no "while calling" trace line, as Nix's addErrorContext)."""
-
-    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
-        doc_text = doc or (fn.__doc__ or "").strip()
-        REGISTRY[name] = PrimOp(name, arity, fn, doc_text, plain, trace)
-        return fn
-
-    return deco
-
-
-def constant(name: str) -> Callable[[Callable[[Any], Any]], Callable[[Any], Any]]:
-    """Register a builtin constant computed from the evaluator."""
-
-    def deco(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        CONSTANTS[name] = fn
-        return fn
-
-    return deco
-
+from ..values import Attrs
+from .registry import CONSTANTS, GLOBAL_NAMES, REGISTRY, builtin, constant
 
 _LOADED = False
 
@@ -85,9 +34,7 @@ def _load() -> None:
     with _LOAD_LOCK:
         if _LOADED:
             return
-        from . import core  # noqa: F401
-
-        for mod in MODULES:
+        for mod in ("core", *MODULES):
             importlib.import_module(f"{__name__}.{mod}")
         _LOADED = True
 
@@ -120,3 +67,6 @@ def make_globals(ev: Any) -> dict[str, Any]:
         if name in b:
             g["__" + name] = b[name]
     return g
+
+
+__all__ = ["CONSTANTS", "GLOBAL_NAMES", "REGISTRY", "builtin", "constant", "make_globals"]

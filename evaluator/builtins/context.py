@@ -15,9 +15,9 @@ from ..errors import NixError
 from ..runtime import coerce_to_string
 from ..values import Attrs, CtxStr, context_of
 from ..vm import CONTEXT
-from . import builtin
 from .core import force_attrs, force_bool, force_list, force_string
 from .lists import force_string_no_ctx, traced
+from .registry import builtin
 
 
 def _arg(name: str) -> str:

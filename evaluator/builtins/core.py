@@ -37,7 +37,9 @@ from ..values import (
     type_name,
 )
 from ..vm import CALL_SPAN, CONTEXT, Emit, TryForce, force
-from . import builtin, constant
+from ..vm import apply2_code as _apply2_code
+from ..vm import apply_code as _apply_code
+from .registry import builtin, constant
 
 
 def force_list(v: Any) -> Any:
@@ -337,33 +339,14 @@ def _elem_at(xs: Any, n: Any) -> Any:
     return (yield from force(xs[n]))
 
 
-class _Apply:
-    """Thunk code for ``f x`` created by builtins such as ``map``."""
-
-
 def apply_thunk(f: Any, x: Any, span: Any = None) -> Thunk:
     """A thunk for the lazy application ``f x``."""
     return Thunk(_apply_code, (f, x, span))
 
 
-def _apply_code(env: Any) -> Any:
-    f, x, span = env
-    if f.__class__ is Thunk:
-        f = yield f
-    return (yield (f, x, span))
-
-
 def apply2_thunk(f: Any, x: Any, y: Any) -> Thunk:
     """A thunk for the lazy application ``f x y``."""
     return Thunk(_apply2_code, (f, x, y))
-
-
-def _apply2_code(env: Any) -> Any:
-    f, x, y = env
-    if f.__class__ is Thunk:
-        f = yield f
-    g = yield (f, x, None)
-    return (yield (g, y, None))
 
 
 @builtin("map", 2)
@@ -687,7 +670,7 @@ def _find_file(search: Any, name: Any) -> Any:
 
             return NixPath(canon_path(cand))
     if name.startswith("nix/"):
-        from ..eval import INTERNAL_DIR, INTERNAL_FILES
+        from ..corepkgs import INTERNAL_DIR, INTERNAL_FILES
 
         if name[4:] in INTERNAL_FILES:
             return NixPath(f"{INTERNAL_DIR}/{name[4:]}")

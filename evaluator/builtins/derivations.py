@@ -26,9 +26,9 @@ from ..errors import MissingPath, NixError
 from ..runtime import canon_path, coerce_to_string, type_error
 from ..values import Attrs, CtxStr, NixPath, Thunk, context_of
 from ..vm import CONTEXT, Emit
-from . import builtin, constant
 from .core import force_attrs, force_bool, force_fn, force_list, force_string
 from .lists import force_string_no_ctx, traced
+from .registry import builtin, constant
 from .serial import drop_attr_trace, json_string, to_json
 
 # The text of ``derivation``.  Line numbers matter: Nix's traces point into

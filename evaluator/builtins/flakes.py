@@ -16,8 +16,8 @@ from typing import Any
 from ..errors import NixError
 from ..runtime import type_error
 from ..values import Attrs, CtxStr, Thunk
-from . import builtin
 from .core import force_attrs, force_string
+from .registry import builtin
 
 _REV = re.compile(r"[0-9a-f]{40}\Z")
 _INT_ATTRS = {"revCount", "lastModified"}

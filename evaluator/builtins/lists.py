@@ -16,8 +16,8 @@ from ..printer import show_value_for_error
 from ..runtime import SIZE_CHECK_FROM, check_len, op_eq, op_lt, type_error
 from ..values import Attrs, CtxStr, Lambda, NixPath, PrimOp, Thunk, context_of
 from ..vm import CALL_SPAN, force
-from . import REGISTRY, builtin
 from .core import apply2_thunk, force_attrs, force_fn, force_list, force_string
+from .registry import REGISTRY, builtin
 
 
 # ----------------------------------------------------------------- helpers

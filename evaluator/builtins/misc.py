@@ -9,9 +9,9 @@ from ..errors import NixError
 from ..runtime import coerce_to_string
 from ..values import Attrs
 from ..vm import force
-from . import builtin
 from .core import force_attrs
 from .lists import force_string_no_ctx, traced
+from .registry import builtin
 
 
 def position_attrs(span: Any) -> Any:

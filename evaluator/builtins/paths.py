@@ -17,9 +17,9 @@ from ..runtime import canon_path, coerce_to_string, type_error
 from ..store import BadStorePathName, check_name, missing_feature_message
 from ..values import Attrs, CtxStr, NixPath, Thunk, context_of, show_type
 from ..vm import CONTEXT, force
-from . import builtin
 from .core import force_attrs, force_string
 from .lists import force_string_no_ctx, traced
+from .registry import builtin
 from .serial import force_attr
 
 _REALISING = "while realising the context of a path"

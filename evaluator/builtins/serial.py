@@ -35,8 +35,8 @@ from ..values import (
     show_type,
 )
 from ..vm import CONTEXT
-from . import builtin
 from .lists import force_string_no_ctx, traced
+from .registry import builtin
 
 # A trace chain: ``(message, span, parent)`` or None.  Errors raised while
 # handling one work item get the whole chain added, innermost first.

@@ -28,9 +28,9 @@ from ..errors import NixError
 from ..runtime import SIZE_CHECK_FROM, cat_strings, check_len, type_error
 from ..values import Attrs, CtxStr, context_of
 from ..vm import CALL_SPAN, CONTEXT, Emit
-from . import builtin
 from .core import force_attrs, force_list, force_string
 from .lists import force_string_no_ctx, traced
+from .registry import builtin
 
 
 def _arg(n: int, name: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 from .. import nodes as N
 from ..builtins import REGISTRY, _load
 from ..io import RealIO
-from ..parse import KEYWORDS
+from ..literals import KEYWORDS
 from ..scope import enclosing_withs, visible_names
 from ..values import Attrs, Lambda, PrimOp, PrimOpApp, Thunk
 from ._doc import (

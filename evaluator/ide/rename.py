@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 
 from .. import nodes as N
-from ..parse import KEYWORDS
+from ..literals import KEYWORDS
 from ..scope import Definition, Ref, definition_at, reference_at
 from ._doc import Doc, analyse
 from .types import Edit

@@ -194,9 +194,15 @@ def find_project(
 
 
 def new_evaluator(
-    ctx: ProjectContext, *, io: Any, budget: Budget, search_path: Any = ()
+    ctx: ProjectContext,
+    *,
+    io: Any,
+    budget: Budget,
+    search_path: Any = (),
+    code_cache: Any = None,
 ) -> Evaluator:
-    """An evaluator for the project: flakes enabled, the known source tree reused."""
+    """An evaluator for the project: flakes enabled, the known source tree
+    reused (imported files through ``code_cache``, if any)."""
     ev = Evaluator(
         io=io,
         search_path=list(search_path),
@@ -205,6 +211,7 @@ def new_evaluator(
         home=os.environ.get("HOME"),
         store_dir=ctx.spec.store_dir,
         system=ctx.spec.system,
+        code_cache=code_cache,
     )
     ev.experimental_features = {"flakes", "nix-command"}
     trees = {ctx.spec.root: ctx.tree} if ctx.tree is not None else {}
@@ -510,10 +517,11 @@ def open_entry(
     io: Any,
     budget: Budget | None = None,
     search_path: Any = (),
+    code_cache: Any = None,
 ) -> tuple[Evaluator, Any]:
     """An evaluator and the entry's value (a thunk: nothing forced yet)."""
     budget = budget or Budget()
-    ev = new_evaluator(ctx, io=io, budget=budget, search_path=search_path)
+    ev = new_evaluator(ctx, io=io, budget=budget, search_path=search_path, code_cache=code_cache)
 
     def code(env: Any) -> Any:
         root = yield from root_value(ev, ctx)
@@ -531,6 +539,7 @@ def evaluate_entry(
     search_path: Any = (),
     path: str | None = None,
     text: bytes | None = None,
+    code_cache: Any = None,
 ) -> EvalResult:
     """Evaluate ``entry`` as its kind says; the result ``api.evaluate`` would give.
 
@@ -540,7 +549,9 @@ def evaluate_entry(
     and has the module system's findings about that file (``option_*``)."""
     budget = budget or Budget()
     t0 = time.monotonic()
-    ev, value = open_entry(ctx, entry, io=io, budget=budget, search_path=search_path)
+    ev, value = open_entry(
+        ctx, entry, io=io, budget=budget, search_path=search_path, code_cache=code_cache
+    )
     ev.machine.observe = {}
     result = EvalResult(None, origin=entry.label)
     try:
@@ -557,6 +568,7 @@ def evaluate_entry(
         _drop_traceback(err)
     if entry.kind == "configuration" and path is not None:
         _module_checks(ev, value, path, text or b"", result)
+    ev.save_code_cache()
     ev.compact_programs()
     result.programs = ev.programs
     result.diagnostics[:0] = list(ev.warnings)
