@@ -12,8 +12,8 @@ its configuration, then either types ``services.web.`` on a new line of
 waits for the error on that line, restores it and waits for every error to
 go.  It writes what it saw (with the time each wait took) as JSON.  Every wait
 is a ``vim.wait`` poll with a timeout; each test runs on each installed Neovim.
-The ``option_undefined`` test is a strict xfail: the server reports that
-error as a ``throw`` at 0:0 for discovered entries (see its reason).
+The ``option_undefined`` test checks the error lands at the definition for
+an entry the server discovered itself (no ``nixlens.eval.entry``).
 """
 
 from __future__ import annotations
@@ -336,12 +336,6 @@ def test_error_in_a_flake_module_and_its_fix(
     assert out["text"][20] == "    assert cfg.port > 1024;", context
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server: a discovered configuration entry reports a module-system error as "
-    "a `throw` at 0:0 (evaluator/project/context.py evaluate_entry forces `config` before "
-    "_check_configurations), never `option_undefined` at the definition",
-)
 def test_option_error_in_a_flake_module(
     projects: ProjectFactory, tmp_path: Path, nvim: str
 ) -> None:

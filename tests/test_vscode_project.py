@@ -128,12 +128,6 @@ def test_project_progress_and_option_completion(demo_vscode: Workbench) -> None:
     bench.dismiss()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server: a discovered configuration entry reports a module-system error as a "
-    "`throw` at 0:0 (evaluator/project/context.py evaluate_entry forces `config` before "
-    "_check_configurations), never `option_undefined` at the definition",
-)
 def test_option_error_in_the_problems_panel(demo_vscode: Workbench) -> None:
     bench = demo_vscode
     open_and_load(bench)
