@@ -320,11 +320,12 @@ class Workbench:
     ) -> str:
         """Wait until the Problems panel text satisfies ``predicate``; that text."""
 
-        def check() -> str | None:
+        def check() -> tuple[str] | None:
+            # A tuple: an empty panel is an answer too (the wait wants truth).
             text = "\n".join(self.problems_text())
-            return text if predicate(text) else None
+            return (text,) if predicate(text) else None
 
-        return self.wait(what, check, timeout)
+        return self.wait(what, check, timeout)[0]
 
     # ---------------------------------------------------------- status bar
 
