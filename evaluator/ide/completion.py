@@ -36,10 +36,8 @@ from ._doc import (
     node_at,
     observed_args,
 )
+from .items import LIMIT, Completions, plain_ident
 from .types import CompletionItem
-
-#: At most this many items are returned (locals come first).
-LIMIT = 200
 
 _RANK = {"local": "0", "with": "1", "builtin": "2", "keyword": "3"}
 
@@ -82,15 +80,6 @@ def completion(
     req = _Request(io, observed or {}, prefix, context)
     items = _contextual(doc, offset, edit, req, _matcher(prefix))
     return Completions(_filter(items, prefix)[:LIMIT], req.incomplete)
-
-
-class Completions(list[CompletionItem]):
-    """Completion items; ``incomplete`` when more would match than were
-    looked at (the client should ask again as the user types)."""
-
-    def __init__(self, items: list[CompletionItem], incomplete: bool = False) -> None:
-        super().__init__(items)
-        self.incomplete = incomplete or len(items) >= LIMIT
 
 
 @dataclass(slots=True)
@@ -373,16 +362,6 @@ def _doc_at(where: str, hashes: bool) -> str | None:
         return None
     at = int(offset)
     return doc_comment_before(text, at) or (hash_comment_before(text, at) if hashes else None)
-
-
-def plain_ident(name: str) -> bool:
-    """Whether ``name`` can be written unquoted as an attribute name."""
-    return (
-        bool(name)
-        and (name[0].isalpha() or name[0] == "_")
-        and all(c.isalnum() or c in "_'-" for c in name)
-        and name not in KEYWORDS
-    )
 
 
 def _attr_items(

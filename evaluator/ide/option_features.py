@@ -17,7 +17,7 @@ from typing import Any
 from .. import nodes as N
 from ..errors import EvalLimit, NixError
 from ._doc import analyse, make_evaluator, node_at
-from .completion import Completions, plain_ident
+from .items import Completions, plain_ident
 from .modules import completion_context, config_path, option_at
 from .types import CompletionItem, Location
 
