@@ -4,10 +4,15 @@
 # The reference uses a throw-away local store in read-write mode (as
 # lib/tests/modules.sh does), so that store paths made in the evaluation can be
 # read back; nixlens serves those from its virtual store.  The data directory's
-# absolute path is written as /pwd, as the runner compares.
+# absolute path is written as /pwd, as the runner compares.  Cases run from a
+# copy at a fixed path, as tests/test_eval_data.py runs them: Nix expands a
+# message's tabs counting the columns of the whole error text, path included.
 set -euo pipefail
 NIX=${NIX:-nix-instantiate-2.26}
-cd "$(dirname "$0")/../data/eval"
+data="$(cd "$(dirname "$0")/../data/eval" && pwd)"
+run=/tmp/nixlens-eval-data
+rm -rf "$run" && cp -a "$data" "$run"
+cd "$run"
 store=$(mktemp -d)
 trap 'chmod -R u+w "$store"; rm -rf "$store"' EXIT
 for f in eval-*.nix; do
@@ -22,8 +27,9 @@ for f in eval-*.nix; do
   sed -i "s|$PWD|/pwd|g" "$base.out.tmp" "$base.err.tmp"
   case $base in
     eval-okay-*) [ $rc -eq 0 ] || { echo "$f: expected success"; cat "$base.err.tmp"; }
-                 mv "$base.out.tmp" "$base.exp" ;;
+                 mv "$base.out.tmp" "$data/$base.exp" ;;
     eval-fail-*) [ $rc -ne 0 ] || echo "$f: expected failure"; rm "$base.out.tmp" ;;
   esac
-  if [ -s "$base.err.tmp" ]; then mv "$base.err.tmp" "$base.err.exp"; else rm "$base.err.tmp"; fi
+  rm -f "$data/$base.err.exp"
+  if [ -s "$base.err.tmp" ]; then mv "$base.err.tmp" "$data/$base.err.exp"; else rm "$base.err.tmp"; fi
 done
