@@ -115,6 +115,11 @@ def test_unbounded_allocation_ends_at_the_memory_cap() -> None:
         # The server is up and its (restarted) helper answers.
         client.open(OTHER, "let a = 20 + 22; in a")
         assert "42" in _hover(client, OTHER, 0, 20)
+        # The helper says why it restarts as it goes; the server logs it when
+        # the message arrives, which may be after the answers above.
+        deadline = time.monotonic() + 30
+        while "memory cap" not in client.stderr_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert "memory cap" in client.stderr_text()
         assert client.shutdown_and_exit() == 0
 
