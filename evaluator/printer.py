@@ -13,6 +13,7 @@ import math
 import re
 from typing import Any
 
+from .literals import show_string
 from .values import Attrs, CtxStr, Lambda, NixPath, PrimOp, PrimOpApp, Thunk
 
 _IDENT = re.compile(r"[a-zA-Z_][a-zA-Z0-9_'-]*\Z")
@@ -29,23 +30,8 @@ def format_float_g(f: float) -> str:
 
 
 def escape_string(s: str) -> str:
-    """A Nix string literal for ``s``."""
-    out = ['"']
-    for ch in s:
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "$":
-            out.append("$")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out).replace("${", "\\${")
+    """A Nix string literal for ``s`` (``literals.show_string``)."""
+    return show_string(s)
 
 
 def attr_name_repr(name: str) -> str:

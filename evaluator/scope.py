@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from . import nodes as N
+from .builtins.registry import GLOBAL_NAMES as UNPREFIXED_BUILTINS
 from .nodes import Span
 from .walk import children as walk_children
 
@@ -36,29 +37,7 @@ from .walk import children as walk_children
 # not starting with ``__``, plus ``derivation``): visible as-is in the global
 # scope and *not* as ``__name``.  Checked against ``nix-instantiate`` (every
 # other builtin is global only as ``__name``).
-_UNPREFIXED: frozenset[str] = frozenset(
-    {
-        "abort",
-        "baseNameOf",
-        "break",
-        "derivation",
-        "derivationStrict",
-        "dirOf",
-        "fetchGit",
-        "fetchMercurial",
-        "fetchTarball",
-        "fetchTree",
-        "fromTOML",
-        "import",
-        "isNull",
-        "map",
-        "placeholder",
-        "removeAttrs",
-        "scopedImport",
-        "throw",
-        "toString",
-    }
-)
+_UNPREFIXED: frozenset[str] = frozenset(UNPREFIXED_BUILTINS)
 
 # Constants visible only as ``__name`` (and as ``builtins.name``).
 _PREFIXED_CONSTANTS = (
