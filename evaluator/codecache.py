@@ -39,7 +39,7 @@ def default_directory() -> str:
     return os.path.join(base, "nixlens")
 
 
-def _fingerprint() -> bytes:
+def fingerprint() -> bytes:
     """A hash of what compiled code depends on besides the file: the
     evaluator's own sources and the Python version (bytecode format)."""
     h = hashlib.sha256()
@@ -80,7 +80,7 @@ class CodeCache:
     def key(self, path: str, data: bytes, *parts: Any) -> bytes:
         """The key of ``path``'s text ``data`` compiled under ``parts``."""
         if self._fp is None:
-            self._fp = _fingerprint()
+            self._fp = fingerprint()
         h = hashlib.sha256(self._fp)
         h.update(path.encode("utf-8", "surrogatepass"))
         h.update(b"\0")

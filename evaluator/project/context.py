@@ -28,6 +28,7 @@ value, unforced.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable
@@ -36,8 +37,9 @@ from typing import Any
 
 from ..api import Budget, EvalResult, _check_configurations, _drop_traceback
 from ..diagnostics import Diagnostic, Severity
-from ..errors import Cancelled, NixError
+from ..errors import Cancelled, EvalLimit, NixError
 from ..eval import Evaluator, ParseFailed
+from ..ide.option_snapshot import OptionTree, read_option_tree
 from ..printer import PrintOptions, show_value
 from ..report import error_to_diagnostic
 from ..values import Attrs, Thunk
@@ -54,6 +56,7 @@ from .entries import (
 from .entries import walk as walk_entries
 from .flake import FETCH_COMMAND, FlakeLoader, MissingInput
 from .lock import LockedInput, LockError, parse_lock
+from .snapshot import ProjectCache, RecordingIO, Stamps
 from .source import SourceTree, describe_tree
 
 FLAKE_FILE = "flake.nix"
@@ -62,6 +65,8 @@ NIX_FILES = ("default.nix", "shell.nix")
 # are listed, not evaluated).
 ENTRY_BUDGET_S = 5.0
 LOAD_BUDGET_S = 60.0
+# Reading one configuration's options for the disk snapshot.
+OPTIONS_BUDGET_S = 60.0
 
 Progress = Callable[[str, int], None]
 
@@ -138,6 +143,10 @@ class ProjectContext:
     elapsed_ms: float = 0.0
     # Files whose change means the context must be loaded again.
     watched: tuple[str, ...] = field(default_factory=tuple)
+    # The disk snapshot holding this context and its configurations' options
+    # (``snapshot.ProjectCache``), and the key it is valid under.
+    cache_file: str | None = None
+    cache_key: str | None = None
 
     @property
     def flake_file(self) -> str:
@@ -251,13 +260,25 @@ def load_context(
     progress: Progress | None = None,
     entry_budget_s: float = ENTRY_BUDGET_S,
     load_budget_s: float = LOAD_BUDGET_S,
+    snapshots: ProjectCache | None = None,
 ) -> ProjectContext:
-    """Read the project's inputs, discover its entries and evaluate each once."""
+    """Read the project's inputs, discover its entries and evaluate each once.
+
+    With ``snapshots``, the configurations' options are read too and the
+    context is kept on disk with them, keyed by everything the load read
+    (``snapshot``); the context returned then names that snapshot."""
     t0 = time.monotonic()
     report = progress or (lambda _msg, _pct: None)
     from ..io import RealIO
 
     io = io or RealIO()
+    recorder = None
+    if snapshots is not None and snapshots.directory is not None:
+        io = recorder = RecordingIO(io, spec.store_dir)
+    # Whether every entry ran to its end (a budget cut is not the project's
+    # fault and must not be kept on disk).
+    complete = True
+    options: dict[tuple[str, ...], OptionTree] = {}
     ctx = ProjectContext(spec)
     problems: list[Problem] = []
     inputs: tuple[InputStatus, ...] = ()
@@ -268,6 +289,9 @@ def load_context(
         tree = describe_tree(spec.root)
         ctx = ProjectContext(spec, tree, lock_text, lock_problem)
         inputs = tuple(_input_status(i) for i in locked)
+        for i in inputs:
+            if i.store_path is not None:
+                io.file_type(i.store_path)  # a fetched input makes the snapshot stale
     budget = Budget(max_steps=None, timeout_s=entry_budget_s, cancel=cancel)
     ev = new_evaluator(ctx, io=io, budget=budget, search_path=search_path)
     if spec.kind == "flake":
@@ -297,6 +321,7 @@ def load_context(
         if time.monotonic() - t0 > load_budget_s:
             skipped = f"not evaluated: loading the project took over {load_budget_s:g} s"
             reports.append(EntryReport(entry, error=skipped))
+            complete = False
             continue
         report(f"evaluating {entry.label}", 20 + int(75 * i / max(1, len(entries))))
         # Each entry in an evaluator of its own: the files it reads are exactly its own.
@@ -304,18 +329,28 @@ def load_context(
         entry_ev = new_evaluator(ctx, io=io, budget=budget, search_path=search_path)
         t1 = time.monotonic()
         error = None
+        value = None
         try:
-            entry_ev.run(_select_and_force(entry_ev, ctx, entry))
+            value = entry_ev.run(_select_and_force(entry_ev, ctx, entry))
         except Cancelled:
             raise
         except NixError as err:
             error = err.msg
+            complete = complete and not isinstance(err, EvalLimit)
             _drop_traceback(err)
         files = frozenset(entry_ev.files_seen)
+        if recorder is not None and entry.kind == "configuration" and value is not None:
+            report(f"reading the options of {entry.label}", 20 + int(75 * (i + 0.5) / len(entries)))
+            tree = _read_options(entry_ev, value, entry.label, cancel)
+            if tree is None:
+                complete = False
+            else:
+                options[entry.attr_path] = tree
         reports.append(EntryReport(entry, files, (time.monotonic() - t1) * 1000, error))
         entry_ev.compact_programs()
-    report("ready", 100)
-    return ProjectContext(
+    for path in watched:
+        io.file_type(path)  # a new default.nix changes the entries
+    loaded = ProjectContext(
         spec,
         ctx.tree,
         ctx.lock_text,
@@ -326,6 +361,29 @@ def load_context(
         (time.monotonic() - t0) * 1000,
         tuple(watched),
     )
+    if recorder is not None and snapshots is not None and complete:
+        stamps = Stamps(
+            tuple(sorted(recorder.checks.items())),
+            snapshots.context_text(spec, search_path, ctx.tree),
+        )
+        key = snapshots.store(spec, stamps, loaded, options)
+        if key is not None:
+            loaded = dataclasses.replace(loaded, cache_key=key, cache_file=snapshots.file_for(spec))
+    report("ready", 100)
+    return loaded
+
+
+def _read_options(ev: Evaluator, value: Any, label: str, cancel: Any) -> OptionTree | None:
+    """The options of the configuration ``value``, within ``OPTIONS_BUDGET_S``."""
+    budget = ev.machine.budget
+    budget.timeout_s = OPTIONS_BUDGET_S
+    budget.max_steps = None
+    budget.cancel = cancel
+    budget.start()
+    tree = read_option_tree(ev, value, label, budget.deadline)
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+    return tree
 
 
 def _select_and_force(ev: Evaluator, ctx: ProjectContext, entry: Entry) -> Any:
