@@ -89,15 +89,18 @@ from evaluator.codecache import CodeCache
 from evaluator.diagnostics import Diagnostic, Severity
 from evaluator.errors import EvalLimit
 from evaluator.ide._doc import AnalysisCache, using
+from evaluator.ide.option_snapshot import CachedConfiguration, CachedModules
 from evaluator.io import OverlayIO
 from evaluator.nodes import Source, Span
 from evaluator.parse import make_parser
 from evaluator.project.context import (
+    Entry,
     ProjectContext,
     ProjectSpec,
     evaluate_entry,
     load_context,
 )
+from evaluator.project.snapshot import ProjectCache
 
 from . import outline as outline_mod
 from .analysis import Snapshot, static_diagnostics
@@ -225,6 +228,12 @@ class AnalysisHost:
         # project folder -> (key, context): the contexts evaluations use here.
         self.projects: dict[str, tuple[tuple[str, int], ProjectContext]] = {}
         self._project_cache: Any = None  # ``DiskCache`` of input outputs, made on first load
+        # uri -> (context, entry): the project entry a document is evaluated as,
+        # set when its evaluation starts; and the option snapshots read for
+        # them ((file, key) -> ``snapshot.Options``, the last few), which
+        # answer option features until an evaluation has its own.
+        self.project_entries: dict[str, tuple[ProjectContext, Entry]] = {}
+        self.snapshots: OrderedDict[tuple[str, str], dict[Any, Any] | None] = OrderedDict()
         # Set when the process should be replaced after the current answer.
         self.restart_reason: str | None = None
         # Two threads use the host (``server.helper``): the document mirror
@@ -305,6 +314,7 @@ class AnalysisHost:
             if old is not None:
                 self._retire(old[1])
             self.outlines.pop(uri, None)
+            self.project_entries.pop(uri, None)
             for key in [k for k in self.hovers if k[0] == uri]:
                 del self.hovers[key]
 
@@ -434,6 +444,9 @@ class AnalysisHost:
         ctx = self._project(project) if project is not None else None
         if project is not None and ctx is None:
             return Evaluated([], None, 0.0, doc.version, needs_project=True)
+        if project is not None and ctx is not None:
+            with self.lock:
+                self.project_entries[doc.uri] = (ctx, project.entry)
         if cached is not None and cached[0] == key:
             result = cached[1]
         else:
@@ -487,7 +500,14 @@ class AnalysisHost:
             cached = self.results.get(doc.uri)
             last = cached[1] if cached is not None else None
             observed = last.observed if last is not None else None
-            key = (doc.uri, doc.version, len(doc.data), id(observed), offset, print_depth, req.ctx)
+        # Options from the project's disk snapshot until an evaluation has its own.
+        context: Any = last.context if last is not None else None
+        origin = last.origin if last is not None else None
+        if context is None:
+            context = self._snapshot_modules(doc)
+        ids = (id(observed), id(context))
+        key = (doc.uri, doc.version, len(doc.data), ids, offset, print_depth, req.ctx)
+        with self.lock:
             if key in self.hovers:
                 self.hovers.move_to_end(key)
                 return self.hovers[key]
@@ -501,8 +521,8 @@ class AnalysisHost:
                 budget=self._budget(req, budget_ms),
                 print_depth=print_depth,
                 search_path=list(req.ctx.search_path),
-                context=last.context if last is not None else None,
-                origin=last.origin if last is not None else None,
+                context=context,
+                origin=origin,
                 code_cache=self.code_cache,
             )
         except EvalLimit as err:
@@ -524,15 +544,51 @@ class AnalysisHost:
         only: their results are not released while they run (``_retire``)."""
         with self.lock:
             cached = self.results.get(req.d.uri)
-        if cached is None:
-            return {}
-        result = cached[1]
         extra: dict[str, Any] = {}
-        if result.observed:
+        result = cached[1] if cached is not None else None
+        if result is not None and result.observed:
             extra["observed"] = result.observed
-        if result.context is not None:
+        if result is not None and result.context is not None:
             extra["context"] = result.context
+        else:
+            snapshot = self._snapshot_modules(req.d)
+            if snapshot is not None:
+                extra["context"] = snapshot
         return extra
+
+    #: Option snapshots kept in memory (one per project and version of it).
+    SNAPSHOTS_KEPT = 4
+
+    def _snapshot_modules(self, doc: DocView) -> CachedModules | None:
+        """The options of the configuration entry ``doc`` is evaluated as, from
+        the project's disk snapshot, while no evaluation has given its own
+        (None: no snapshot).  Like a last evaluation, it stands until the
+        next one replaces it (the server checked it against the files and
+        buffers when the context was loaded; a save loads it again)."""
+        with self.lock:
+            held = self.project_entries.get(doc.uri)
+        if held is None:
+            return None
+        ctx, entry = held
+        if ctx.cache_file is None or ctx.cache_key is None or entry.kind != "configuration":
+            return None
+        ref = (ctx.cache_file, ctx.cache_key)
+        with self.lock:
+            found = self.snapshots.get(ref, False)
+        if found is False:
+            found = ProjectCache.load_options(*ref)
+            with self.lock:
+                self.snapshots[ref] = found
+                while len(self.snapshots) > self.SNAPSHOTS_KEPT:
+                    self.snapshots.popitem(last=False)
+        if not isinstance(found, dict):
+            return None
+        tree = found.get(entry.attr_path)
+        if tree is None:
+            return None
+        files = next((r.files for r in ctx.entries if r.entry == entry), frozenset())
+        conf = CachedConfiguration(tree, f"{entry.label} (options from the disk cache)")
+        return CachedModules([(conf, files)])
 
     def completion(self, req: Request, offset: int) -> list[ide.CompletionItem]:
         """Completion items at ``offset`` (option paths and attributes of the
@@ -617,9 +673,11 @@ class AnalysisHost:
         evaluated once for the files it reaches (progress goes to the server).
         Kept here under ``key`` for this helper's evaluations."""
         from evaluator.project.cache import DiskCache, default_cache_dir
+        from evaluator.project.snapshot import cache_enabled
 
         if self._project_cache is None:
-            self._project_cache = DiskCache(default_cache_dir(), version)
+            folder = default_cache_dir() if cache_enabled() else None
+            self._project_cache = DiskCache(folder, version)
         ctx = load_context(
             spec,
             io=self._all_buffers_io(req),
@@ -627,6 +685,7 @@ class AnalysisHost:
             cancel=req.cancel,
             cache=self._project_cache,
             progress=req.progress,
+            snapshots=ProjectCache.default(version),
         )
         with self.lock:
             self.projects[spec.root] = (key, ctx)

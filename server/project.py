@@ -32,14 +32,17 @@ import asyncio
 import itertools
 import logging
 import os
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+from pygls.uris import to_fs_path
 
 from evaluator.diagnostics import Diagnostic
+from evaluator.io import OverlayIO
 from evaluator.project.context import (
     ENTRY_BUDGET_S,
     LOAD_BUDGET_S,
@@ -47,6 +50,8 @@ from evaluator.project.context import (
     ProjectSpec,
     find_project,
 )
+from evaluator.project.snapshot import ProjectCache
+from evaluator.project.source import describe_tree
 
 from .wire import ProjectRef
 from .workers import GRACE_S, CallCancelled, HelperDied, HelperError
@@ -77,6 +82,8 @@ class Projects:
         self, version: str, on_loaded: Callable[[str, set[str]], None] | None = None
     ) -> None:
         self.version = version  # of the disk cache's entries
+        # Loaded contexts kept on disk (``evaluator.project.snapshot``).
+        self.snapshots = ProjectCache.default(version)
         # Called with the project folder and the URIs waiting for it when a
         # new context is ready (the server evaluates the others again in it).
         self.on_loaded = on_loaded
@@ -134,23 +141,25 @@ class Projects:
         reporter.begin()
         helper = ls.pool.helper_for(doc.uri)
         try:
-            ctx = await ls.pool.call(
-                "project_load",
-                doc.uri,
-                ls.context(doc),
-                key,
-                spec,
-                self.version,
-                timeout=LOAD_TIMEOUT_S,
-                progress=reporter.report,
-            )
+            ctx = await self._from_snapshot(ls, spec, doc)
+            if ctx is None:
+                ctx = await ls.pool.call(
+                    "project_load",
+                    doc.uri,
+                    ls.context(doc),
+                    key,
+                    spec,
+                    self.version,
+                    timeout=LOAD_TIMEOUT_S,
+                    progress=reporter.report,
+                )
+                self.delivered.add((helper.generation, key))
         finally:
             reporter.end()
             if self._loading.get(spec.root) is asyncio.current_task():
                 del self._loading[spec.root]
         loaded = Loaded(key, ctx)
         self.loaded[spec.root] = loaded
-        self.delivered.add((helper.generation, key))
         log.info(
             "project %s loaded in %.0f ms: %d entries, %d problems",
             spec.root,
@@ -161,6 +170,40 @@ class Projects:
         if self.on_loaded is not None:
             self.on_loaded(spec.root, set(self._waiting.get(spec.root, ())))
         return loaded
+
+    async def _from_snapshot(
+        self, ls: NixLensServer, spec: ProjectSpec, doc: Document
+    ) -> ProjectContext | None:
+        """The context from the project's disk snapshot, when everything it
+        read is unchanged (open buffers included); checked off the event loop."""
+        if self.snapshots.directory is None:
+            return None
+        wire_ctx = ls.context(doc)
+        overlays: dict[str, bytes] = {}
+        for other in ls.documents:
+            path = to_fs_path(other.uri) if other.uri.startswith("file:") else None
+            if path is not None:
+                overlays[path] = other.data
+        roots = None if wire_ctx.allowed_roots is None else list(wire_ctx.allowed_roots)
+        io = OverlayIO(overlays, roots)
+
+        def check() -> ProjectContext | None:
+            t0 = time.monotonic()
+            tree = describe_tree(spec.root) if spec.kind == "flake" else None
+            ctx = self.snapshots.load_context(spec, wire_ctx.search_path, io, tree)
+            if ctx is not None:
+                log.info(
+                    "project %s: context and options from the disk cache (checked in %.0f ms)",
+                    spec.root,
+                    (time.monotonic() - t0) * 1000,
+                )
+            return ctx  # type: ignore[no-any-return]
+
+        try:
+            return await asyncio.to_thread(check)
+        except Exception:  # noqa: BLE001 - the cache is a shortcut: load instead
+            log.exception("checking the project snapshot of %s failed", spec.root)
+            return None
 
     def invalidate(self, path: str | None = None) -> None:
         """Forget contexts (all, or those ``path`` defines) and stop their loads."""

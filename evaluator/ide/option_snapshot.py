@@ -33,7 +33,9 @@ MAX_DEPTH = 12
 # children: path -> [(name, is_option, type, description)]
 # infos: path -> (type, description, default, example, read_only, [(file, line, column)])
 Children = dict[tuple[str, ...], list[tuple[str, bool, str, str]]]
-Infos = dict[tuple[str, ...], tuple[str, str, str | None, str | None, bool, list[tuple[str, int, int]]]]
+Infos = dict[
+    tuple[str, ...], tuple[str, str, str | None, str | None, bool, list[tuple[str, int, int]]]
+]
 
 
 class OptionTree:

@@ -289,9 +289,9 @@ def load_context(
         tree = describe_tree(spec.root)
         ctx = ProjectContext(spec, tree, lock_text, lock_problem)
         inputs = tuple(_input_status(i) for i in locked)
-        for i in inputs:
-            if i.store_path is not None:
-                io.file_type(i.store_path)  # a fetched input makes the snapshot stale
+        for status in inputs:
+            if status.store_path is not None:
+                io.file_type(status.store_path)  # a fetched input makes the snapshot stale
     budget = Budget(max_steps=None, timeout_s=entry_budget_s, cancel=cancel)
     ev = new_evaluator(ctx, io=io, budget=budget, search_path=search_path)
     if spec.kind == "flake":
@@ -341,11 +341,11 @@ def load_context(
         files = frozenset(entry_ev.files_seen)
         if recorder is not None and entry.kind == "configuration" and value is not None:
             report(f"reading the options of {entry.label}", 20 + int(75 * (i + 0.5) / len(entries)))
-            tree = _read_options(entry_ev, value, entry.label, cancel)
-            if tree is None:
+            option_tree = _read_options(entry_ev, value, entry.label, cancel)
+            if option_tree is None:
                 complete = False
             else:
-                options[entry.attr_path] = tree
+                options[entry.attr_path] = option_tree
         reports.append(EntryReport(entry, files, (time.monotonic() - t1) * 1000, error))
         entry_ev.compact_programs()
     for path in watched:

@@ -305,15 +305,25 @@ class ProjectCache:
 
     @staticmethod
     def load_options(path: str, key: str) -> dict[Any, Any] | None:
-        """The option trees of the snapshot at ``path`` when its key is still ``key``."""
+        """The option trees (by entry attribute path) of the snapshot at
+        ``path`` when its key is still ``key``."""
         reader = ProjectCache(os.path.dirname(path), "")
         parts = reader._read(path, 3)
         if parts is None:
             return None
-        (found, _stamps), _context, options = parts
-        if found != key or not isinstance(options, dict):
+        try:
+            (found, _stamps), _context, trees = parts
+        except (TypeError, ValueError) as err:
+            log.warning("ignoring the unreadable project snapshot %s: %s", path, err)
             return None
-        return options
+        return trees if found == key and isinstance(trees, dict) else None
 
 
-__all__ = ["ProjectCache", "RecordingIO", "Stamps", "cache_enabled", "replay", "tree_facts"]
+__all__ = [
+    "ProjectCache",
+    "RecordingIO",
+    "Stamps",
+    "cache_enabled",
+    "replay",
+    "tree_facts",
+]
