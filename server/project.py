@@ -3,9 +3,14 @@ loading its context in a helper, ``$/progress``, and the entry to evaluate.
 
 For a document inside a project (``evaluator.project``: a flake, or a folder
 with ``default.nix``), the server has the project's context loaded once (its
-inputs, its entries and which files each reaches) by one analysis helper
-(the ``project_load`` request of ``server.host``), reporting ``$/progress``
-when the client supports server-initiated progress.  The context is plain
+inputs, its entries and which files each reaches) by the pool's project
+loader (the ``project_load`` request of ``server.host`` in a helper process
+of its own, ``Pool.call_loader``), reporting ``$/progress`` when the client
+supports server-initiated progress.  The loader keeps the context and its
+configurations' options on disk (``evaluator.project.snapshot``): when
+everything that load read is unchanged, the next server takes the context
+from there at once (``_from_snapshot``), and the document's helper answers
+option features from the snapshot until its own evaluation has them.  The context is plain
 data: the server keeps it (no evaluation here) until ``flake.nix`` /
 ``flake.lock`` (or another file the context watches) change -- an edit
 cancels a load in flight and the next evaluation starts a new one -- or a
@@ -139,11 +144,11 @@ class Projects:
     ) -> Loaded:
         reporter = _Progress(ls, spec)
         reporter.begin()
-        helper = ls.pool.helper_for(doc.uri)
         try:
             ctx = await self._from_snapshot(ls, spec, doc)
             if ctx is None:
-                ctx = await ls.pool.call(
+                # In the pool's loader: the helpers' other work goes on meanwhile.
+                ctx = await ls.pool.call_loader(
                     "project_load",
                     doc.uri,
                     ls.context(doc),
@@ -153,7 +158,6 @@ class Projects:
                     timeout=LOAD_TIMEOUT_S,
                     progress=reporter.report,
                 )
-                self.delivered.add((helper.generation, key))
         finally:
             reporter.end()
             if self._loading.get(spec.root) is asyncio.current_task():

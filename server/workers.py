@@ -16,6 +16,11 @@ served by a daemon thread.
   a queued call is dropped, a running evaluation stops at its next budget
   check.  A call that outlives its ``timeout`` (a budget plus grace: the
   helper no longer honours budgets) gets its helper killed.
+* Loading a project's context (``project_load``: seconds of evaluation)
+  runs in one more helper, the loader, started on the first load and kept:
+  it mirrors the documents too (unsaved buffers count) but owns none, so
+  the lints, evaluations and hovers of every document go on meanwhile.  A
+  loader that dies is started again by the next load (``call_loader``).
 * A helper that dies (killed, crashed, out of memory, or timed out) is
   replaced at once: the new one gets every open document; the calls that
   were waiting on the old one get ``HelperDied`` (callers retry once);
@@ -181,6 +186,8 @@ class Pool:
         self._texts: dict[str, bytes] = {}  # path -> text of open documents (wire)
         self._sizes: dict[str, int] = {}  # uri -> bytes counted in its helper's load
         self.restarts = 0
+        # The helper loading project contexts (started by ``call_loader``).
+        self.loader: Helper | None = None
 
     # ------------------------------------------------------------ lifetime
 
@@ -278,6 +285,12 @@ class Pool:
             timer.cancel()
         helper.timers.clear()
         self._fail_pending(helper, HelperDied(why))
+        if helper is self.loader:  # the next load starts another one
+            self.loader = None
+            helper.replaced.set()
+            if not self._closing:
+                log.warning("project loader (pid %s) ended: %s", helper.pid, why)
+            return
         current = self.helpers[helper.index] if helper.index < len(self.helpers) else None
         if self._closing or current is not helper:  # shut down, or replaced by ``reconfigure``
             helper.replaced.set()
@@ -326,9 +339,10 @@ class Pool:
         """Stop every helper (server shutdown; they also end by themselves
         when the server's end of their pipes closes)."""
         self._closing = True
-        for helper in self.helpers:
+        for helper in self._everyone():
             helper.stop_writer()
             helper.kill()
+        self.loader = None
 
     def reconfigure(self, size: int, max_memory_mb: int) -> None:
         """New helper count or memory cap: replace every helper."""
@@ -349,9 +363,13 @@ class Pool:
 
     # ------------------------------------------------------------ documents
 
+    def _everyone(self) -> list[Helper]:
+        """The helpers and the loader (every process mirroring the documents)."""
+        return self.helpers + ([self.loader] if self.loader is not None else [])
+
     def _broadcast(self, message: Any) -> None:
         frame = wire.dumps(message)
-        for helper in self.helpers:
+        for helper in self._everyone():
             helper.send_frame(frame)
 
     def _text_of(self, path: str | None) -> bytes:
@@ -369,8 +387,8 @@ class Pool:
     def _send_open(self, doc: Document) -> None:
         index = self._route(doc.uri, len(doc.data))
         path = self._path_of(doc.uri)
-        for helper in self.helpers:
-            owned = helper.index == index
+        for helper in self._everyone():
+            owned = helper.index == index and helper is not self.loader
             helper.send_frame(wire.dumps(("open", doc.uri, path, doc.version, doc.data, owned)))
 
     def open(self, doc: Document) -> None:
@@ -412,6 +430,39 @@ class Pool:
         """The helper that answers requests about ``uri``."""
         index = self.routes.get(uri, 0) if uri is not None else 0
         return self.helpers[index]
+
+    def _the_loader(self) -> Helper:
+        """The loader, started (with every open document) if not running."""
+        if self.loader is None or self.loader.dead:
+            self.loader = self._spawn(len(self.helpers))
+            for doc in self._documents():
+                path = self._path_of(doc.uri)
+                frame = wire.dumps(("open", doc.uri, path, doc.version, doc.data, False))
+                self.loader.send_frame(frame)
+            log.info("project loader is helper %d (pid %s)", self.loader.index, self.loader.pid)
+        return self.loader
+
+    async def call_loader(
+        self,
+        kind: str,
+        uri: str | None,
+        ctx: wire.Context,
+        *args: Any,
+        timeout: float | None = None,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> Any:
+        """As ``call``, answered by the loader (once more, by a new one, if it dies)."""
+        for attempt in range(2):
+            helper = self._the_loader()
+            try:
+                return await self._call_once(helper, kind, uri, ctx, args, timeout, progress)
+            except HelperTimeout:
+                raise
+            except HelperDied as died:
+                if attempt or self._closing:
+                    raise
+                log.info("%s request lost with the project loader (%s): asked again", kind, died)
+        raise AssertionError("unreachable")
 
     async def call(
         self,

@@ -340,7 +340,6 @@ def load_context(
             _drop_traceback(err)
         files = frozenset(entry_ev.files_seen)
         if recorder is not None and entry.kind == "configuration" and value is not None:
-            report(f"reading the options of {entry.label}", 20 + int(75 * (i + 0.5) / len(entries)))
             option_tree = _read_options(entry_ev, value, entry.label, cancel)
             if option_tree is None:
                 complete = False
