@@ -62,11 +62,12 @@ from .source import SourceTree, describe_tree
 FLAKE_FILE = "flake.nix"
 NIX_FILES = ("default.nix", "shell.nix")
 # Per entry while loading a context, and for the whole load (entries past it
-# are listed, not evaluated).
-ENTRY_BUDGET_S = 5.0
+# are listed, not evaluated).  Generous: an entry cut short reaches fewer
+# files than it should, and the load runs in a process of its own (the
+# server's project loader), holding up nothing else.  Reading a
+# configuration's options (for the disk snapshot) ends with the load's budget.
+ENTRY_BUDGET_S = 20.0
 LOAD_BUDGET_S = 60.0
-# Reading one configuration's options for the disk snapshot.
-OPTIONS_BUDGET_S = 60.0
 
 Progress = Callable[[str, int], None]
 
@@ -340,7 +341,8 @@ def load_context(
             _drop_traceback(err)
         files = frozenset(entry_ev.files_seen)
         if recorder is not None and entry.kind == "configuration" and value is not None:
-            option_tree = _read_options(entry_ev, value, entry.label, cancel)
+            deadline = t0 + load_budget_s + entry_budget_s  # the server's watchdog allows it
+            option_tree = _read_options(entry_ev, value, entry.label, cancel, deadline)
             if option_tree is None:
                 complete = False
             else:
@@ -372,14 +374,16 @@ def load_context(
     return loaded
 
 
-def _read_options(ev: Evaluator, value: Any, label: str, cancel: Any) -> OptionTree | None:
-    """The options of the configuration ``value``, within ``OPTIONS_BUDGET_S``."""
+def _read_options(
+    ev: Evaluator, value: Any, label: str, cancel: Any, deadline: float
+) -> OptionTree | None:
+    """The options of the configuration ``value``, unless ``deadline`` passes first."""
     budget = ev.machine.budget
-    budget.timeout_s = OPTIONS_BUDGET_S
+    budget.timeout_s = max(0.0, deadline - time.monotonic())
     budget.max_steps = None
     budget.cancel = cancel
     budget.start()
-    tree = read_option_tree(ev, value, label, budget.deadline)
+    tree = read_option_tree(ev, value, label, deadline)
     if cancel is not None and cancel.is_set():
         raise Cancelled()
     return tree
