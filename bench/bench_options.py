@@ -46,8 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+import projects  # noqa: E402
 from lsp_client import LspClient  # noqa: E402
-from projects import ProjectFactory, github_node, write_lock  # noqa: E402
 
 LIB = (ROOT.parent / "shared" / "nixpkgs-lib").resolve()
 
@@ -201,19 +201,7 @@ def bench_fixture(samples: int) -> dict[str, Any]:
 
 
 def generate_modules(work: Path, options: int, per_module: int = 100) -> list[Path]:
-    files = []
-    for m in range((options + per_module - 1) // per_module):
-        lines = ["{ lib, ... }:", "{", f"  options.gen.m{m} = {{"]
-        for o in range(min(per_module, options - m * per_module)):
-            lines.append(
-                f"    o{o} = lib.mkOption {{ type = lib.types.int; default = {o}; "
-                f'description = "Option {o} of module {m}."; }};'
-            )
-        lines += ["  };", f"  config.gen.m{m}.o0 = {m};", "}"]
-        path = work / f"m{m}.nix"
-        path.write_text("\n".join(lines) + "\n")
-        files.append(path)
-    return files
+    return [work / n for n in projects.generate_modules(str(work), options, per_module)]
 
 
 def bench_options_ready(options: int) -> dict[str, Any]:
@@ -270,24 +258,12 @@ def bench_options_ready(options: int) -> dict[str, Any]:
 
 
 def generated_flake(tmp: Path, options: int) -> tuple[Path, dict[str, str]]:
-    """A flake whose ``configurations.gen`` declares ``options`` options
-    (``generate_modules``), its nixpkgs input (nixpkgs' lib) in a temporary
-    store; and the environment a server needs for it."""
-    factory = ProjectFactory(str(tmp))
-    lib = factory.nixpkgs_lib()
-    root = tmp / "ws"
-    root.mkdir()
-    files = generate_modules(root, options)
-    modules = " ".join(f"./{f.name}" for f in files)
-    (root / "flake.nix").write_text(
-        '{\n  inputs.nixpkgs.url = "github:nix-community/nixpkgs.lib";\n'
-        "  outputs = { self, nixpkgs }: {\n"
-        f"    configurations.gen = nixpkgs.lib.evalModules {{ modules = [ {modules} ]; }};\n"
-        "  };\n}\n"
-    )
-    write_lock(str(root), {"nixpkgs": github_node("nix-community", "nixpkgs.lib", lib)})
+    """The flake of ``projects.ProjectFactory.generated`` (``options`` options
+    in ``configurations.gen``) and the environment a server needs for it."""
+    factory = projects.ProjectFactory(str(tmp))
+    project = factory.generated(options)
     env = {"NIX_STORE_DIR": factory.store_dir, "XDG_CACHE_HOME": str(tmp / "cache")}
-    return root, env
+    return Path(project.root), env
 
 
 def start_project(workspace: Path, env: dict[str, str], workers: int = 0) -> LspClient:

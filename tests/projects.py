@@ -97,6 +97,26 @@ class ProjectFactory:
         write_lock(root, {"nixpkgs": github_node("nix-community", "nixpkgs.lib", lib)})
         return Project(root, self.store_dir)
 
+    def generated(self, options: int, per_module: int = 100) -> Project:
+        """A flake whose ``configurations.gen`` (``lib.evalModules``, its
+        ``nixpkgs`` input nixpkgs' lib) declares ``options`` options:
+        ``m<i>.nix`` declares ``gen.m<i>.o<j>`` (type int, default j,
+        description "Option j of module i.") and defines ``gen.m<i>.o0``."""
+        root = os.path.join(self.tmp, f"ws-gen-{options}")
+        os.makedirs(root)
+        names = generate_modules(root, options, per_module)
+        modules = " ".join(f"./{n}" for n in names)
+        with open(os.path.join(root, "flake.nix"), "w", encoding="utf-8") as f:
+            f.write(
+                '{\n  inputs.nixpkgs.url = "github:nix-community/nixpkgs.lib";\n'
+                "  outputs = { self, nixpkgs }: {\n"
+                f"    configurations.gen = nixpkgs.lib.evalModules {{ modules = [ {modules} ]; }};\n"
+                "  };\n}\n"
+            )
+        lib = self.nixpkgs_lib()
+        write_lock(root, {"nixpkgs": github_node("nix-community", "nixpkgs.lib", lib)})
+        return Project(root, self.store_dir)
+
     def missing(self) -> Project:
         """A flake whose locked inputs are not in the store."""
         return Project(self.copy_fixture("missing"), self.store_dir)
@@ -104,6 +124,24 @@ class ProjectFactory:
     def broken(self) -> Project:
         """A flake whose ``flake.lock`` is not valid JSON."""
         return Project(self.copy_fixture("broken"), self.store_dir)
+
+
+def generate_modules(folder: str, options: int, per_module: int = 100) -> list[str]:
+    """Write modules declaring ``options`` options in all into ``folder``; their names."""
+    names = []
+    for m in range((options + per_module - 1) // per_module):
+        lines = ["{ lib, ... }:", "{", f"  options.gen.m{m} = {{"]
+        for o in range(min(per_module, options - m * per_module)):
+            lines.append(
+                f"    o{o} = lib.mkOption {{ type = lib.types.int; default = {o}; "
+                f'description = "Option {o} of module {m}."; }};'
+            )
+        lines += ["  };", f"  config.gen.m{m}.o0 = {m};", "}"]
+        name = f"m{m}.nix"
+        with open(os.path.join(folder, name), "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        names.append(name)
+    return names
 
 
 def github_node(owner: str, repo: str, stored: StoredInput) -> dict[str, object]:
