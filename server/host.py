@@ -557,7 +557,7 @@ class AnalysisHost:
         return extra
 
     #: Option snapshots kept in memory (one per project and version of it).
-    SNAPSHOTS_KEPT = 4
+    SNAPSHOTS_KEPT = 2
 
     def _snapshot_modules(self, doc: DocView) -> CachedModules | None:
         """The options of the configuration entry ``doc`` is evaluated as, from

@@ -287,3 +287,25 @@ async def test_a_corrupt_cache_file_is_ignored_with_a_log_line(
         await _hover_until(client, uri, line, col + len("services.web.p"), "*Value:* `9090`")
         assert _evaluated_entries(client)
     assert "ignoring the unreadable project snapshot" in capfd.readouterr().err
+
+
+def test_store_paths_are_checked_for_presence_not_read_again(tmp_path: Any) -> None:
+    store = tmp_path / "store"
+    (store / "abc-source").mkdir(parents=True)
+    (store / "abc-source" / "default.nix").write_text("1")
+    rec = RecordingIO(RealIO(), str(store))
+    rec.read_bytes(str(store / "abc-source" / "default.nix"))
+    rec.list_dir(str(store / "abc-source"))
+    assert set(rec.checks.values()) == {"store"}
+
+    class NoReads(RealIO):
+        def read_bytes(self, path: str) -> bytes:
+            raise AssertionError(f"read {path}")
+
+        def list_dir(self, path: str) -> list[str]:
+            raise AssertionError(f"listed {path}")
+
+    assert all(replay(NoReads(), c, str(store)) == a for c, a in rec.checks.items())
+    (store / "abc-source" / "default.nix").unlink()
+    (store / "abc-source").rmdir()
+    assert all(replay(NoReads(), c, str(store)) != a for c, a in rec.checks.items())
