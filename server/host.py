@@ -55,10 +55,14 @@ kind                   arguments                         result
 as the project entry that reaches it (``evaluator.project``), so a module's
 diagnostics come from the configuration that imports it and hover inside it
 sees the arguments that configuration passed.  Contexts are loaded by
-``project_load`` in a helper (with ``$/progress`` sent back through
-``Request.progress``); the server keeps them (plain data) and sends one to a
-helper with the first evaluation that needs it there (``ProjectRef.context``),
-the helper keeps it by project folder.
+``project_load`` in the pool's project loader (a helper of its own, with
+``$/progress`` sent back through ``Request.progress``), which also writes the
+project's disk snapshot (``evaluator.project.snapshot``); the server keeps
+them (plain data) and sends one to a helper with the first evaluation that
+needs it there (``ProjectRef.context``), the helper keeps it by project
+folder.  Until a document's evaluation has a configuration's options, option
+completion, hover and definition answer from the snapshot
+(``_snapshot_modules``).
 
 Adding a request kind (e.g. project context: flake inputs, module-system
 options) is one method here plus one line in ``REQUESTS`` (and in
@@ -229,11 +233,11 @@ class AnalysisHost:
         self.projects: dict[str, tuple[tuple[str, int], ProjectContext]] = {}
         self._project_cache: Any = None  # ``DiskCache`` of input outputs, made on first load
         # uri -> (context, entry): the project entry a document is evaluated as,
-        # set when its evaluation starts; and the option snapshots read for
-        # them ((file, key) -> ``snapshot.Options``, the last few), which
-        # answer option features until an evaluation has its own.
+        # set when its evaluation starts; and the disk snapshots of their
+        # options read here ((file, key) -> entry -> ``CachedModules``, the
+        # last few), which answer option features until an evaluation has its own.
         self.project_entries: dict[str, tuple[ProjectContext, Entry]] = {}
-        self.snapshots: OrderedDict[tuple[str, str], dict[Any, Any] | None] = OrderedDict()
+        self.snapshots: OrderedDict[tuple[str, str], dict[Entry, CachedModules]] = OrderedDict()
         # Set when the process should be replaced after the current answer.
         self.restart_reason: str | None = None
         # Two threads use the host (``server.helper``): the document mirror
@@ -574,21 +578,21 @@ class AnalysisHost:
             return None
         ref = (ctx.cache_file, ctx.cache_key)
         with self.lock:
-            found = self.snapshots.get(ref, False)
-        if found is False:
-            found = ProjectCache.load_options(*ref)
+            views = self.snapshots.get(ref)
+        if views is None:
+            # One object per entry: hover answers are kept by its identity.
+            trees = ProjectCache.load_options(*ref) or {}
+            views = {}
+            for r in ctx.entries:
+                tree = trees.get(r.entry.attr_path)
+                if tree is not None and r.entry.kind == "configuration":
+                    label = f"{r.entry.label} (options from the disk cache)"
+                    views[r.entry] = CachedModules([(CachedConfiguration(tree, label), r.files)])
             with self.lock:
-                self.snapshots[ref] = found
+                self.snapshots[ref] = views
                 while len(self.snapshots) > self.SNAPSHOTS_KEPT:
                     self.snapshots.popitem(last=False)
-        if not isinstance(found, dict):
-            return None
-        tree = found.get(entry.attr_path)
-        if tree is None:
-            return None
-        files = next((r.files for r in ctx.entries if r.entry == entry), frozenset())
-        conf = CachedConfiguration(tree, f"{entry.label} (options from the disk cache)")
-        return CachedModules([(conf, files)])
+        return views.get(entry)
 
     def completion(self, req: Request, offset: int) -> list[ide.CompletionItem]:
         """Completion items at ``offset`` (option paths and attributes of the
