@@ -316,6 +316,9 @@ def load_context(
         if not isinstance(err, (MissingInput, ParseFailed)):
             problems.append(_problem_at_top(ctx, err))
         _drop_traceback(err)
+    deadline = ev.machine.budget.deadline
+    if deadline is not None and time.monotonic() > deadline:
+        complete = False  # discovery (or the inputs' outputs) may have been cut short
     ev.compact_programs()
     reports: list[EntryReport] = []
     for i, entry in enumerate(entries):
@@ -340,6 +343,12 @@ def load_context(
             complete = complete and not isinstance(err, EvalLimit)
             _drop_traceback(err)
         files = frozenset(entry_ev.files_seen)
+        if recorder is not None and entry.kind == "configuration" and value is None and complete:
+            # Its ``config`` fails: its options may not.
+            try:
+                value = entry_ev.run(_select_only(entry_ev, ctx, entry))
+            except NixError as err:
+                _drop_traceback(err)
         if recorder is not None and entry.kind == "configuration" and value is not None:
             deadline = t0 + load_budget_s + entry_budget_s  # the server's watchdog allows it
             option_tree = _read_options(entry_ev, value, entry.label, cancel, deadline)
@@ -378,6 +387,8 @@ def _read_options(
     ev: Evaluator, value: Any, label: str, cancel: Any, deadline: float
 ) -> OptionTree | None:
     """The options of the configuration ``value``, unless ``deadline`` passes first."""
+    if value.__class__ is not Attrs:
+        return None
     budget = ev.machine.budget
     budget.timeout_s = max(0.0, deadline - time.monotonic())
     budget.max_steps = None
@@ -394,6 +405,13 @@ def _select_and_force(ev: Evaluator, ctx: ProjectContext, entry: Entry) -> Any:
     root = yield from root_value(ev, ctx)
     v = yield from select(root, entry.attr_path)
     return (yield from force_entry(v, entry.kind))
+
+
+def _select_only(ev: Evaluator, ctx: ProjectContext, entry: Entry) -> Any:
+    """Generator: ``entry`` in the project's root value, to weak head normal form."""
+    root = yield from root_value(ev, ctx)
+    v = yield from select(root, entry.attr_path)
+    return (yield from _whnf(v))
 
 
 def _nix_entries(root: Attrs) -> Any:
