@@ -232,6 +232,25 @@ async def test_a_second_server_answers_options_from_the_cache(demo: Project, tmp
         labels = {i.label: i for i in items}
         assert {"enable", "port", "url"} <= set(labels), sorted(labels)
         assert labels["url"].detail == "string"
+        # `cfg.` (cfg = config.services.web) in the module declaring them:
+        # no value was evaluated, the names come from the snapshot.
+        services = demo.path("services.nix")
+        suri = open_file(client, services)
+        sline, scol = line_of(services, "cfg.port > 1024")
+        await _hover_until(client, suri, *line_of(services, "port = lib.mkOption"), CACHED)
+        found = await client.text_document_completion_async(
+            types.CompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=suri),
+                position=types.Position(sline, scol + len("cfg.")),
+            )
+        )
+        assert found is not None
+        items = found.items if isinstance(found, types.CompletionList) else found
+        labels = {i.label: i for i in items}
+        assert {"enable", "port", "url"} <= set(labels), sorted(labels)
+        doc = labels["port"].documentation
+        assert isinstance(doc, types.MarkupContent)
+        assert doc.value == "Port the web service listens on."
 
 
 async def test_the_real_evaluation_replaces_the_cached_options(

@@ -384,6 +384,11 @@ def _attr_items(
         args = observed_args(chain, io.observed)
         key = ("select", id(sel), i, id(io.observed) if args else None)
         names = memo_eval(doc, key, [*chain[:-1], base], io.io, _set_names, args)
+    if io.context is not None and not names.names:
+        # ``config.…`` with no value evaluated: the configuration's option names.
+        from .option_features import config_children
+
+        names = _Names(config_children(io.context, doc, base, io.observed, io.io), {})
     items = _name_items(names, edit, "field", req=io)
     if io.context is not None and items:
         from .option_features import describe_config_items

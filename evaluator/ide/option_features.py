@@ -149,6 +149,28 @@ def _read_at(doc: Any, offset: int) -> tuple[str, ...] | None:
     return None
 
 
+def config_children(
+    context: Any, doc: Any, base: N.Node, observed: dict[tuple[str, int], list[Any]], io: Any
+) -> list[str]:
+    """The option names under ``base`` when it reads the module's ``config``
+    (``config.services.``, ``cfg.`` with ``cfg = config.x``): for completion
+    where no evaluation gave the value (the options came from a snapshot, or
+    ``config`` fails)."""
+    prefix = config_path(doc, base)
+    if prefix is None or doc.path is None:
+        return []
+    ev = make_evaluator(io, steps=5_000_000, timeout_s=0.5)
+    names: list[str] = []
+    try:
+        for conf in context.for_file(ev, doc.path, observed):
+            for child in conf.children(ev, prefix):
+                if child.name not in names:
+                    names.append(child.name)
+    except (NixError, EvalLimit):
+        return names
+    return sorted(names)
+
+
 def describe_config_items(
     context: Any,
     doc: Any,
