@@ -328,3 +328,20 @@ def test_store_paths_are_checked_for_presence_not_read_again(tmp_path: Any) -> N
     (store / "abc-source" / "default.nix").unlink()
     (store / "abc-source").rmdir()
     assert all(replay(NoReads(), c, str(store)) != a for c, a in rec.checks.items())
+
+
+def test_a_failing_configuration_keeps_its_options(demo: Project, tmp_path: Any) -> None:
+    config = demo.path("config.nix")
+    with open(config, encoding="utf-8") as f:
+        text = f.read()
+    with open(config, "w", encoding="utf-8") as f:
+        f.write(text.replace("port = 9090;", 'port = "x";'))  # not a port: `config` throws
+    cache = ProjectCache(str(tmp_path / "cache"), "test")
+    ctx = _load(demo, cache)
+    report = next(r for r in ctx.entries if r.entry.label == "configurations.demo")
+    assert report.error is not None and "is not of type" in report.error
+    assert ctx.cache_file is not None and ctx.cache_key is not None
+    options = ProjectCache.load_options(ctx.cache_file, ctx.cache_key)
+    assert options is not None
+    conf = CachedConfiguration(options[("configurations", "demo")])
+    assert {c.name for c in conf.children(None, ("services", "web"))} == {"enable", "port", "url"}
