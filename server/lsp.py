@@ -21,10 +21,16 @@ Diagnostics come in two layers per document, merged when published:
   previous one is shown with its ranges moved through the edits since (and
   any diagnostic inside an edited range dropped).
 
-Diagnostics are always pushed; clients that support ``textDocument/diagnostic``
-may also pull them (result id ``uri@version#publications``: "unchanged" when it
-matches; a document's diagnostics change without a new version when the
-settings change or its project is loaded again, and each change is published).
+Each client gets diagnostics one way, never both (an editor that merges
+pushed and pulled ones would show each twice).  A client that supports
+``textDocument/diagnostic`` *and* ``workspace/diagnostic/refresh`` pulls them:
+the server offers ``diagnosticProvider`` and, instead of pushing, asks it to
+pull again whenever a document's diagnostics change (result id
+``uri@version#publications``: "unchanged" when it matches; "~evaluating" while
+the evaluation layer is not done).  Any other client (Neovim up to 0.10, which
+pulls but cannot be told to pull again) gets no ``diagnosticProvider`` and has
+them pushed.  A document's diagnostics change without a new version when the
+settings change or its project is loaded again; each change is published.
 """
 
 from __future__ import annotations
@@ -168,9 +174,27 @@ def _merge(
     return both[:limit] if limit else both
 
 
+def pulls_diagnostics(capabilities: types.ClientCapabilities | None) -> bool:
+    """Whether a client gets its diagnostics by pulling: it pulls and can be
+    told to pull again (the evaluation layer arrives after the pull)."""
+    text = capabilities.text_document if capabilities is not None else None
+    workspace = capabilities.workspace if capabilities is not None else None
+    diagnostics = workspace.diagnostics if workspace is not None else None
+    return (
+        text is not None
+        and text.diagnostic is not None
+        and diagnostics is not None
+        and bool(diagnostics.refresh_support)
+    )
+
+
 def publish(ls: NixLensServer, doc: Document) -> None:
-    """Push the current diagnostics of ``doc``."""
+    """Publish the current diagnostics of ``doc``: push them, or ask a client
+    that pulls to pull again."""
     ls.layers.setdefault(doc.uri, Layers()).published += 1
+    if ls.pull_diagnostics:
+        refresh_pulled(ls)
+        return
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(
             uri=doc.uri, version=doc.version, diagnostics=lsp_diagnostics(ls, doc)
@@ -243,9 +267,20 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
 
 def refresh_pulled(ls: NixLensServer) -> None:
     """Ask a client that pulls diagnostics to pull again (a document's
-    diagnostics settled: its last pull may have said "~evaluating")."""
-    if ls.client_supports("workspace.diagnostics.refresh_support"):
+    diagnostics changed or settled: its last pull may have said "~evaluating").
+    Requests made in one turn of the event loop go out as one."""
+    if not ls.pull_diagnostics or ls.refresh_pending:
+        return
+    ls.refresh_pending = True
+
+    def send() -> None:
+        ls.refresh_pending = False
         ls.workspace_diagnostic_refresh(None)
+
+    try:
+        asyncio.get_running_loop().call_soon(send)
+    except RuntimeError:  # no loop running (a unit test): at once
+        send()
 
 
 async def evaluate(
@@ -319,6 +354,8 @@ def initialize(ls: NixLensServer, params: types.InitializeParams) -> None:
     ls.init_settings = settings_mod.from_initialization_options(options)
     new, problems = settings_mod.load(ls.init_settings)
     ls.settings = settings_mod.restrict(new, ls.trusted)
+    # Decides ``diagnosticProvider`` too (``NixLensProtocol.lsp_initialize``).
+    ls.pull_diagnostics = pulls_diagnostics(params.capabilities)
     if not ls.trusted:
         log.info("untrusted workspace: static features only, no evaluation")
     if problems:
@@ -391,7 +428,10 @@ def did_close(ls: NixLensServer, params: types.DidCloseTextDocumentParams) -> No
     if uri in ls.documents:
         ls.pool.close_document(uri)
     ls.documents.close(uri)
-    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+    if not ls.pull_diagnostics:  # a client that pulls forgets them itself
+        ls.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+        )
 
 
 def pull_diagnostics(
