@@ -34,9 +34,7 @@ def pulling_capabilities() -> types.ClientCapabilities:
     caps.text_document.diagnostic = types.DiagnosticClientCapabilities(
         dynamic_registration=True, related_document_support=False
     )
-    caps.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(
-        refresh_support=True
-    )
+    caps.workspace.diagnostics = types.DiagnosticWorkspaceClientCapabilities(refresh_support=True)
     return caps
 
 
@@ -48,9 +46,7 @@ CAPABILITIES: dict[str, Callable[[], types.ClientCapabilities]] = {
 }
 
 
-@pytest_lsp.fixture(
-    params=sorted(CAPABILITIES), config=ClientServerConfig(server_command=SERVER)
-)
+@pytest_lsp.fixture(params=sorted(CAPABILITIES), config=ClientServerConfig(server_command=SERVER))
 async def client(request: pytest.FixtureRequest, lsp_client: LanguageClient):  # type: ignore[no-untyped-def]
     params = types.InitializeParams(
         capabilities=CAPABILITIES[request.param](),
@@ -93,7 +89,9 @@ async def pulled(client: LanguageClient, previous: str | None) -> tuple[str | No
     return report.result_id, report.items
 
 
-async def shown(client: LanguageClient, want: Callable[[Diags], bool], timeout: float = 30) -> Diags:
+async def shown(
+    client: LanguageClient, want: Callable[[Diags], bool], timeout: float = 30
+) -> Diags:
     """What the editor shows for ``URI`` once it satisfies ``want`` and the
     server is done with the document: for a pulling client, the items of its
     pulls, made as an editor does (on open, on change, on each refresh);
