@@ -203,6 +203,8 @@ class Evaluated:
     # The ``ProjectRef`` named a context this helper has not got (it was
     # restarted): the server sends the call again with the context.
     needs_project: bool = False
+    # The files it read: an edit of one makes its values stale (``server.lsp``).
+    files: frozenset[str] = frozenset()
 
 
 class AnalysisHost:
@@ -476,7 +478,11 @@ class AnalysisHost:
                     self._retire(old[1])
         assert result is not None
         return Evaluated(
-            list(result.diagnostics), result.value_text, result.elapsed_ms, doc.version
+            list(result.diagnostics),
+            result.value_text,
+            result.elapsed_ms,
+            doc.version,
+            files=frozenset(result.files),
         )
 
     def hover(self, req: Request, offset: int, print_depth: int, budget_ms: int) -> Any:

@@ -21,6 +21,11 @@ Diagnostics come in two layers per document, merged when published:
   previous one is shown with its ranges moved through the edits since (and
   any diagnostic inside an edited range dropped).
 
+An edit of a document makes the values of the other open documents whose
+last evaluation read it stale: their evaluations in flight stop, each is
+evaluated again once the edited document's analysis is done, and a hover in
+one waits for that evaluation (``values_changed``, ``rerun_stale``).
+
 Each client gets diagnostics one way, never both (an editor that merges
 pushed and pulled ones would show each twice).  A client that supports
 ``textDocument/diagnostic`` *and* ``workspace/diagnostic/refresh`` pulls them:
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -98,6 +104,15 @@ class Layers:
     task: asyncio.Task[None] | None = None
     # Publications so far: part of the pull result id (``pull_diagnostics``).
     published: int = 0
+    # The files its last evaluation read; an edit of one of them (another
+    # open document) makes the values hover shows here stale until this
+    # document is evaluated again (``values_changed``): ``fresh`` is clear
+    # meanwhile, and hover waits for it.
+    reads: frozenset[str] = frozenset()
+    fresh: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.fresh.set()
 
 
 # ----------------------------------------------------------------- settings
@@ -243,11 +258,14 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
                 layers.eval = []
                 publish(ls, doc)
             layers.eval_version = version
+            layers.fresh.set()  # no values to show
             refresh_pulled(ls)  # a pull meanwhile said "evaluating"
             return
         if layers.static and any(d.code == "syntax_error" for d in layers.static):
             layers.eval_version = version  # settled: nothing to evaluate
+            layers.fresh.set()  # hover has no tree to use the values with
             refresh_pulled(ls)
+            rerun_stale(ls)  # documents that read this one see its new text
             return  # keep the last evaluation's findings (moved through the edits)
         found = await evaluate(ls, doc, version)
         if found is None or not is_current(ls, doc, version):
@@ -257,12 +275,15 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
         doc.take_edits()  # positions of the new layer refer to this text
         publish(ls, doc)
         refresh_pulled(ls)
+        rerun_stale(ls)
     except asyncio.CancelledError:
         raise
     except (HelperDied, HelperError, CallCancelled) as err:
         log.warning("diagnostics of %s: %s", doc.uri, err)
+        rerun_stale(ls)
     except Exception:
         log.exception("diagnostics of %s failed", doc.uri)
+        rerun_stale(ls)
 
 
 def refresh_pulled(ls: NixLensServer) -> None:
@@ -281,6 +302,35 @@ def refresh_pulled(ls: NixLensServer) -> None:
         asyncio.get_running_loop().call_soon(send)
     except RuntimeError:  # no loop running (a unit test): at once
         send()
+
+
+def values_changed(ls: NixLensServer, doc: Document) -> None:
+    """``doc`` was edited: the other open documents whose last evaluation read
+    it hold stale values; each is evaluated again once ``doc``'s own analysis
+    is done (``rerun_stale``), and an evaluation of one in flight meanwhile
+    (it reads the old text) is stopped."""
+    path = document_path(doc.uri)
+    if path is None:
+        return
+    for other in ls.documents:
+        layers = ls.layers.get(other.uri)
+        if other is doc or layers is None or path not in layers.reads:
+            continue
+        layers.fresh.clear()
+        if layers.task is not None and not layers.task.done():
+            layers.task.cancel()
+
+
+def rerun_stale(ls: NixLensServer) -> None:
+    """Evaluate again each open document whose values are stale (an edited
+    document it reads has been analysed), unless it is being analysed."""
+    for other in ls.documents:
+        layers = ls.layers.get(other.uri)
+        if layers is None or layers.fresh.is_set():
+            continue
+        if layers.task is None or layers.task.done():
+            layers.eval_version = -1  # its text did not change, its inputs did
+            schedule(ls, other, delay=0.0)
 
 
 async def evaluate(
@@ -314,7 +364,10 @@ async def evaluate(
     else:
         if result.out_of_memory:
             layers.crashed_version = version
+        layers.reads = result.files
+        layers.fresh.set()
         return [*result.diagnostics, *ls.projects.problems_for(path, doc.data)]
+    layers.fresh.set()  # no values: hover shows what it can without them
     src = Source(doc.data, document_path(doc.uri))
     message = f"evaluation limit: the evaluation {why}; the helper was restarted"
     return [Diagnostic("eval_limit", Severity.ERROR, message, Span(src, 0, 0))]
@@ -404,6 +457,7 @@ def did_change(ls: NixLensServer, params: types.DidChangeTextDocumentParams) -> 
         layers = ls.layers.setdefault(doc.uri, Layers())
         if doc is before:  # the static layer's lints move through these edits too
             layers.static_log.edits.extend(doc.log.edits[seen:])
+        values_changed(ls, doc)
         if len(doc.data) > QUICK_PUBLISH_BYTES:
             # A large file's lints take a while: its syntax errors (from the
             # incrementally reparsed tree) go out now, not after the debounce.
@@ -422,12 +476,15 @@ def did_save(ls: NixLensServer, params: types.DidSaveTextDocumentParams) -> None
 
 def did_close(ls: NixLensServer, params: types.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
+    if (closed := ls.documents.get(uri)) is not None:
+        values_changed(ls, closed)  # those that read it read the file on disk now
     layers = ls.layers.pop(uri, None)
     if layers is not None and layers.task is not None:
         layers.task.cancel()
     if uri in ls.documents:
         ls.pool.close_document(uri)
     ls.documents.close(uri)
+    rerun_stale(ls)
     if not ls.pull_diagnostics:  # a client that pulls forgets them itself
         ls.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
@@ -454,9 +511,19 @@ async def hover(ls: NixLensServer, params: types.HoverParams) -> types.Hover | N
     doc = ls.documents.get(params.text_document.uri)
     if doc is None or not ls.trusted:
         return None  # hover values are evaluated: none in an untrusted workspace
+    cfg = ls.settings.hover
+    layers = ls.layers.get(doc.uri)
+    if layers is not None and not layers.fresh.is_set():
+        # A file its values came from was edited: wait (a while) for the
+        # evaluation that replaces them, rather than show the old ones.
+        with contextlib.suppress(TimeoutError):
+            wait = ls.settings.eval.budget_ms / 1000 + GRACE_S
+            await asyncio.wait_for(layers.fresh.wait(), wait)
+        doc = ls.documents.get(params.text_document.uri)
+        if doc is None:
+            return None
     index, encoding = doc.index, ls.encoding
     offset = positions.to_offset(index, params.position, encoding)
-    cfg = ls.settings.hover
     try:
         info = await ls.pool.call(
             "hover",
