@@ -510,6 +510,8 @@ class AnalysisHost:
                 context=last.context if last is not None else None,
                 origin=last.origin if last is not None else None,
                 code_cache=self.code_cache,
+                base_dir=last.bases.get(doc.path or "") if last is not None else None,
+                workspaces=last.workspaces if last is not None else (),
             )
         except EvalLimit as err:
             # The budget ran out before the value was evaluated (parsing a
