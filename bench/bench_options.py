@@ -363,6 +363,9 @@ def bench_error_round_trip(samples: int) -> dict[str, Any]:
         "gone_p50_s": percentile(gone, 0.5),
         "gone_p95_s": percentile(gone, 0.95),
         "gone_evaluated_p95_s": percentile(gone_evaluated, 0.95),
+        "shown_s": shown,
+        "gone_s": gone,
+        "gone_evaluated_s": gone_evaluated,
     }
 
 
