@@ -340,6 +340,26 @@ def test_a_file_of_the_flake_keeps_its_workspace_path_for_positions(tmp_path: An
     assert str(ws / "mod.nix") in ev.files_seen and str(ws / "flake.nix") in ev.files_seen
 
 
+def test_a_large_flake_is_evaluated_from_the_workspace(tmp_path: Any, monkeypatch: Any) -> None:
+    """Hashing a tree as large as nixpkgs at each evaluation would cost
+    seconds: above the limit, the flake's paths are the workspace's, while
+    ``self.outPath`` is still the copy's."""
+    from evaluator.project import flake
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "flake.nix").write_text(
+        "{ outputs = { self }: { p = toString ./.; o = self.outPath; }; }"
+    )
+    (ws / "a").write_text("1")
+    probe = f'(builtins.getFlake "path:{ws}").outputs // {{ }}'
+    small = ours(probe)
+    assert small["p"] == small["o"] and small["o"].startswith("/nix/store/")
+    monkeypatch.setattr(flake, "COPY_FILES_LIMIT", 1)
+    large = ours(probe)
+    assert large == {"p": str(ws), "o": small["o"]}
+
+
 @needs_nix
 def test_flake_with_a_locked_input_agrees_with_nix(projects: ProjectFactory, tmp_path: Any) -> None:
     src = str(tmp_path / "libsrc")

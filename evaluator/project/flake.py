@@ -19,6 +19,9 @@ view as a workspace folder (``StoreView.add_workspace``): what is read
 under it (imports, ``readFile``, ``pathExists``, ``readDir``) comes from the
 workspace and the open buffers, so unsaved edits count, and the files it
 imports keep the user's paths for their positions (``Evaluator.load``).
+A tree of more than ``COPY_FILES_LIMIT`` files (nixpkgs itself) would be
+hashed again at each evaluation: it is evaluated from the workspace instead
+(its paths are the workspace's; ``self.outPath`` is still the copy's).
 ``FlakeLoader`` is owned by one ``Evaluator`` (``ev.flake_loader``); it also
 answers ``builtins.getFlake``.
 """
@@ -29,10 +32,10 @@ import os
 from typing import Any
 
 from ..errors import NixError
-from ..values import Attrs, CtxStr, Lambda, PrimOp, Thunk
+from ..values import Attrs, CtxStr, Lambda, NixPath, PrimOp, Thunk
 from ..vm import force
 from .lock import LockError, LockFile, describe_ref, locked_store_path, parse_lock, read_lock
-from .source import SourceTree, describe_tree, last_modified_date, tree_store_path
+from .source import SourceTree, describe_tree, file_count, last_modified_date, tree_store_path
 
 CALL_FLAKE_NAME = "«nixlens-call-flake»"
 
@@ -104,6 +107,10 @@ allNodes.${lockFile.root}
 """
 
 FETCH_COMMAND = "nix flake archive"
+
+#: Above this many files, a workspace flake is evaluated from the workspace,
+#: not from its (hashed) store copy.
+COPY_FILES_LIMIT = 5_000
 
 
 class MissingInput(NixError):
@@ -296,10 +303,11 @@ class FlakeLoader:
 
             return lazy(value)
 
+        from_copy = file_count(tree, COPY_FILES_LIMIT) <= COPY_FILES_LIMIT
         root = Attrs(
             {
-                "flakeFile": in_copy("flake.nix"),
-                "dir": in_copy(""),
+                "flakeFile": in_copy("flake.nix") if from_copy else NixPath(flake_file),
+                "dir": in_copy("") if from_copy else NixPath(flake_dir),
                 "sourceInfo": info,
                 "subdir": tree.subdir,
             }
