@@ -280,10 +280,19 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
         raise
     except (HelperDied, HelperError, CallCancelled) as err:
         log.warning("diagnostics of %s: %s", doc.uri, err)
-        rerun_stale(ls)
+        given_up(ls, doc)
     except Exception:
         log.exception("diagnostics of %s failed", doc.uri)
-        rerun_stale(ls)
+        given_up(ls, doc)
+
+
+def given_up(ls: NixLensServer, doc: Document) -> None:
+    """The analysis of ``doc`` failed: a hover there stops waiting for new
+    values, and those that wait for this analysis go on."""
+    layers = ls.layers.get(doc.uri)
+    if layers is not None:
+        layers.fresh.set()
+    rerun_stale(ls)
 
 
 def refresh_pulled(ls: NixLensServer) -> None:
