@@ -25,8 +25,18 @@ Five measurements, each printed with its target and the ratio figure / target:
   (in the project loader process).
 * Completion after ``pkgs.`` inside a function the entry calls with a set of
   100,000 names (target 100 ms): nothing typed, and ``pkgs.pkg9999``.
+* The option error round trip in the demo flake (``tests/projects.py``, its
+  input in a temporary store; the server with default settings, no entry:
+  the project is discovered): ``services.web.port = 9090`` in ``config.nix``
+  becomes ``"x"`` (one small edit), the time from sending the edit until the
+  ``option_type`` error is published ("shown", target 2 s); then the edit is
+  undone, the time until a publication of that version no longer has it
+  ("gone", target 2 s: what the editor shows) and until the evaluation of
+  that version is published ("gone, evaluated").  Each sample is one edit
+  and its fix, the server settled before each.
 
-    python bench/bench_options.py [--samples 30] [--options 5000] [--names 100000] [--json]
+    python bench/bench_options.py [--samples 30] [--options 5000] [--names 100000]
+        [--round-trips 10] [--json]
 """
 
 from __future__ import annotations
@@ -55,6 +65,7 @@ COMPLETION_TARGET_MS = 100.0
 HOVER_TARGET_MS = 50.0
 OPTIONS_READY_TARGET_S = 30.0
 NAMES_TARGET_MS = 100.0
+ROUND_TRIP_TARGET_S = 2.0
 
 SERVICES = """\
 { config, lib, ... }:
@@ -462,13 +473,121 @@ def bench_names(names: int, samples: int) -> dict[str, Any]:
     return results
 
 
+# ------------------------------------------- option error shown and gone
+
+
+def bench_error_round_trip(samples: int) -> dict[str, Any]:
+    """Seconds from an edit to its option error's publication, and from the fix to its end."""
+    with tempfile.TemporaryDirectory(prefix="nixlens-bench-roundtrip-") as tmp:
+        project = projects.ProjectFactory(tmp).demo()
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "NIX_STORE_DIR": project.store_dir,
+            "XDG_CACHE_HOME": os.path.join(tmp, "cache"),
+        }
+        path = project.path("config.nix")
+        text = Path(path).read_text()
+        uri = Path(path).as_uri()
+        line = text.count("\n", 0, text.index("9090"))
+        col = text.index("9090") - (text.rfind("\n", 0, text.index("9090")) + 1)
+        shown: list[float] = []
+        gone: list[float] = []
+        gone_evaluated: list[float] = []
+        with LspClient(env=env) as client:
+            client.initialize(None, root=Path(project.root).as_uri())  # default settings
+            client.open(uri, text)
+            settle(client, uri)
+            version = 1
+            for _ in range(samples):
+                for value, old_len in (('"x"', 4), ("9090", 3)):
+                    version += 1
+                    before = client.diagnostics_count(uri)
+                    rng = {
+                        "start": {"line": line, "character": col},
+                        "end": {"line": line, "character": col + old_len},
+                    }
+                    t0 = time.perf_counter()
+                    client.change(uri, version, [{"range": rng, "text": value}])
+                    wanted = value != "9090"
+                    seen = publications(client, uri, version, before, wanted)
+                    if wanted:
+                        shown.append(seen[0] - t0)
+                    else:
+                        gone.append(seen[0] - t0)
+                        gone_evaluated.append(seen[1] - t0)
+                    settle(client, uri)
+            client.shutdown_and_exit()
+    return {
+        "samples": samples,
+        "shown_p50_s": percentile(shown, 0.5),
+        "shown_p95_s": percentile(shown, 0.95),
+        "gone_p50_s": percentile(gone, 0.5),
+        "gone_p95_s": percentile(gone, 0.95),
+        "gone_evaluated_p95_s": percentile(gone_evaluated, 0.95),
+        "shown_s": shown,
+        "gone_s": gone,
+        "gone_evaluated_s": gone_evaluated,
+    }
+
+
+def publications(
+    client: LspClient, uri: str, version: int, before: int, error: bool, timeout: float = 60
+) -> list[float]:
+    """Arrival times of: the first publication of ``version`` (after the
+    ``before``-th) showing the option error (``error``) or not showing it,
+    and of the evaluation's publication of ``version`` (its second: the
+    static layer comes first)."""
+    times: list[float] = []
+
+    def done() -> bool:
+        times.clear()
+        at_version = [
+            (diags, t) for v, diags, t in client.diagnostics.get(uri, [])[before:] if v == version
+        ]
+        first = next(
+            (
+                t
+                for diags, t in at_version
+                if any(d.get("code") == "option_type" for d in diags) == error
+            ),
+            None,
+        )
+        if first is None or (not error and len(at_version) < 2):
+            return False
+        times.extend([first, at_version[1][1] if len(at_version) > 1 else first])
+        return True
+
+    if not client.wait_until(done, timeout):
+        raise TimeoutError(f"version {version} of {uri}: {client.diagnostics.get(uri, [])[-1:]}")
+    return list(times)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--samples", type=int, default=30)
     ap.add_argument("--options", type=int, default=5000)
     ap.add_argument("--names", type=int, default=100_000)
+    ap.add_argument("--round-trips", type=int, default=10)
     ap.add_argument("--json", action="store_true", help="print the raw figures as JSON")
+    ap.add_argument(
+        "--only-round-trip", action="store_true", help="measure the option error round trip only"
+    )
     args = ap.parse_args()
+    trip = bench_error_round_trip(args.round_trips)
+    trip_rows = [
+        ("option error shown p50 (s)", trip["shown_p50_s"], None),
+        ("option error shown p95 (s)", trip["shown_p95_s"], ROUND_TRIP_TARGET_S),
+        ("option error gone p50 (s)", trip["gone_p50_s"], None),
+        ("option error gone p95 (s)", trip["gone_p95_s"], ROUND_TRIP_TARGET_S),
+        ("  gone, evaluated p95 (s)", trip["gone_evaluated_p95_s"], ROUND_TRIP_TARGET_S),
+    ]
+    if args.only_round_trip:
+        if args.json:
+            print(json.dumps({"round_trip": trip}, indent=2))
+        else:
+            print_rows(trip_rows, f"{trip['samples']} edits and fixes, default settings")
+        return 0
     fixture = bench_fixture(args.samples)
     ready = bench_options_ready(args.options)
     cache = bench_options_cache(args.options)
@@ -476,7 +595,7 @@ def main() -> int:
     names = bench_names(args.names, args.samples)
     if args.json:
         figures = {"fixture": fixture, "options": ready, "cache": cache, "during_load": during}
-        print(json.dumps({**figures, "names": names}, indent=2))
+        print(json.dumps({**figures, "names": names, "round_trip": trip}, indent=2))
         return 0
     first, cached = cache["first"], cache["cached"]
     rows = [
@@ -502,11 +621,7 @@ def main() -> int:
             NAMES_TARGET_MS,
         ),
     ]
-    print(f"{'measure':48} {'value':>10} {'target':>8} {'ratio':>7}")
-    for name, value, target in rows:
-        shown = "n/a" if value is None else f"{value:.1f}"
-        ratio = f"{value / target:.2f}" if value is not None and target else ""
-        print(f"{name:48} {shown:>10} {target or '':>8} {ratio:>7}")
+    print_rows(rows + trip_rows, f"round trip: {trip['samples']} edits and fixes")
     print(
         f"options from the disk cache: first server {first['from_cache']} (its own load's "
         f"snapshot, before its evaluation ends), second server {cached['from_cache']}; "
@@ -519,6 +634,16 @@ def main() -> int:
         f"after `pkgs.pkg9999`: {names['names_typed_incomplete']}"
     )
     return 0
+
+
+def print_rows(rows: list[tuple[str, float | None, float | None]], note: str) -> None:
+    """The figures with their targets and the ratio figure / target."""
+    print(f"{'measure':48} {'value':>10} {'target':>8} {'ratio':>7}")
+    for name, value, target in rows:
+        shown = "n/a" if value is None else f"{value:.2f}" if value < 10 else f"{value:.1f}"
+        ratio = f"{value / target:.2f}" if value is not None and target else ""
+        print(f"{name:48} {shown:>10} {target or '':>8} {ratio:>7}")
+    print(note)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,10 @@ class EvalResult:
     context: ModuleContext | None = field(default=None, repr=False)
     # What the values came from (the entry expression, shortened), for hover.
     origin: str | None = None
+    # Files it read from a workspace flake's store copy (``Evaluator.bases``)
+    # and those copies (``StoreView.workspaces``): hover evaluates them alike.
+    bases: dict[str, str] = field(default_factory=dict)
+    workspaces: list[tuple[str, str, Any]] = field(default_factory=list, repr=False)
 
     def release(self) -> None:
         """Drop the values (``observed``) for good, when nothing will use them
@@ -202,6 +206,8 @@ def evaluate(
     # lib colours some messages for terminals; editors show them raw.
     result.diagnostics = [clean_diagnostic(d) for d in result.diagnostics]
     result.files = set(ev.files_seen)
+    result.bases = dict(ev.bases)
+    result.workspaces = ev.io.workspaces()
     result.observed = ev.machine.observe
     result.elapsed_ms = (time.monotonic() - t0) * 1000
     return result
@@ -416,16 +422,25 @@ def hover(
     context: ModuleContext | None = None,
     origin: str | None = None,
     code_cache: Any = None,
+    base_dir: str | None = None,
+    workspaces: Any = (),
 ) -> HoverInfo | None:
     """The value of the expression at ``offset``, evaluated in its scope
     (with the arguments ``observed`` by the evaluation of ``origin``); on an
     option definition in a module of a configuration of ``context``, the option.
-    Imported files go through ``code_cache``, if any."""
+    Imported files go through ``code_cache``, if any.  A file that evaluation
+    read from a workspace flake's store copy (``workspaces``, as
+    ``EvalResult.workspaces``) has its relative paths in ``base_dir`` there."""
     budget = budget or Budget(timeout_s=0.2)
     t0 = time.monotonic()
     ev = _make_evaluator(io, budget, search_path, code_cache)
+    for store_path, folder, accept in workspaces:
+        ev.io.add_workspace(store_path, folder, accept)
     try:
-        res = _parse_cached(ev, text, path)
+        if base_dir is not None:
+            res = ev.parse(text, path, None, base_dir)  # not the editor's parse: other paths
+        else:
+            res = _parse_cached(ev, text, path)
     except ParseFailed:
         return None
     chain = path_to(res.root, offset)

@@ -121,6 +121,9 @@ class Evaluator:
         # The namespaces of the programs compiled (``compact_programs``).
         self.programs: list[dict[str, Any]] = []
         self.files_seen: set[str] = set()
+        # Files read from a workspace flake's store copy: user's path -> the
+        # directory in the copy their relative paths point into (``load``).
+        self.bases: dict[str, str] = {}
         # Flake values of this evaluation (``project.flake.FlakeLoader``), made on first use.
         self.flake_loader: Any = None
         self.globals = make_globals(self)
@@ -154,10 +157,12 @@ class Evaluator:
             )
 
     # ------------------------------------------------- parsing & compiling
-    def parse(self, text: bytes | str, path: str | None, name: str | None = None) -> Any:
+    def parse(
+        self, text: bytes | str, path: str | None, name: str | None = None, base: str | None = None
+    ) -> Any:
         from .parse import parse
 
-        res = parse(text, path, name, home=self.home, check=self.check_budget)
+        res = parse(text, path, name, home=self.home, check=self.check_budget, base=base)
         if res.errors:
             raise ParseFailed(res.errors)
         return res
@@ -168,10 +173,12 @@ class Evaluator:
         path: str | None,
         name: str | None = None,
         extra: list[str] | None = None,
+        base: str | None = None,
     ) -> Any:
-        """Entry generator function ``entry(env)`` for a source text."""
+        """Entry generator function ``entry(env)`` for a source text (``base``:
+        where its relative paths point, when not its own directory)."""
         data = text.encode() if isinstance(text, str) else text
-        res = self.parse(data, path, name)
+        res = self.parse(data, path, name, base)
         entry = compile_program(
             res.root,
             res.source,
@@ -186,19 +193,24 @@ class Evaluator:
         return entry
 
     def compile_file(
-        self, data: bytes, path: str, name: str | None, extra: list[str] | None
+        self,
+        data: bytes,
+        path: str,
+        name: str | None,
+        extra: list[str] | None,
+        base: str | None = None,
     ) -> Any:
         """``compile`` for a file's text, through the code cache if any."""
         cache = self.code_cache
         if cache is None or self.lints:
-            return self.compile(data, path, name, extra)
-        key = cache.key(path, data, name, extra, self.home, self._global_key)
+            return self.compile(data, path, name, extra, base)
+        key = cache.key(path, data, name, extra, self.home, self._global_key, base)
         payload = cache.load(path, key)
         if payload is not None:
             entry = import_program(payload, self.base_namespace)
             entry.__globals__["_nixlens_dirty"] = False
         else:
-            entry = self.compile(data, path, name, extra)
+            entry = self.compile(data, path, name, extra, base)
         ns = entry.__globals__
         if payload is not None:
             self.programs.append(ns)
@@ -293,6 +305,14 @@ class Evaluator:
         if self.io.file_type(path) is None:
             raise MissingPath(path)
         data = self.io.read_bytes(path)
+        host = self.io.host_path(path)
+        if host != path:
+            # A file of a workspace flake imported from its store copy, as
+            # Nix does: its paths are in the copy, while its positions (and
+            # what the IDE knows of it) are the user's file.
+            self.files_seen.add(host)
+            self.bases[host] = os.path.dirname(path)
+            return self.compile_file(data, host, None, extra, self.bases[host])
         self.files_seen.add(path)
         return self.compile_file(data, path, None, extra)
 

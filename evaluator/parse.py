@@ -94,15 +94,18 @@ def parse(
     *,
     home: str | None = None,
     check: Callable[[], None] | None = None,
+    base: str | None = None,
 ) -> ParseResult:
     """Parse Nix source text into a ``ParseResult`` (root is None on errors).
 
     ``check`` is called every few thousand nodes while lowering; it may raise
-    to stop (an evaluation budget or cancellation)."""
+    to stop (an evaluation budget or cancellation).  ``base``: the directory
+    relative path literals resolve against, when not the file's own (a file
+    of a workspace flake, imported as Nix would from the flake's store copy)."""
     data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
     source = Source(data, path, name)
     tree = make_parser().parse(prepare_text(data))
-    return lower(tree, source, home=home, check=check)
+    return lower(tree, source, home=home, check=check, base=base)
 
 
 def lower(
@@ -111,9 +114,10 @@ def lower(
     *,
     home: str | None = None,
     check: Callable[[], None] | None = None,
+    base: str | None = None,
 ) -> ParseResult:
     """Lower a tree-sitter tree of ``prepare_text(source.text)`` into AST nodes."""
-    lowerer = _Lowerer(source, home)
+    lowerer = _Lowerer(source, home, base)
     lowerer.check = check
     lowerer.syntax_errors(tree.root_node)
     root: N.Node | None
@@ -332,10 +336,11 @@ class _Binds:
 
 
 class _Lowerer:
-    def __init__(self, source: Source, home: str | None):
+    def __init__(self, source: Source, home: str | None, base: str | None = None):
         self.source = source
         self.text = source.text
         self.home = home
+        self.base_dir = base if base is not None else source.base_dir
         self.check: Callable[[], None] | None = None
         self.errors: list[ParseError] = []
         self.results: dict[int, N.Node] = {}
@@ -956,7 +961,7 @@ class _Lowerer:
                     lit = _home_dir(self.home) + lit[1:]
                 else:
                     trailing = lit.endswith("/") and len(lit) > 1
-                    lit = abs_path(lit, self.source.base_dir)
+                    lit = abs_path(lit, self.base_dir)
                     if interpolated and trailing:
                         lit += "/"
             parts.append(lit)

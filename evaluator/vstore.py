@@ -3,7 +3,8 @@ are readable in that evaluation, as in Nix, while nothing is written.
 
 ``builtins.toFile`` registers its text; ``"${./dir}"``, ``builtins.path`` and
 ``builtins.filterSource`` register the source they copy (and the filter's
-answers).  ``StoreView`` wraps the evaluator's read-only I/O: a path under a
+answers); a workspace flake's ``self`` registers its folder (``workspace``:
+files under it are the user's files, ``host_path``).  ``StoreView`` wraps the evaluator's read-only I/O: a path under a
 registered store path is served from the text or the source it came from;
 every other path (derivation outputs included, which only a build makes) is
 passed on unchanged, so a real store on the machine still reads as before.
@@ -11,6 +12,7 @@ passed on unchanged, so a real store on the machine still reads as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +33,11 @@ class _Copy:
 
     source: str
     keep: dict[str, bool] | None
+    # Instead of ``keep``: the filter itself, asked with (host path, kind).
+    accept: Callable[[str, str], bool] | None = None
+    # The copy of a workspace folder: what is read below it is the user's
+    # files (``StoreView.host_path``).
+    workspace: bool = False
 
 
 class StoreView:
@@ -54,6 +61,32 @@ class StoreView:
         """Register a copy of the host path ``source`` (filtered by ``keep``)."""
         self.objects.setdefault(store_path, _Copy(source, keep))
 
+    def add_workspace(
+        self, store_path: str, source: str, accept: Callable[[str, str], bool] | None = None
+    ) -> None:
+        """Register the copy Nix would make of the workspace folder ``source``
+        (only what ``accept(host path, kind)`` takes, e.g. Git's tracked files)."""
+        self.objects.setdefault(store_path, _Copy(source, None, accept, workspace=True))
+
+    def workspaces(self) -> list[tuple[str, str, Callable[[str, str], bool] | None]]:
+        """The workspace copies registered: (store path, folder, filter)."""
+        return [
+            (sp, obj.source, obj.accept)
+            for sp, obj in self.objects.items()
+            if isinstance(obj, _Copy) and obj.workspace
+        ]
+
+    def host_path(self, path: str) -> str:
+        """The workspace file behind ``path`` when it lies in the copy of a
+        workspace folder (``add_workspace``), else ``path`` itself."""
+        found = self._find(path)
+        if found is None:
+            return path
+        obj, rest = found
+        if not isinstance(obj, _Copy) or not obj.workspace:
+            return path
+        return self._host(obj, rest) or path
+
     # ---------------------------------------------------------------- lookup
     def _find(self, path: str) -> tuple[_Text | _Copy, str] | None:
         """The store object holding ``path`` and the rest of the path below it."""
@@ -73,6 +106,13 @@ class StoreView:
             for part in rest.strip("/").split("/"):
                 cur = cur + "/" + part
                 if not obj.keep.get(cur, False):
+                    return None
+        elif obj.accept is not None and rest:
+            cur = obj.source.rstrip("/")
+            for part in rest.strip("/").split("/"):
+                cur = cur + "/" + part
+                kind = self.inner.file_type(cur, False)
+                if kind is None or not obj.accept(cur, kind):
                     return None
         return obj.source + rest
 

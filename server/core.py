@@ -63,6 +63,11 @@ class NixLensServer(LanguageServer):
         self.init_settings: Any = None
         # False when the client says the workspace is untrusted (initialize only).
         self.trusted = True
+        # Whether the client pulls diagnostics (``server.lsp.pulls_diagnostics``):
+        # then they are never pushed to it.
+        self.pull_diagnostics = False
+        # A ``workspace/diagnostic/refresh`` is about to be sent (``server.lsp``).
+        self.refresh_pending = False
         # uri -> diagnostic layers (``server.lsp.Layers``)
         self.layers: dict[str, Any] = {}
         self._pool: Pool | None = None

@@ -210,6 +210,8 @@ class Evaluated:
     # The ``ProjectRef`` named a context this helper has not got (it was
     # restarted): the server sends the call again with the context.
     needs_project: bool = False
+    # The files it read: an edit of one makes its values stale (``server.lsp``).
+    files: frozenset[str] = frozenset()
 
 
 class AnalysisHost:
@@ -493,7 +495,11 @@ class AnalysisHost:
                     self._retire(old[1])
         assert result is not None
         return Evaluated(
-            list(result.diagnostics), result.value_text, result.elapsed_ms, doc.version
+            list(result.diagnostics),
+            result.value_text,
+            result.elapsed_ms,
+            doc.version,
+            files=frozenset(result.files),
         )
 
     def hover(self, req: Request, offset: int, print_depth: int, budget_ms: int) -> Any:
@@ -528,6 +534,8 @@ class AnalysisHost:
                 context=context,
                 origin=origin,
                 code_cache=self.code_cache,
+                base_dir=last.bases.get(doc.path or "") if last is not None else None,
+                workspaces=last.workspaces if last is not None else (),
             )
         except EvalLimit as err:
             # The budget ran out before the value was evaluated (parsing a

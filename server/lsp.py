@@ -21,16 +21,28 @@ Diagnostics come in two layers per document, merged when published:
   previous one is shown with its ranges moved through the edits since (and
   any diagnostic inside an edited range dropped).
 
-Diagnostics are always pushed; clients that support ``textDocument/diagnostic``
-may also pull them (result id ``uri@version#publications``: "unchanged" when it
-matches; a document's diagnostics change without a new version when the
-settings change or its project is loaded again, and each change is published).
+An edit of a document makes the values of the other open documents whose
+last evaluation read it stale: their evaluations in flight stop, each is
+evaluated again once the edited document's analysis is done, and a hover in
+one waits for that evaluation (``values_changed``, ``rerun_stale``).
+
+Each client gets diagnostics one way, never both (an editor that merges
+pushed and pulled ones would show each twice).  A client that supports
+``textDocument/diagnostic`` *and* ``workspace/diagnostic/refresh`` pulls them:
+the server offers ``diagnosticProvider`` and, instead of pushing, asks it to
+pull again whenever a document's diagnostics change (result id
+``uri@version#publications``: "unchanged" when it matches; "~evaluating" while
+the evaluation layer is not done).  Any other client (Neovim up to 0.10, which
+pulls but cannot be told to pull again) gets no ``diagnosticProvider`` and has
+them pushed.  A document's diagnostics change without a new version when the
+settings change or its project is loaded again; each change is published.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -92,6 +104,15 @@ class Layers:
     task: asyncio.Task[None] | None = None
     # Publications so far: part of the pull result id (``pull_diagnostics``).
     published: int = 0
+    # The files its last evaluation read; an edit of one of them (another
+    # open document) makes the values hover shows here stale until this
+    # document is evaluated again (``values_changed``): ``fresh`` is clear
+    # meanwhile, and hover waits for it.
+    reads: frozenset[str] = frozenset()
+    fresh: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.fresh.set()
 
 
 # ----------------------------------------------------------------- settings
@@ -168,9 +189,27 @@ def _merge(
     return both[:limit] if limit else both
 
 
+def pulls_diagnostics(capabilities: types.ClientCapabilities | None) -> bool:
+    """Whether a client gets its diagnostics by pulling: it pulls and can be
+    told to pull again (the evaluation layer arrives after the pull)."""
+    text = capabilities.text_document if capabilities is not None else None
+    workspace = capabilities.workspace if capabilities is not None else None
+    diagnostics = workspace.diagnostics if workspace is not None else None
+    return (
+        text is not None
+        and text.diagnostic is not None
+        and diagnostics is not None
+        and bool(diagnostics.refresh_support)
+    )
+
+
 def publish(ls: NixLensServer, doc: Document) -> None:
-    """Push the current diagnostics of ``doc``."""
+    """Publish the current diagnostics of ``doc``: push them, or ask a client
+    that pulls to pull again."""
     ls.layers.setdefault(doc.uri, Layers()).published += 1
+    if ls.pull_diagnostics:
+        refresh_pulled(ls)
+        return
     ls.text_document_publish_diagnostics(
         types.PublishDiagnosticsParams(
             uri=doc.uri, version=doc.version, diagnostics=lsp_diagnostics(ls, doc)
@@ -219,11 +258,14 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
                 layers.eval = []
                 publish(ls, doc)
             layers.eval_version = version
+            layers.fresh.set()  # no values to show
             refresh_pulled(ls)  # a pull meanwhile said "evaluating"
             return
         if layers.static and any(d.code == "syntax_error" for d in layers.static):
             layers.eval_version = version  # settled: nothing to evaluate
+            layers.fresh.set()  # hover has no tree to use the values with
             refresh_pulled(ls)
+            rerun_stale(ls)  # documents that read this one see its new text
             return  # keep the last evaluation's findings (moved through the edits)
         found = await evaluate(ls, doc, version)
         if found is None or not is_current(ls, doc, version):
@@ -233,19 +275,71 @@ async def analyse(ls: NixLensServer, doc: Document, version: int | None, delay: 
         doc.take_edits()  # positions of the new layer refer to this text
         publish(ls, doc)
         refresh_pulled(ls)
+        rerun_stale(ls)
     except asyncio.CancelledError:
         raise
     except (HelperDied, HelperError, CallCancelled) as err:
         log.warning("diagnostics of %s: %s", doc.uri, err)
+        given_up(ls, doc)
     except Exception:
         log.exception("diagnostics of %s failed", doc.uri)
+        given_up(ls, doc)
+
+
+def given_up(ls: NixLensServer, doc: Document) -> None:
+    """The analysis of ``doc`` failed: a hover there stops waiting for new
+    values, and those that wait for this analysis go on."""
+    layers = ls.layers.get(doc.uri)
+    if layers is not None:
+        layers.fresh.set()
+    rerun_stale(ls)
 
 
 def refresh_pulled(ls: NixLensServer) -> None:
     """Ask a client that pulls diagnostics to pull again (a document's
-    diagnostics settled: its last pull may have said "~evaluating")."""
-    if ls.client_supports("workspace.diagnostics.refresh_support"):
+    diagnostics changed or settled: its last pull may have said "~evaluating").
+    Requests made in one turn of the event loop go out as one."""
+    if not ls.pull_diagnostics or ls.refresh_pending:
+        return
+    ls.refresh_pending = True
+
+    def send() -> None:
+        ls.refresh_pending = False
         ls.workspace_diagnostic_refresh(None)
+
+    try:
+        asyncio.get_running_loop().call_soon(send)
+    except RuntimeError:  # no loop running (a unit test): at once
+        send()
+
+
+def values_changed(ls: NixLensServer, doc: Document) -> None:
+    """``doc`` was edited: the other open documents whose last evaluation read
+    it hold stale values; each is evaluated again once ``doc``'s own analysis
+    is done (``rerun_stale``), and an evaluation of one in flight meanwhile
+    (it reads the old text) is stopped."""
+    path = document_path(doc.uri)
+    if path is None:
+        return
+    for other in ls.documents:
+        layers = ls.layers.get(other.uri)
+        if other is doc or layers is None or path not in layers.reads:
+            continue
+        layers.fresh.clear()
+        if layers.task is not None and not layers.task.done():
+            layers.task.cancel()
+
+
+def rerun_stale(ls: NixLensServer) -> None:
+    """Evaluate again each open document whose values are stale (an edited
+    document it reads has been analysed), unless it is being analysed."""
+    for other in ls.documents:
+        layers = ls.layers.get(other.uri)
+        if layers is None or layers.fresh.is_set():
+            continue
+        if layers.task is None or layers.task.done():
+            layers.eval_version = -1  # its text did not change, its inputs did
+            schedule(ls, other, delay=0.0)
 
 
 async def evaluate(
@@ -279,7 +373,10 @@ async def evaluate(
     else:
         if result.out_of_memory:
             layers.crashed_version = version
+        layers.reads = result.files
+        layers.fresh.set()
         return [*result.diagnostics, *ls.projects.problems_for(path, doc.data)]
+    layers.fresh.set()  # no values: hover shows what it can without them
     src = Source(doc.data, document_path(doc.uri))
     message = f"evaluation limit: the evaluation {why}; the helper was restarted"
     return [Diagnostic("eval_limit", Severity.ERROR, message, Span(src, 0, 0))]
@@ -319,6 +416,8 @@ def initialize(ls: NixLensServer, params: types.InitializeParams) -> None:
     ls.init_settings = settings_mod.from_initialization_options(options)
     new, problems = settings_mod.load(ls.init_settings)
     ls.settings = settings_mod.restrict(new, ls.trusted)
+    # Decides ``diagnosticProvider`` too (``NixLensProtocol.lsp_initialize``).
+    ls.pull_diagnostics = pulls_diagnostics(params.capabilities)
     if not ls.trusted:
         log.info("untrusted workspace: static features only, no evaluation")
     if problems:
@@ -367,6 +466,7 @@ def did_change(ls: NixLensServer, params: types.DidChangeTextDocumentParams) -> 
         layers = ls.layers.setdefault(doc.uri, Layers())
         if doc is before:  # the static layer's lints move through these edits too
             layers.static_log.edits.extend(doc.log.edits[seen:])
+        values_changed(ls, doc)
         if len(doc.data) > QUICK_PUBLISH_BYTES:
             # A large file's lints take a while: its syntax errors (from the
             # incrementally reparsed tree) go out now, not after the debounce.
@@ -385,13 +485,19 @@ def did_save(ls: NixLensServer, params: types.DidSaveTextDocumentParams) -> None
 
 def did_close(ls: NixLensServer, params: types.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
+    if (closed := ls.documents.get(uri)) is not None:
+        values_changed(ls, closed)  # those that read it read the file on disk now
     layers = ls.layers.pop(uri, None)
     if layers is not None and layers.task is not None:
         layers.task.cancel()
     if uri in ls.documents:
         ls.pool.close_document(uri)
     ls.documents.close(uri)
-    ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
+    rerun_stale(ls)
+    if not ls.pull_diagnostics:  # a client that pulls forgets them itself
+        ls.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+        )
 
 
 def pull_diagnostics(
@@ -414,9 +520,19 @@ async def hover(ls: NixLensServer, params: types.HoverParams) -> types.Hover | N
     doc = ls.documents.get(params.text_document.uri)
     if doc is None or not ls.trusted:
         return None  # hover values are evaluated: none in an untrusted workspace
+    cfg = ls.settings.hover
+    layers = ls.layers.get(doc.uri)
+    if layers is not None and not layers.fresh.is_set():
+        # A file its values came from was edited: wait (a while) for the
+        # evaluation that replaces them, rather than show the old ones.
+        with contextlib.suppress(TimeoutError):
+            wait = ls.settings.eval.budget_ms / 1000 + GRACE_S
+            await asyncio.wait_for(layers.fresh.wait(), wait)
+        doc = ls.documents.get(params.text_document.uri)
+        if doc is None:
+            return None
     index, encoding = doc.index, ls.encoding
     offset = positions.to_offset(index, params.position, encoding)
-    cfg = ls.settings.hover
     try:
         info = await ls.pool.call(
             "hover",

@@ -5,7 +5,8 @@ It relies on these private parts of pygls (pinned exactly in pyproject.toml;
 ``tests/test_server_protocol_pins.py`` checks each one): ``fm.features``,
 ``_send_handler_result``, ``_request_futures``, ``_execute_handler``,
 ``_send_response``, ``_send_data``, ``_result_types``, ``_include_headers``,
-``_shutdown``, ``writer``, ``lsp_method``.
+``_shutdown``, ``writer``, ``lsp_method``, ``_server`` and
+``lsp_initialize`` (a generator).
 """
 
 from __future__ import annotations
@@ -63,6 +64,16 @@ class NixLensProtocol(LanguageServerProtocol):
                 self._send_response(data["id"], None, err.to_response_error())
                 return _Answered()
             raise
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(self, params: types.InitializeParams) -> Any:
+        result = yield from super().lsp_initialize(params)
+        # Pulled diagnostics only for a client that gets them so (the
+        # ``initialize`` handler decides): it is never pushed them; any other
+        # is pushed them and must not pull too (Neovim 0.10 would show both).
+        if not getattr(self._server, "pull_diagnostics", False):
+            result.capabilities.diagnostic_provider = None
+        return result
 
     # pygls keeps its own copy of every document (``workspace``) and updates it
     # before our handlers run; its position conversion *mutates* the params

@@ -327,6 +327,25 @@ async def test_module_arguments_from_the_configuration(client: LanguageClient) -
     assert found.items[0].label == "mkEnableOption"
 
 
+async def test_values_follow_an_edit_of_another_module(client: LanguageClient) -> None:
+    """An edit of config.nix changes what services.nix's evaluation saw: a
+    hover there shows the new value, asked at once after the edit (it waits
+    for the evaluation that replaces the stale values) and again later."""
+    await open_and_settle(client, "services.nix", SERVICES)
+    await open_and_settle(client, "config.nix", CONFIG)
+    at_port = position(SERVICES, "cfg.port", 5)
+    assert "9090" in await hover(client, "services.nix", at_port)
+    replace_all(client, "config.nix", 2, CONFIG.replace("9090", "7070"))
+    text = await hover(client, "services.nix", at_port)
+    assert "7070" in text and "9090" not in text
+    replace_all(client, "config.nix", 3, CONFIG.replace("9090", "6060"))
+    await asyncio.sleep(3)  # no hover meanwhile: services.nix is evaluated again anyway
+    text = await hover(client, "services.nix", at_port)
+    assert "6060" in text and "7070" not in text
+    replace_all(client, "config.nix", 4, CONFIG)
+    assert "9090" in await hover(client, "services.nix", at_port)
+
+
 async def test_inlay_hints_with_module_arguments(client: LanguageClient) -> None:
     await open_and_settle(client, "services.nix", SERVICES)
     hints = await client.text_document_inlay_hint_async(

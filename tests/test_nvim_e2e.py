@@ -171,3 +171,89 @@ def test_diagnostics_and_hover_in_neovim(tmp_path: Path, nvim: str) -> None:
     assert out["saw_syntax_error"], f"no syntax error + unused binding diagnostics:\n{context}"
     assert out["syntax_error_gone"], f"syntax error stayed or no trace diagnostic:\n{context}"
     assert "3" in out["hover"], context
+
+
+# One error each, and its fix (line 2): a syntax error (known at once) and an
+# evaluation error (known after the evaluation).
+ONE_ERROR = {
+    "syntax": ("let\n  a = { x = 1; };\nin a.x +\n", "in a.x", "expected expression"),
+    "evaluation": ("let\n  a = { x = 1; };\nin a.y\n", "in a.x", "'y' missing"),
+}
+
+COUNT_SCRIPT = r"""
+local out = {}
+local function clients()
+  return (vim.lsp.get_clients or vim.lsp.get_active_clients)()
+end
+local function finish()
+  vim.fn.writefile({ vim.fn.json_encode(out) }, RESULT)
+  for _, c in pairs(clients()) do c.stop() end
+  vim.wait(3000, function() return #clients() == 0 end, 50)
+  vim.cmd("qa!")
+end
+local ok, err = pcall(function()
+  require("nixlens").setup({ cmd = { NIXLENS, "serve" } })
+  vim.cmd("edit " .. vim.fn.fnameescape(FILE))
+  local buf = vim.api.nvim_get_current_buf()
+  local v = vim.version()
+  out.version = string.format("%d.%d.%d", v.major, v.minor, v.patch)
+  out.shown = vim.wait(TIMEOUT, function() return #vim.diagnostic.get(buf) > 0 end, 50)
+  -- A second copy (pulled next to pushed) would arrive within moments:
+  -- sample the count for a while, keeping the largest.
+  local most = 0
+  vim.wait(3000, function()
+    most = math.max(most, #vim.diagnostic.get(buf))
+    return false
+  end, 50)
+  out.most = most
+  out.messages = {}
+  for _, d in ipairs(vim.diagnostic.get(buf)) do table.insert(out.messages, d.message) end
+  vim.api.nvim_buf_set_lines(buf, 2, 3, false, { FIX })
+  out.gone = vim.wait(TIMEOUT, function() return #vim.diagnostic.get(buf) == 0 end, 50)
+  out.after_fix = #vim.diagnostic.get(buf)
+end)
+out.error = ok and vim.NIL or tostring(err)
+finish()
+"""
+
+
+@pytest.mark.parametrize("kind", sorted(ONE_ERROR))
+@pytest.mark.parametrize("nvim", sorted(NVIMS))
+def test_one_error_is_shown_once(tmp_path: Path, nvim: str, kind: str) -> None:
+    """Neovim 0.10 pulls diagnostics and shows pulled and pushed ones side by
+    side: the server must use one way only, so one error is one diagnostic."""
+    NVIM = NVIMS[nvim]
+    if NVIM is None:
+        pytest.skip(f"{nvim} is not installed")
+    assert NIXLENS is not None
+    nix_file = tmp_path / "one.nix"
+    text, fix, message = ONE_ERROR[kind]
+    nix_file.write_text(text)
+    result_file = tmp_path / "result.json"
+    script = tmp_path / "count.lua"
+    script.write_text(
+        f"FILE = {json.dumps(str(nix_file))}\nRESULT = {json.dumps(str(result_file))}\n"
+        f"NIXLENS = {json.dumps(NIXLENS)}\nTIMEOUT = 20000\nFIX = {json.dumps(fix)}\n"
+        + COUNT_SCRIPT
+    )
+    try:
+        proc = subprocess.run(
+            [NVIM, "--headless", "-u", "NONE", "-i", "NONE", "--cmd", f"set rtp^={PLUGIN}"]
+            + ["-c", f"luafile {script}", "-c", "qa!"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"nvim did not finish: {e.stderr!r}")
+    assert result_file.exists(), proc.stderr
+    out = json.loads(result_file.read_text())
+    context = json.dumps(out, indent=1)
+    assert out["error"] is None, context
+    assert out["version"].startswith("0.10" if nvim == "nvim-0.10" else "0.7"), context
+    assert out["shown"], context
+    assert out["most"] == 1, context
+    assert message in out["messages"][0], context
+    assert out["gone"] and out["after_fix"] == 0, context

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from projects import NIXPKGS_LIB, ProjectFactory, write_lock
 
+from evaluator.errors import NixError
 from evaluator.eval import Evaluator, search_path_entries, split_nix_path
 from evaluator.io import OverlayIO, RealIO
 from evaluator.project.cache import DiskCache
@@ -230,6 +231,133 @@ def test_self_agrees_with_nix(tmp_path: Any, kind: str) -> None:
     got = ours(FLAKE_PROBE.format(ref=f"path:{ws}"))
     assert got == expected
     assert got["out"].endswith("/flake") == (kind == "git-subdir")
+
+
+# Paths in the flake's own files: Nix evaluates the flake from its store copy.
+# ``PHYS`` is where Nix's scratch store keeps that copy: a chroot store
+# prints a path value's physical location, which ``norm`` maps back.
+PATHS_FLAKE = """{
+  outputs = { self }: let m = import ./mod.nix; in {
+    ts = toString ./sub;
+    interp = "${./sub}";
+    selfStr = builtins.toString self;
+    out = self.outPath;
+    inherit (m) modTs modRead modDir;
+    selfRead = builtins.readFile "${self}/sub/f";
+    exists = builtins.pathExists ./sub/f;
+    dir = builtins.attrNames (builtins.readDir ./.);
+    ctx = builtins.getContext (toString ./sub);
+    drv = (derivation {
+      name = "d"; builder = "/bin/sh"; system = "x86_64-linux";
+      p = builtins.replaceStrings [ "PHYS" ] [ "/nix/store" ] (toString ./sub/f);
+      s = ./sub; t = "${self}/sub"; m = m.modTs;
+    }).drvPath;
+  };
+}
+"""
+PATHS_MOD = """{
+  modTs = builtins.replaceStrings [ "PHYS" ] [ "/nix/store" ] (toString ./sub/f);
+  modRead = builtins.readFile ./sub/f;
+  modDir = builtins.attrNames (builtins.readDir ./sub);
+}
+"""
+
+
+def _paths_flake(ws: Any, phys: str) -> None:
+    (ws / "sub").mkdir(parents=True)
+    (ws / "flake.nix").write_text(PATHS_FLAKE.replace("PHYS", phys))
+    (ws / "mod.nix").write_text(PATHS_MOD.replace("PHYS", phys))
+    (ws / "sub" / "f").write_text("a\n")
+
+
+def _norm(v: Any, phys: str) -> Any:
+    if isinstance(v, dict):
+        return {_norm(k, phys): _norm(x, phys) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_norm(x, phys) for x in v]
+    return v.replace(phys, "/nix/store") if isinstance(v, str) else v
+
+
+@needs_nix
+@pytest.mark.parametrize("kind", ["path", "git"])
+def test_paths_in_the_flake_are_in_its_store_copy_as_in_nix(tmp_path: Any, kind: str) -> None:
+    """``toString ./x``, ``"${self}/x"``, ``self`` in the flake and in a file
+    it imports print as the store copy Nix evaluates; reads through them
+    come from the workspace; a derivation using them has Nix's hash."""
+    store_root = str(tmp_path / "nix")
+    phys = store_root + "/nix/store"
+    ws = tmp_path / "ws"
+    _paths_flake(ws, phys)
+    if kind == "git":
+        (ws / "untracked").write_text("not copied\n")
+        _git(str(ws), "init", "-q")
+        _git(str(ws), "add", "flake.nix", "mod.nix", "sub")
+        _git(str(ws), "commit", "-qm", "init")
+    # nixlens copies a folder in a Git work tree as Nix copies a "git+file:" flake.
+    ref = f"git+file://{ws}" if kind == "git" else f"path:{ws}"
+    expected = _norm(nix_eval(f'(builtins.getFlake "{ref}").outputs // {{ }}', store_root), phys)
+    got = ours(f'(builtins.getFlake "path:{ws}").outputs // {{ }}')
+    assert got == expected
+    assert got["ts"] == got["out"] + "/sub" and got["out"].startswith("/nix/store/")
+    assert got["modTs"] == got["out"] + "/sub/f"
+    assert got["selfRead"] == got["modRead"] == "a\n"
+
+
+@needs_nix
+def test_paths_in_the_flake_read_unsaved_buffers(tmp_path: Any) -> None:
+    """An editor buffer of a file in the flake counts as Nix would count the
+    saved file: in what is read and in the store path of the copy."""
+    store_root = str(tmp_path / "nix")
+    phys = store_root + "/nix/store"
+    ws = tmp_path / "ws"
+    _paths_flake(ws, phys)
+    probe = f'(builtins.getFlake "path:{ws}").outputs // {{ }}'
+    before = ours(probe)
+    buffers = {str(ws / "sub" / "f"): b"edited\n"}
+    got = ours(probe, io=OverlayIO(buffers))
+    (ws / "sub" / "f").write_text("edited\n")  # saved: what Nix sees
+    expected = _norm(nix_eval(probe, store_root), phys)
+    assert got == expected
+    assert got["modRead"] == "edited\n" and got["out"] != before["out"]
+
+
+def test_a_file_of_the_flake_keeps_its_workspace_path_for_positions(tmp_path: Any) -> None:
+    """Evaluated from the store copy, the flake's files are still the user's
+    files: an error in one points there (where the editor shows it)."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "flake.nix").write_text("{ outputs = { self }: { x = import ./mod.nix; }; }\n")
+    (ws / "mod.nix").write_text("{ y = toString ./.; z = 1 + true; }\n")
+    ev = Evaluator()
+    ev.experimental_features = {"flakes"}
+    v = ev.eval_text(f'(builtins.getFlake "path:{ws}").x'.encode(), "/tmp/«test».nix")
+    ev.deep_force(v["y"])
+    assert str(v["y"].v).startswith("/nix/store/") and str(v["y"].v).endswith("-source")
+    with pytest.raises(NixError) as err:
+        ev.deep_force(v["z"])
+    assert err.value.span is not None
+    assert err.value.span.source.path == str(ws / "mod.nix")
+    assert str(ws / "mod.nix") in ev.files_seen and str(ws / "flake.nix") in ev.files_seen
+
+
+def test_a_large_flake_is_evaluated_from_the_workspace(tmp_path: Any, monkeypatch: Any) -> None:
+    """Hashing a tree as large as nixpkgs at each evaluation would cost
+    seconds: above the limit, the flake's paths are the workspace's, while
+    ``self.outPath`` is still the copy's."""
+    from evaluator.project import flake
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "flake.nix").write_text(
+        "{ outputs = { self }: { p = toString ./.; o = self.outPath; }; }"
+    )
+    (ws / "a").write_text("1")
+    probe = f'(builtins.getFlake "path:{ws}").outputs // {{ }}'
+    small = ours(probe)
+    assert small["p"] == small["o"] and small["o"].startswith("/nix/store/")
+    monkeypatch.setattr(flake, "COPY_FILES_LIMIT", 1)
+    large = ours(probe)
+    assert large == {"p": str(ws), "o": small["o"]}
 
 
 @needs_nix

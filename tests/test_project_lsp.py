@@ -283,3 +283,70 @@ async def test_the_entry_setting_overrides_discovery(demo: Project, tmp_path: ob
         diags = await wait_for(client, uri, lambda d: bool(errors(d)))
         assert "from the setting" in errors(diags)[0].message
         assert client.progress_reports == {}  # no project was loaded
+
+
+async def test_option_error_appears_and_goes(demo: Project, tmp_path: object) -> None:
+    """Done-when of issue 11 (its timing is measured by bench/bench_options.py):
+    with default settings, an edit of config.nix that gives the port a string
+    shows the module system's type error at that definition, and undoing the
+    edit removes it (each within a generous timeout)."""
+    config = demo.path("config.nix")
+    async with server(demo.root, demo.env(), str(tmp_path)) as client:
+        uri = open_file(client, config)
+        await wait_for(client, uri, lambda d: errors(d) == [])
+        line, col = line_of(config, "9090")
+        for version, (text, old) in enumerate([('"x"', 4), ("9090", 3)], start=2):
+            client.text_document_did_change(
+                types.DidChangeTextDocumentParams(
+                    text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                    content_changes=[
+                        types.TextDocumentContentChangePartial(
+                            range=types.Range(
+                                start=types.Position(line, col),
+                                end=types.Position(line, col + old),
+                            ),
+                            text=text,
+                        )
+                    ],
+                )
+            )
+            if version == 2:
+                diags = await wait_for(
+                    client, uri, lambda d: any(x.code == "option_type" for x in d), timeout=30
+                )
+                d = next(x for x in diags if x.code == "option_type")
+                assert d.range.start.line == line
+                assert "services.web.port" in d.message and "is not of type" in d.message
+            else:
+                await wait_for(client, uri, lambda d: errors(d) == [], timeout=30)
+
+
+async def test_paths_in_flake_nix_are_in_the_flakes_store_copy(
+    demo: Project, tmp_path: object
+) -> None:
+    """As Nix evaluates a flake from its store copy, `toString ./x` in
+    flake.nix is a path in that copy (computed from the workspace, the
+    unsaved buffer included), not the workspace path."""
+    from evaluator.eval import Evaluator
+    from evaluator.io import OverlayIO
+
+    flake = demo.path("flake.nix")
+    with open(flake, encoding="utf-8") as f:
+        text = f.read().replace(
+            "answer = lib.add 40 2;", "answer = lib.add 40 2;\n      src = toString ./web.nix;"
+        )
+    ev = Evaluator(store_dir=demo.store_dir, io=OverlayIO({flake: text.encode()}))
+    ev.experimental_features = {"flakes"}
+    out = ev.eval_text(f'(builtins.getFlake "path:{demo.root}").outPath'.encode(), "/t.nix")
+    expected = f"{out}/web.nix"
+    assert expected.startswith(demo.store_dir + "/")
+    async with server(demo.root, demo.env(), str(tmp_path)) as client:
+        uri = open_file(client, flake, text)
+        await wait_for(client, uri, lambda d: errors(d) == [] and d != [])
+        line, col = line_of(flake, "answer = lib.add 40 2")
+        for _ in range(100):  # the flake's evaluation follows the static layer
+            hover = await hover_text(client, uri, line + 1, col + 1)  # `src`
+            if demo.store_dir in hover:
+                break
+            await asyncio.sleep(0.2)
+        assert f'"{expected}"' in hover, hover

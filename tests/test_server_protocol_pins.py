@@ -46,6 +46,13 @@ def test_lsp_method_decorator() -> None:
         assert hasattr(LanguageServerProtocol, name), name
 
 
+def test_lsp_initialize_is_a_generator_with_the_server(protocol: NixLensProtocol) -> None:
+    # Our lsp_initialize wraps pygls' (``yield from``) and reads ``_server``.
+    assert inspect.isgeneratorfunction(LanguageServerProtocol.lsp_initialize)
+    assert _params(LanguageServerProtocol.lsp_initialize) == ["self", "params"]
+    assert protocol._server is not None
+
+
 def test_feature_manager_features(protocol: NixLensProtocol) -> None:
     assert isinstance(protocol.fm.features, dict)
     assert "textDocument/hover" in protocol.fm.features

@@ -16,6 +16,7 @@ import, a ``throw`` elsewhere) are reported as any evaluation error.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ..diagnostics import Diagnostic, Note, Severity
@@ -24,7 +25,7 @@ from ..report import error_to_diagnostic
 from ..values import Attrs
 from ._doc import HOLE, Doc, analyse
 from .modules import definitions_of, module_shape
-from .options import Configuration, force_deep, force_whnf, strip_ansi
+from .options import Configuration, force_deep, force_whnf, host_path, strip_ansi
 
 _OPTION = re.compile(r"option [`‘]((?:[^`'’\"]|\"[^\"]*\")+)['’`]")
 _FILES = re.compile(r"^\s*- In [`‘]([^'’`]+)['’`]", re.M)
@@ -79,7 +80,7 @@ def check_module(
         except EvalLimit:
             raise
         except NixError as err:
-            add(_blame(err, doc, origin))
+            add(_blame(err, doc, origin, host=lambda f: host_path(ev, f)))
         done: set[tuple[str, ...]] = set()
         for d in module_shape(doc).definitions:
             if d.path in done or HOLE in d.path:
@@ -94,7 +95,7 @@ def check_module(
             except EvalLimit:
                 raise
             except NixError as err:
-                add(_blame(err, doc, origin, d.path))
+                add(_blame(err, doc, origin, d.path, lambda f: host_path(ev, f)))
                 continue
             if not is_option:
                 continue
@@ -106,7 +107,7 @@ def check_module(
                 # Inside a submodule, an option nobody defined fails when
                 # forced, though nothing the configuration builds reads it.
                 if "has no value defined" not in err.msg:
-                    add(_blame(err, doc, origin, d.path))
+                    add(_blame(err, doc, origin, d.path, lambda f: host_path(ev, f)))
         add(_assertions(ev, conf, doc))
         _prepare(ev, conf, doc)
     return out
@@ -134,9 +135,14 @@ def _prepare(ev: Any, conf: Configuration, doc: Doc) -> None:
 
 
 def _blame(
-    err: NixError, doc: Doc, origin: str, option: tuple[str, ...] | None = None
+    err: NixError,
+    doc: Doc,
+    origin: str,
+    option: tuple[str, ...] | None = None,
+    host: Callable[[str], str] = lambda f: f,
 ) -> list[Diagnostic]:
-    """Diagnostics in ``doc`` for ``err`` (raised while evaluating ``option``)."""
+    """Diagnostics in ``doc`` for ``err`` (raised while evaluating ``option``;
+    ``host`` maps the files the message names to the user's files)."""
     path = doc.path
     message = strip_ansi(err.msg)
     span = err.span
@@ -145,7 +151,7 @@ def _blame(
         d.message = message
         return [d]
     m = _OPTION.search(message)
-    files = _FILES.findall(message)
+    files = [host(f) for f in _FILES.findall(message)]
     if m is not None and files:
         if path not in files:
             return []  # it names the definitions at fault: those of other files
@@ -183,7 +189,7 @@ def _assertions(ev: Any, conf: Configuration, doc: Doc) -> list[Diagnostic]:
             defs = ev.run(force_whnf(node["definitionsWithLocations"]))
             for item in defs:
                 item = ev.run(force_whnf(item))
-                if conf.text_of(ev, item.get("file")) != doc.path:
+                if host_path(ev, conf.text_of(ev, item.get("file"))) != doc.path:
                     continue
                 for msg in _messages(ev, conf, ev.run(force_whnf(item["value"])), name):
                     out.append(Diagnostic(code, severity, strip_ansi(msg), where[0].name))

@@ -473,7 +473,7 @@ class Configuration:
                 for f in ev.run(force_whnf(opt["declarations"])):
                     f = ev.run(force_whnf(f))
                     file = f.path if isinstance(f, NixPath) else str(f)
-                    out.append(Declaration(file))
+                    out.append(Declaration(host_path(ev, file)))
         except EvalLimit:
             raise  # a budget, not the value: nothing is remembered
         except (NixError, TypeError, ValueError):
@@ -482,6 +482,14 @@ class Configuration:
 
 
 _NONE = object()
+
+
+def host_path(ev: Any, path: str) -> str:
+    """The user's file behind ``path`` (a file of a workspace flake is named
+    by its store copy in the module system's ``_file``s, as in Nix)."""
+    io = getattr(ev, "io", None)
+    mapper = getattr(io, "host_path", None)
+    return mapper(path) if mapper is not None else path
 
 
 class _Named:

@@ -652,6 +652,8 @@ def evaluate_entry(
     result.programs = ev.programs
     result.diagnostics[:0] = list(ev.warnings)
     result.files = set(ev.files_seen)
+    result.bases = dict(ev.bases)
+    result.workspaces = ev.io.workspaces()
     result.observed = ev.machine.observe
     result.elapsed_ms = (time.monotonic() - t0) * 1000
     return result

@@ -10,10 +10,18 @@ is looked up only when something uses it.  Fetching is replaced by
 its store path from its ``narHash``; an input whose path is not in the store
 raises ``MissingInput`` (an error naming the command that fetches it).
 
-The workspace's own flake (``self``) is read from the workspace (its
-``flake.nix`` and relative inputs), so unsaved buffers count and positions
-point at the user's files, while ``self.outPath`` is the store path Nix
-would copy it to, computed by hashing (``source.tree_store_path``).
+The workspace's own flake (``self``) is evaluated as Nix does, from the
+store path Nix would copy it to (computed by hashing the workspace,
+``source.tree_store_path``, never written): ``self.outPath``, ``toString
+./x`` and ``"${self}/x"`` in its files are in that copy, so derivation
+hashes agree with Nix.  The copy is registered with the evaluator's store
+view as a workspace folder (``StoreView.add_workspace``): what is read
+under it (imports, ``readFile``, ``pathExists``, ``readDir``) comes from the
+workspace and the open buffers, so unsaved edits count, and the files it
+imports keep the user's paths for their positions (``Evaluator.load``).
+A tree of more than ``COPY_FILES_LIMIT`` files (nixpkgs itself) would be
+hashed again at each evaluation: it is evaluated from the workspace instead
+(its paths are the workspace's; ``self.outPath`` is still the copy's).
 ``FlakeLoader`` is owned by one ``Evaluator`` (``ev.flake_loader``); it also
 answers ``builtins.getFlake``.
 """
@@ -27,7 +35,7 @@ from ..errors import NixError
 from ..values import Attrs, CtxStr, Lambda, NixPath, PrimOp, Thunk
 from ..vm import force
 from .lock import LockError, LockFile, describe_ref, locked_store_path, parse_lock, read_lock
-from .source import SourceTree, describe_tree, last_modified_date, tree_store_path
+from .source import SourceTree, describe_tree, file_count, last_modified_date, tree_store_path
 
 CALL_FLAKE_NAME = "«nixlens-call-flake»"
 
@@ -99,6 +107,10 @@ allNodes.${lockFile.root}
 """
 
 FETCH_COMMAND = "nix flake archive"
+
+#: Above this many files, a workspace flake is evaluated from the workspace,
+#: not from its (hashed) store copy.
+COPY_FILES_LIMIT = 5_000
 
 
 class MissingInput(NixError):
@@ -199,21 +211,32 @@ class FlakeLoader:
             )
         return source_info(locked, path)
 
-    def _self_info(self, tree: SourceTree) -> Attrs:
-        """``self``'s sourceInfo: the store path computed lazily from the workspace."""
+    def _self_info(self, tree: SourceTree) -> tuple[Attrs, Any]:
+        """``self``'s sourceInfo, and a function giving the store path of the
+        copy (computed once, from the workspace, when first used)."""
         from ..eval import _StoreIOAdapter
 
         adapter = _StoreIOAdapter(self.ev.io)
         base = tree.filter()
         check = self.ev.check_budget
+        memo: list[str] = []
 
         def within_budget(path: str, kind: str) -> bool:
             # Hashing a large work tree takes a while: stop with the budget.
             check()
             return base is None or bool(base(path, kind))
 
+        def store_path() -> str:
+            if not memo:
+                path = tree_store_path(tree, adapter, self.store_dir, within_budget)
+                # Reads below it are the workspace's (Git: its tracked files).
+                accept = (lambda p, k: bool(base(p, k))) if base is not None else None
+                self.ev.io.add_workspace(path, tree.top, accept)
+                memo.append(path)
+            return memo[0]
+
         def out_path() -> CtxStr:
-            return _store_str(tree_store_path(tree, adapter, self.store_dir, within_budget))
+            return _store_str(store_path())
 
         info: dict[str, Any] = {"outPath": lazy(out_path)}
         if tree.kind == "git" and tree.rev is not None:
@@ -237,7 +260,7 @@ class FlakeLoader:
             return Hash("sha256", nar_hash_path(tree.top, adapter, within_budget)).sri
 
         info["narHash"] = lazy(nar_hash)
-        return Attrs(info)
+        return Attrs(info), store_path
 
     def _overlays_dirty(self, tree: SourceTree) -> bool:
         overlays = getattr(self.ev.io, "overlays", None) or {}
@@ -270,11 +293,21 @@ class FlakeLoader:
             names = yield from self.declared_inputs(flake_file)
             lock = synthetic_lock(names)
             problem = problem or "the flake has no flake.lock"
-        info = self._self_info(tree)
+        info, store_path = self._self_info(tree)
+
+        def in_copy(rel: str) -> Any:
+            # The flake's folder (or a file in it) inside the store copy.
+            def value() -> CtxStr:
+                top = store_path()
+                return _store_str(os.path.join(top, tree.subdir, rel).rstrip("/"))
+
+            return lazy(value)
+
+        from_copy = file_count(tree, COPY_FILES_LIMIT) <= COPY_FILES_LIMIT
         root = Attrs(
             {
-                "flakeFile": NixPath(flake_file),
-                "dir": NixPath(flake_dir),
+                "flakeFile": in_copy("flake.nix") if from_copy else NixPath(flake_file),
+                "dir": in_copy("") if from_copy else NixPath(flake_dir),
                 "sourceInfo": info,
                 "subdir": tree.subdir,
             }

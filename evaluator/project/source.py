@@ -128,6 +128,18 @@ def _newest_mtime(folder: str, limit: int = 20_000) -> int:
     return newest
 
 
+def file_count(tree: SourceTree, limit: int) -> int:
+    """How many files Nix would copy for ``tree``, counted up to ``limit + 1``."""
+    if tree.tracked is not None:
+        return min(len(tree.tracked), limit + 1)
+    seen = 0
+    for _dirpath, _dirnames, filenames in os.walk(tree.top):
+        seen += len(filenames)
+        if seen > limit:
+            return limit + 1
+    return seen
+
+
 def tree_store_path(tree: SourceTree, store_io: Any, store_dir: str, filter: Any = None) -> str:
     """The store path of the tree's copy (name ``source``), hashed through ``store_io``
     (``filter``: instead of the tree's own, e.g. one that also checks a budget)."""
