@@ -10,7 +10,6 @@ each with ``?key=value`` parameters.
 from __future__ import annotations
 
 import re
-import urllib.parse
 from typing import Any
 
 from ..errors import NixError
@@ -26,6 +25,8 @@ _GIT_FORGES = ("github", "gitlab", "sourcehut")
 
 
 def _params(query: str) -> dict[str, Any]:
+    import urllib.parse  # here: few evaluations parse flake references
+
     out: dict[str, Any] = {}
     for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
         if key in _INT_ATTRS and value.isdigit():
@@ -84,6 +85,8 @@ def flake_ref_to_string(attrs: dict[str, Any]) -> str:
     rest = {k: v for k, v in attrs.items() if k != "type"}
 
     def query(keys: dict[str, Any]) -> str:
+        import urllib.parse
+
         items = []
         for k in sorted(keys):
             v = keys[k]

@@ -21,8 +21,6 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-import regex
-
 from ..diagnostics import Diagnostic, Note, Severity
 from ..errors import NixError
 from ..runtime import SIZE_CHECK_FROM, cat_strings, check_len, type_error
@@ -102,6 +100,8 @@ def _replace_strings(from_: Any, to: Any, s: Any) -> Any:
         key = tuple(pats)
         rx = _ALTERNATIONS.get(key)
         if rx is None:
+            import regex  # here: importing it costs every start-up
+
             rx = regex.compile("|".join(f"({regex.escape(p)})" for p in pats))
             if len(_ALTERNATIONS) > 1024:
                 _ALTERNATIONS.clear()
@@ -356,6 +356,8 @@ def compile_regex(pattern: str, posix: bool) -> Any:
     key = (pattern, posix)
     rx = _CACHE.get(key)
     if rx is None:
+        import regex  # here: importing it costs every start-up
+
         try:
             text = translate_ere(_to_bytes(pattern))
             rx = regex.compile(text.encode("latin-1"), flags=regex.POSIX if posix else 0)
