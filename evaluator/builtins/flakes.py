@@ -120,16 +120,14 @@ def flake_ref_to_string(attrs: dict[str, Any]) -> str:
     raise NixError(f"unsupported flake reference type '{t}'")
 
 
-@builtin("parseFlakeRef", 1)
+@builtin("parseFlakeRef")
 def _parse_flake_ref(ref: Any) -> Any:
-    """Parse a flake reference string into its attributes (no fetching)."""
     ref = yield from force_string(ref)
     return parse_flake_ref(str(ref))
 
 
-@builtin("flakeRefToString", 1)
+@builtin("flakeRefToString")
 def _flake_ref_to_string(attrs: Any) -> Any:
-    """Print a flake reference given as attributes in its URL form."""
     attrs = yield from force_attrs(attrs)
     forced: dict[str, Any] = {}
     for k in sorted(attrs):

@@ -269,9 +269,8 @@ def force_attr(attrs: Attrs, name: str, msg: str, span: Any) -> Any:
         raise
 
 
-@builtin("toJSON", 1)
+@builtin("toJSON")
 def _to_json(v: Any) -> Any:
-    """The JSON text of a value (strings keep their context)."""
     return (yield from to_json(v))
 
 
@@ -462,9 +461,8 @@ def from_json(text: str) -> Any:
             raise _syntax(text, i, "object", "'}'")
 
 
-@builtin("fromJSON", 1)
+@builtin("fromJSON")
 def _from_json(s: Any) -> Any:
-    """Parse a JSON string into a Nix value."""
     s = yield from traced(
         force_string_no_ctx(s), "while evaluating the first argument passed to builtins.fromJSON"
     )
@@ -472,9 +470,8 @@ def _from_json(s: Any) -> Any:
 
 
 # ------------------------------------------------------------------- TOML
-@builtin("fromTOML", 1)
+@builtin("fromTOML")
 def _from_toml(s: Any) -> Any:
-    """Parse a TOML string into a Nix value."""
     s = yield from traced(
         force_string_no_ctx(s), "while evaluating the first argument passed to builtins.fromTOML"
     )
@@ -626,9 +623,8 @@ def _xml_function(f: Lambda, ind: str, location: bool, out: list[str]) -> None:
     out.append(f"{ind}</function>\n")
 
 
-@builtin("toXML", 1)
+@builtin("toXML")
 def _to_xml(v: Any) -> Any:
-    """The XML rendering of a value, as ``nix-instantiate --xml`` prints it."""
     return (yield from to_xml(v, location=False))
 
 

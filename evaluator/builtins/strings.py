@@ -48,9 +48,8 @@ def _from_bytes(b: bytes) -> str:
 _ALTERNATIONS: dict[tuple[str, ...], Any] = {}
 
 
-@builtin("replaceStrings", 3)
+@builtin("replaceStrings")
 def _replace_strings(from_: Any, to: Any, s: Any) -> Any:
-    """Replace every occurrence of the ``from`` strings by the ``to`` ones."""
     from_ = yield from traced(force_list(from_), _arg(0, "replaceStrings"))
     to = yield from traced(force_list(to), _arg(1, "replaceStrings"))
     if len(from_) != len(to):
@@ -373,9 +372,8 @@ def _groups(m: Any) -> list[Any]:
     return [None if g is None else _from_bytes(g) for g in m.groups()]
 
 
-@builtin("match", 2)
+@builtin("match")
 def _match(re: Any, s: Any) -> Any:
-    """The groups of a POSIX regex matching the whole string, or null."""
     re = yield from traced(force_string_no_ctx(re), _arg(0, "match"))
     rx = compile_regex(str(re), posix=False)
     s = yield from traced(force_string(s), _arg(1, "match"))
@@ -385,9 +383,8 @@ def _match(re: Any, s: Any) -> Any:
     return _groups(m)
 
 
-@builtin("split", 2)
+@builtin("split")
 def _split(re: Any, s: Any) -> Any:
-    """Non-matching pieces of a string interleaved with the match groups."""
     re = yield from traced(force_string_no_ctx(re), _arg(0, "split"))
     rx = compile_regex(str(re), posix=True)
     s = yield from traced(force_string(s), _arg(1, "split"))
@@ -466,17 +463,15 @@ def compare_versions(v1: str, v2: str) -> int:
     return 0
 
 
-@builtin("compareVersions", 2)
+@builtin("compareVersions")
 def _compare_versions(a: Any, b: Any) -> Any:
-    """Compare two version strings: -1, 0 or 1."""
     a = yield from traced(force_string_no_ctx(a), _arg(0, "compareVersions"))
     b = yield from traced(force_string_no_ctx(b), _arg(1, "compareVersions"))
     return compare_versions(str(a), str(b))
 
 
-@builtin("splitVersion", 1)
+@builtin("splitVersion")
 def _split_version(v: Any) -> Any:
-    """The components of a version string."""
     v = yield from traced(force_string_no_ctx(v), _arg(0, "splitVersion"))
     v = str(v)
     out = []
@@ -489,10 +484,8 @@ def _split_version(v: Any) -> Any:
     return out
 
 
-@builtin("parseDrvName", 1)
+@builtin("parseDrvName")
 def _parse_drv_name(s: Any) -> Any:
-    """Split a package name into ``{ name; version; }`` at the first dash
-    not followed by a letter."""
     s = yield from traced(force_string_no_ctx(s), _arg(0, "parseDrvName"))
     s = str(s)
     name, version = s, ""
@@ -626,18 +619,16 @@ def _digest(algo: str, data: bytes) -> bytes:
     return hashlib.new(algo, data).digest()
 
 
-@builtin("hashString", 2)
+@builtin("hashString")
 def _hash_string(algo: Any, s: Any) -> Any:
-    """The base-16 hash of a string (md5, sha1, sha256 or sha512)."""
     algo = yield from traced(force_string_no_ctx(algo), _arg(0, "hashString"))
     algo = parse_hash_algo(str(algo))
     s = yield from traced(force_string(s), _arg(1, "hashString"))
     return _digest(algo, _to_bytes(s)).hex()
 
 
-@builtin("hashFile", 2)
+@builtin("hashFile")
 def _hash_file(algo: Any, p: Any) -> Any:
-    """The base-16 hash of a file's contents."""
     algo = yield from traced(force_string_no_ctx(algo), _arg(0, "hashFile"))
     algo = parse_hash_algo(str(algo))
     ev = yield CONTEXT
@@ -646,9 +637,8 @@ def _hash_file(algo: Any, p: Any) -> Any:
     return _digest(algo, data).hex()
 
 
-@builtin("convertHash", 1)
+@builtin("convertHash")
 def _convert_hash(args: Any) -> Any:
-    """Re-encode a hash: ``{ hash; hashAlgo ? null; toHashFormat; }``."""
     args = yield from traced(force_attrs(args), _arg(0, "convertHash"))
     if "hash" not in args:
         err = NixError("attribute 'hash' missing")
