@@ -93,7 +93,17 @@ def force_string(v: Any) -> Any:
     return v
 
 
+def null_bytes_error(s: str) -> NixError:
+    """Nix's error for a decoded string holding a null byte."""
+    shown = s.replace("\x00", "\u2400")
+    return NixError(
+        f"input string '{shown}' cannot be represented as Nix string because it contains null bytes"
+    )
+
+
 # ------------------------------------------------------------------ control
+
+
 @builtin("throw")
 def _throw(msg: Any) -> Any:
     s = yield from coerce_to_string(msg, coerce_more=True)

@@ -32,6 +32,7 @@ from ..values import (
     show_type,
 )
 from ..vm import CONTEXT
+from .core import null_bytes_error
 from .lists import force_string_no_ctx, traced
 from .registry import builtin
 
@@ -323,14 +324,6 @@ def _syntax(text: str, i: int, where: str, expected: str) -> NixError:
     return NixError(
         f"[json.exception.parse_error.101] parse error at line {line}, column {col}: "
         f"syntax error while parsing {where} - unexpected {got}{exp}"
-    )
-
-
-def null_bytes_error(s: str) -> NixError:
-    """Nix's error for a decoded string holding a null byte."""
-    shown = s.replace("\x00", "\u2400")
-    return NixError(
-        f"input string '{shown}' cannot be represented as Nix string because it contains null bytes"
     )
 
 

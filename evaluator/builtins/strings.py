@@ -7,20 +7,21 @@ semantics differ (regular expressions, empty replacement patterns) the work is
 done on the UTF-8 bytes.
 
 Regular expressions are POSIX extended ones as libstdc++'s ``std::regex``
-reads them (what Nix uses): they are translated to the ``regex`` package's
-syntax over bytes.  ``match`` takes the first full match in backtracking
-order, as libstdc++ does; ``split`` takes the leftmost-longest match at each
-step (``regex.POSIX``).
+reads them (what Nix uses): they are translated to a Python pattern over
+bytes.  ``match`` takes the first full match in backtracking order, as
+libstdc++ does (the standard ``re``); ``split`` takes the leftmost-longest
+match at each step (the ``regex`` package's ``regex.POSIX``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
+import re as std_re
 from collections.abc import Callable
 from typing import Any
 
+from .. import hashing
 from ..diagnostics import Diagnostic, Note, Severity
 from ..errors import NixError
 from ..runtime import SIZE_CHECK_FROM, cat_strings, check_len, type_error
@@ -99,9 +100,8 @@ def _replace_strings(from_: Any, to: Any, s: Any) -> Any:
         key = tuple(pats)
         rx = _ALTERNATIONS.get(key)
         if rx is None:
-            import regex  # here: importing it costs every start-up
-
-            rx = regex.compile("|".join(f"({regex.escape(p)})" for p in pats))
+            # ``re``: an alternation of literals needs nothing of ``regex``.
+            rx = std_re.compile("|".join(f"({std_re.escape(p)})" for p in pats))
             if len(_ALTERNATIONS) > 1024:
                 _ALTERNATIONS.clear()
             _ALTERNATIONS[key] = rx
@@ -270,8 +270,8 @@ def _bracket(p: bytes, i: int) -> tuple[str, int]:
 
 
 def translate_ere(pattern: bytes) -> str:
-    """A POSIX extended regular expression as a ``regex`` pattern (bytes
-    semantics, all literals escaped); raises ``BadRegex``."""
+    """A POSIX extended regular expression as a ``regex`` (or ``re``)
+    pattern (bytes semantics, all literals escaped); raises ``BadRegex``."""
     out: list[str] = []
     # Per open group: (index of its "(" in out,) ; and per level the start
     # of the last atom (None when a quantifier would have nothing to repeat).
@@ -355,12 +355,22 @@ def compile_regex(pattern: str, posix: bool) -> Any:
     key = (pattern, posix)
     rx = _CACHE.get(key)
     if rx is None:
-        import regex  # here: importing it costs every start-up
-
         try:
-            text = translate_ere(_to_bytes(pattern))
-            rx = regex.compile(text.encode("latin-1"), flags=regex.POSIX if posix else 0)
-        except (BadRegex, regex.error, OverflowError, RecursionError):
+            text = translate_ere(_to_bytes(pattern)).encode("latin-1")
+            if posix:
+                # Leftmost-longest matching: only ``regex`` has it.  Imported
+                # here, as it costs every start-up 7 ms and 2 MB otherwise.
+                import regex
+
+                try:
+                    rx = regex.compile(text, flags=regex.POSIX)
+                except regex.error:
+                    raise BadRegex("invalid") from None
+            else:
+                # Backtracking (as ``match``): the translated pattern uses
+                # only syntax that ``re`` and ``regex`` read alike.
+                rx = std_re.compile(text)
+        except (BadRegex, std_re.error, OverflowError, RecursionError):
             raise NixError(f"invalid regular expression '{pattern}'") from None
         if len(_CACHE) > 2048:
             _CACHE.clear()
@@ -616,7 +626,7 @@ def format_hash(algo: str, digest: bytes, fmt: str) -> str:
 
 
 def _digest(algo: str, data: bytes) -> bytes:
-    return hashlib.new(algo, data).digest()
+    return hashing.new(algo, data).digest()  # type: ignore[no-any-return]
 
 
 @builtin("hashString")

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import NixError
 from ..values import INT_MAX, INT_MIN, Attrs
-from .serial import null_bytes_error
+from .core import null_bytes_error
 
 # Comments and strings (skipped), or a time with a fractional second.
 _TOML_SKIP_OR_FRAC = re.compile(
