@@ -408,6 +408,10 @@ class UpdatePositions(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self.over) + sum(1 for key in self.under if key not in self.over)
 
+    def __bool__(self) -> bool:
+        # Not ``__len__``'s count: ``if s.pos and name in s.pos`` is common.
+        return bool(self.over) or bool(self.under)
+
 
 # ------------------------------------------------------------- comparison
 def op_eq(a: Any, b: Any, top: bool = True) -> Any:

@@ -62,6 +62,7 @@ def test_update_positions_layer_and_flatten() -> None:
     p = UpdatePositions(a, b)
     assert dict(p) == {"x": 1, "y": 3, "z": 4} and len(p) == 3
     assert p["y"] == 3 and p.get("x") == 1 and p.get("w") is None and "w" not in p
+    assert p and not UpdatePositions({}, {})
     deep: object = a
     for i in range(3 * UpdatePositions.MAX_DEPTH):
         deep = UpdatePositions(deep, {f"k{i}": i})  # type: ignore[arg-type]
