@@ -15,7 +15,6 @@ the same lines.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -363,6 +362,8 @@ def _derivation_attr(drv: _Drv, attrs: Attrs, key: str, ignore_nulls: bool) -> A
                 _attr_pos(attrs, key),
             )
         )
+        import json  # here: only the deprecated ``__json`` attribute needs it
+
         try:
             parsed = json.loads(s)
         except ValueError as e:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
 from ..errors import NixError
@@ -335,6 +334,9 @@ def _json_str(text: str, i: int) -> tuple[str, int]:
         end = m.end()
     else:
         try:
+            # Here: importing ``json`` costs every start-up otherwise.
+            from json.decoder import scanstring  # type: ignore[attr-defined]
+
             s, end = scanstring(text, i + 1, True)
         except ValueError as e:
             msg = str(e).split(":")[0]
