@@ -11,6 +11,7 @@ times faster, imported on first use.  Both give the same digests.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -18,34 +19,30 @@ from typing import Any
 LARGE = 1 << 20
 
 
-def _builtin_constructors() -> dict[str, Callable[..., Any]]:
-    out: dict[str, Callable[..., Any]] = {}
-    for algo, modules in (
-        ("md5", ("_md5",)),
-        ("sha1", ("_sha1",)),
-        ("sha256", ("_sha2", "_sha256")),
-        ("sha512", ("_sha2", "_sha512")),
-    ):
-        for module in modules:
-            try:
-                mod = __import__(module)
-            except ImportError:
-                continue
-            ctor = getattr(mod, algo, None)
-            if ctor is not None:
-                out[algo] = ctor
-                break
-    return out
+# The interpreter's own hash modules by algorithm (``_sha2`` from 3.12).
+_MODULES = {
+    "md5": "_md5",
+    "sha1": "_sha1",
+    "sha256": "_sha2" if sys.version_info >= (3, 12) else "_sha256",
+    "sha512": "_sha2" if sys.version_info >= (3, 12) else "_sha512",
+}
 
 
-_BUILTIN = _builtin_constructors()
+def _builtin(algo: str) -> Callable[..., Any] | None:
+    module = _MODULES.get(algo)
+    if module is None:
+        return None
+    try:
+        return getattr(__import__(module), algo, None)
+    except ImportError:  # an interpreter built without it
+        return None
 
 
 def new(algo: str, data: bytes = b"") -> Any:
     """A hash object (``update``, ``digest``, ``hexdigest``) of ``algo``
     (md5, sha1, sha256, sha512) over ``data``; for data streamed in large
     amounts use ``streaming``."""
-    ctor = _BUILTIN.get(algo)
+    ctor = _builtin(algo)
     if ctor is None or len(data) > LARGE:
         return streaming(algo, data)
     return ctor(data)
