@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
 from . import hashing
@@ -156,12 +155,31 @@ def compress_hash(digest: bytes, size: int) -> bytes:
 # Hashes
 
 
-@dataclass(frozen=True)
 class Hash:
-    """A digest together with its algorithm."""
+    """A digest together with its algorithm (immutable; a plain class, not
+    a dataclass: making one costs every start-up a millisecond)."""
 
+    __slots__ = ("algo", "digest")
     algo: str
     digest: bytes
+
+    def __init__(self, algo: str, digest: bytes) -> None:
+        object.__setattr__(self, "algo", algo)
+        object.__setattr__(self, "digest", digest)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field '{name}'")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Hash:
+            return NotImplemented
+        return self.algo == other.algo and self.digest == other.digest  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.algo, self.digest))
+
+    def __repr__(self) -> str:
+        return f"Hash(algo={self.algo!r}, digest={self.digest!r})"
 
     def to_string(self, fmt: str = "nix32", include_algo: bool = False) -> str:
         """Render in ``base16``/``nix32``/``base64``/``sri`` (Nix's ``to_string``)."""
@@ -750,7 +768,6 @@ def _sort_key(s: str) -> bytes:
     return s.encode("utf-8", "surrogateescape")
 
 
-@dataclass
 class Derivation:
     """A store derivation, as the ATerm holds it.
 
@@ -760,14 +777,47 @@ class Derivation:
     live in ``env["__json"]``.
     """
 
-    name: str
-    outputs: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    input_srcs: set[str] = field(default_factory=set)
-    input_drvs: dict[str, set[str]] = field(default_factory=dict)
-    platform: str = ""
-    builder: str = ""
-    args: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
+    __slots__ = (
+        "name",
+        "outputs",
+        "input_srcs",
+        "input_drvs",
+        "platform",
+        "builder",
+        "args",
+        "env",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        outputs: dict[str, tuple[str, str, str]] | None = None,
+        input_srcs: set[str] | None = None,
+        input_drvs: dict[str, set[str]] | None = None,
+        platform: str = "",
+        builder: str = "",
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.outputs = {} if outputs is None else outputs
+        self.input_srcs = set() if input_srcs is None else input_srcs
+        self.input_drvs = {} if input_drvs is None else input_drvs
+        self.platform = platform
+        self.builder = builder
+        self.args = [] if args is None else args
+        self.env = {} if env is None else env
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Derivation:
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"Derivation({fields})"
 
     def is_fixed_output(self) -> bool:
         """True for a fixed-output derivation (its "out" carries a hash)."""

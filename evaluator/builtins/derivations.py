@@ -16,7 +16,6 @@ the same lines.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from .. import store
@@ -108,15 +107,17 @@ _LEGACY_CHECKS = (
 _HASH_MODES = {"flat": "flat", "recursive": "recursive", "nar": "recursive", "text": "text"}
 
 
-@dataclass
 class StoreState:
     """What one evaluator knows about the store paths it has computed."""
 
-    # .drv path -> hash modulo (hex) and output names.
-    modulo: dict[str, str] = field(default_factory=dict)
-    outputs: dict[str, list[str]] = field(default_factory=dict)
-    # store path -> the store paths it references (drv files, toFile texts).
-    refs: dict[str, frozenset[str]] = field(default_factory=dict)
+    __slots__ = ("modulo", "outputs", "refs")
+
+    def __init__(self) -> None:
+        # .drv path -> hash modulo (hex) and output names.
+        self.modulo: dict[str, str] = {}
+        self.outputs: dict[str, list[str]] = {}
+        # store path -> the store paths it references (drv files, toFile texts).
+        self.refs: dict[str, frozenset[str]] = {}
 
     def closure(self, path: str) -> set[str]:
         """``computeFSClosure``: ``path`` and everything it references."""
