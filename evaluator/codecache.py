@@ -21,13 +21,14 @@ unreadable is a miss, and writes go to a temporary file renamed into place
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import pickle
 import sys
 import tempfile
 from typing import Any
+
+from . import hashing
 
 _MAGIC = b"NIXLENS-CODE-1\n"
 _EVALUATOR_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -42,7 +43,7 @@ def default_directory() -> str:
 def fingerprint() -> bytes:
     """A hash of what compiled code depends on besides the file: the
     evaluator's own sources and the Python version (bytecode format)."""
-    h = hashlib.sha256()
+    h = hashing.sha256()
     h.update(importlib.util.MAGIC_NUMBER)
     h.update(sys.version.encode())
     for root, dirs, files in os.walk(_EVALUATOR_DIR):
@@ -81,7 +82,7 @@ class CodeCache:
         """The key of ``path``'s text ``data`` compiled under ``parts``."""
         if self._fp is None:
             self._fp = fingerprint()
-        h = hashlib.sha256(self._fp)
+        h = hashing.sha256(self._fp)
         h.update(path.encode("utf-8", "surrogatepass"))
         h.update(b"\0")
         h.update(repr(parts).encode("utf-8", "surrogatepass"))
@@ -90,7 +91,7 @@ class CodeCache:
         return h.digest()
 
     def _file(self, path: str) -> str:
-        name = hashlib.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+        name = hashing.sha256(path.encode("utf-8", "surrogatepass")).hexdigest()[:40]
         return os.path.join(self.directory, name[:2], name[2:] + ".nlc")
 
     def load(self, path: str, key: bytes) -> Any:

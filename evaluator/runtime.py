@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import math
 import threading
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .errors import AssertionFailed, EvalLimit, NixError
@@ -366,9 +367,50 @@ def op_update(a: Any, b: Any, span: Any) -> Attrs:
         return b
     r = Attrs(a)
     r.update(b)
-    if a.pos is not None or b.pos is not None:
-        r.pos = {**(a.pos or {}), **(b.pos or {})}
+    if a.pos is None or b.pos is None:
+        r.pos = b.pos if a.pos is None else a.pos
+    else:
+        r.pos = UpdatePositions(a.pos, b.pos)
     return r
+
+
+class UpdatePositions(Mapping[str, Any]):
+    """The attribute positions of ``a // b``, ``b``'s over ``a``'s, without
+    copying either: every update of a package set or a derivation copied
+    its positions (a dict each, 6 MB of a 3,000-package set).  Chains deeper
+    than ``MAX_DEPTH`` are flattened, so a lookup stays cheap."""
+
+    __slots__ = ("under", "over", "depth")
+    MAX_DEPTH = 8
+
+    def __init__(self, under: Mapping[str, Any], over: Mapping[str, Any]) -> None:
+        depth = max(getattr(under, "depth", 0), getattr(over, "depth", 0)) + 1
+        if depth > self.MAX_DEPTH:
+            under, over, depth = {**under, **over}, {}, 1
+        self.under = under
+        self.over = over
+        self.depth = depth
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.over:
+            return self.over[key]
+        return self.under[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.over or key in self.under
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.over
+        for key in self.under:
+            if key not in self.over:
+                yield key
+
+    def __len__(self) -> int:
+        return len(self.over) + sum(1 for key in self.under if key not in self.over)
+
+    def __bool__(self) -> bool:
+        # Not ``__len__``'s count: ``if s.pos and name in s.pos`` is common.
+        return bool(self.over) or bool(self.under)
 
 
 # ------------------------------------------------------------- comparison

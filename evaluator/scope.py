@@ -29,55 +29,14 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from . import nodes as N
-from .builtins.registry import GLOBAL_NAMES as UNPREFIXED_BUILTINS
+from .builtins.table import global_names
 from .nodes import Span
 from .walk import children as walk_children
 
-# Builtins registered without the ``__`` prefix (Nix's primops with a ``.name``
-# not starting with ``__``, plus ``derivation``): visible as-is in the global
-# scope and *not* as ``__name``.  Checked against ``nix-instantiate`` (every
-# other builtin is global only as ``__name``).
-_UNPREFIXED: frozenset[str] = frozenset(UNPREFIXED_BUILTINS)
-
-# Constants visible only as ``__name`` (and as ``builtins.name``).
-_PREFIXED_CONSTANTS = (
-    "currentSystem",
-    "currentTime",
-    "langVersion",
-    "nixPath",
-    "nixVersion",
-    "storeDir",
-)
-
-# ``builtins.<name>`` for the other primops (Nix 2.36, default settings; the
-# unsafe-native-code ones ``importNative``/``exec`` are left out).
-_PREFIXED_PRIMOPS = (
-    "add addDrvOutputDependencies addErrorContext all any appendContext attrNames "
-    "attrValues bitAnd bitOr bitXor catAttrs ceil compareVersions concatLists "
-    "concatMap concatStringsSep convertHash deepSeq div elem elemAt fetchClosure "
-    "fetchurl filter filterSource findFile flakeRefToString floor foldl' fromJSON "
-    "functionArgs genList genericClosure getAttr getContext getEnv getFlake groupBy "
-    "hasAttr hasContext hashFile hashString head intersectAttrs isAttrs isBool "
-    "isFloat isFunction isInt isList isPath isString length lessThan listToAttrs "
-    "mapAttrs match mul outputOf parseDrvName parseFlakeRef partition path "
-    "pathExists readDir readFile readFileType replaceStrings seq sort split "
-    "splitVersion storePath stringLength sub substring tail toFile toJSON toPath "
-    "toXML trace traceVerbose tryEval typeOf unsafeDiscardOutputDependency "
-    "unsafeDiscardStringContext unsafeGetAttrPos warn zipAttrsWith"
-).split()
-
-#: Names of Nix's global base environment (what a bare variable can refer to).
-GLOBAL_NAMES: frozenset[str] = frozenset(
-    {
-        *_UNPREFIXED,
-        "builtins",
-        "true",
-        "false",
-        "null",
-        *("__" + n for n in _PREFIXED_CONSTANTS),
-        *("__" + n for n in _PREFIXED_PRIMOPS),
-    }
-)
+#: Names of Nix's global base environment (what a bare variable can refer
+#: to), from the table of builtins: the unprefixed ones and ``__name`` for
+#: the others.
+GLOBAL_NAMES: frozenset[str] = global_names()
 
 
 @dataclass(slots=True, eq=False)

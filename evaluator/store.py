@@ -7,22 +7,22 @@ file tree, ``builtins.toFile`` / ``builtins.path`` / ``"${./file}"`` store
 paths, and derivations (the ATerm text, the hash modulo, output paths and the
 ``.drv`` path). Nothing is ever written: the evaluator only needs the names.
 
-Pure Python on ``hashlib``; file access goes through the small ``StoreIO``
-protocol so the evaluator can supply its own (sandboxed, overlaid) I/O. The
-algorithms follow Nix's ``hash.cc``, ``base-n.cc``, ``path.cc``,
-``store-dir-config.cc``, ``archive.cc``, ``derivations.cc`` and
-``primops.cc`` (``derivationStrictInternal``), Nix 2.36.
+Pure Python on ``hashing`` (the interpreter's hashes; OpenSSL's for large
+data); file access goes through the small ``StoreIO`` protocol so the
+evaluator can supply its own (sandboxed, overlaid) I/O. The algorithms
+follow Nix's ``hash.cc``, ``base-n.cc``, ``path.cc``, ``store-dir-config.cc``,
+``archive.cc``, ``derivations.cc`` and ``primops.cc``
+(``derivationStrictInternal``), Nix 2.36.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
 
+from . import hashing
 from .errors import NixError
 
 STORE_DIR = "/nix/store"
@@ -155,12 +155,31 @@ def compress_hash(digest: bytes, size: int) -> bytes:
 # Hashes
 
 
-@dataclass(frozen=True)
 class Hash:
-    """A digest together with its algorithm."""
+    """A digest together with its algorithm (immutable; a plain class, not
+    a dataclass: making one costs every start-up a millisecond)."""
 
+    __slots__ = ("algo", "digest")
     algo: str
     digest: bytes
+
+    def __init__(self, algo: str, digest: bytes) -> None:
+        object.__setattr__(self, "algo", algo)
+        object.__setattr__(self, "digest", digest)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field '{name}'")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Hash:
+            return NotImplemented
+        return self.algo == other.algo and self.digest == other.digest  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((self.algo, self.digest))
+
+    def __repr__(self) -> str:
+        return f"Hash(algo={self.algo!r}, digest={self.digest!r})"
 
     def to_string(self, fmt: str = "nix32", include_algo: bool = False) -> str:
         """Render in ``base16``/``nix32``/``base64``/``sri`` (Nix's ``to_string``)."""
@@ -322,19 +341,21 @@ def _hasher(algo: str):  # type: ignore[no-untyped-def]
         except ImportError:
             raise StoreError("BLAKE3 hashing needs the 'blake3' Python package") from None
         return blake3.blake3()
-    return hashlib.new(algo)
+    return hashing.Incremental(algo)
 
 
 def hash_bytes(algo: str, data: bytes) -> Hash:
     """Hash ``data`` with ``algo`` (``hashString``)."""
-    h = _hasher(algo)
-    h.update(data)
-    return Hash(algo, h.digest())
+    if algo == "blake3":
+        h = _hasher(algo)
+        h.update(data)
+        return Hash(algo, h.digest())
+    return Hash(algo, hashing.new(algo, data).digest())
 
 
 def hash_placeholder(output_name: str) -> str:
     """``builtins.placeholder``: ``/`` + base-32 sha256 of ``nix-output:<name>``."""
-    return "/" + nix32_encode(hashlib.sha256(b"nix-output:" + output_name.encode()).digest())
+    return "/" + nix32_encode(hashing.sha256(b"nix-output:" + output_name.encode()).digest())
 
 
 # --------------------------------------------------------------------------
@@ -391,7 +412,7 @@ def _store_path_from_digest(digest20: bytes, name: str, store_dir: str) -> str:
 def make_store_path(type_: str, inner_hash_hex: str, name: str, store_dir: str = STORE_DIR) -> str:
     """Store path from the fingerprint ``type:sha256:<hex>:<store_dir>:name``."""
     fingerprint = f"{type_}:sha256:{inner_hash_hex}:{store_dir}:{name}"
-    digest = hashlib.sha256(fingerprint.encode("utf-8", "surrogateescape")).digest()
+    digest = hashing.sha256(fingerprint.encode("utf-8", "surrogateescape")).digest()
     return _store_path_from_digest(compress_hash(digest, 20), name, store_dir)
 
 
@@ -411,7 +432,7 @@ def make_text_path(
 ) -> str:
     """Path of a text file added to the store (``builtins.toFile``, ``.drv`` files)."""
     data = content.encode("utf-8", "surrogateescape") if isinstance(content, str) else content
-    inner = hashlib.sha256(data).hexdigest()
+    inner = hashing.sha256(data).hexdigest()
     return make_store_path(_make_type("text", references), inner, name, store_dir)
 
 
@@ -460,7 +481,7 @@ def make_fixed_output_path(
             "see the manual for more details."
         )
     payload = f"fixed:out:{_method_prefix(method)}{hash_algo}:{digest.hex()}:"
-    inner = hashlib.sha256(payload.encode()).hexdigest()
+    inner = hashing.sha256(payload.encode()).hexdigest()
     return make_store_path("output:out", inner, name, store_dir)
 
 
@@ -747,7 +768,6 @@ def _sort_key(s: str) -> bytes:
     return s.encode("utf-8", "surrogateescape")
 
 
-@dataclass
 class Derivation:
     """A store derivation, as the ATerm holds it.
 
@@ -757,14 +777,47 @@ class Derivation:
     live in ``env["__json"]``.
     """
 
-    name: str
-    outputs: dict[str, tuple[str, str, str]] = field(default_factory=dict)
-    input_srcs: set[str] = field(default_factory=set)
-    input_drvs: dict[str, set[str]] = field(default_factory=dict)
-    platform: str = ""
-    builder: str = ""
-    args: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
+    __slots__ = (
+        "name",
+        "outputs",
+        "input_srcs",
+        "input_drvs",
+        "platform",
+        "builder",
+        "args",
+        "env",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        outputs: dict[str, tuple[str, str, str]] | None = None,
+        input_srcs: set[str] | None = None,
+        input_drvs: dict[str, set[str]] | None = None,
+        platform: str = "",
+        builder: str = "",
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.name = name
+        self.outputs = {} if outputs is None else outputs
+        self.input_srcs = set() if input_srcs is None else input_srcs
+        self.input_drvs = {} if input_drvs is None else input_drvs
+        self.platform = platform
+        self.builder = builder
+        self.args = [] if args is None else args
+        self.env = {} if env is None else env
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Derivation:
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
+        return f"Derivation({fields})"
 
     def is_fixed_output(self) -> bool:
         """True for a fixed-output derivation (its "out" carries a hash)."""
@@ -824,7 +877,7 @@ def unparse(
 def fixed_output_modulo_hash(drv: Derivation) -> str:
     """Hash modulo of a fixed-output derivation: depends on its output only."""
     path, algo, hash_ = drv.outputs["out"]
-    return hashlib.sha256(f"fixed:out:{algo}:{hash_}:{path}".encode()).hexdigest()
+    return hashing.sha256(f"fixed:out:{algo}:{hash_}:{path}".encode()).hexdigest()
 
 
 def hash_derivation_modulo(
@@ -845,7 +898,7 @@ def hash_derivation_modulo(
     for drv_path, outs in drv.input_drvs.items():
         replaced.setdefault(resolve_input_drv_hash(drv_path), set()).update(outs)
     aterm = unparse(drv, mask_outputs=mask_outputs, input_drvs_override=replaced)
-    return hashlib.sha256(aterm.encode("utf-8", "surrogateescape")).hexdigest()
+    return hashing.sha256(aterm.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def derivation_store_path(drv: Derivation, store_dir: str = STORE_DIR) -> tuple[str, str]:

@@ -23,6 +23,7 @@ be forced (the result of every generator is forced to weak head normal form).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 INT_MIN = -(2**63)
@@ -114,7 +115,7 @@ class Attrs(dict):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.pos: dict[str, Any] | None = None
+        self.pos: Mapping[str, Any] | None = None
 
 
 class Lambda:

@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -46,7 +47,7 @@ def test_misc_nix_is_empty_list() -> None:
 
 
 @pytest.mark.libtests
-def test_modules_sh_passes() -> None:
+def test_modules_sh_passes(tmp_path: Path) -> None:
     lib = _lib_dir()
     bash = shutil.which("bash")
     if bash is None:
@@ -55,6 +56,10 @@ def test_modules_sh_passes() -> None:
     env["PATH"] = TOOLS + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     env["NIXLENS_PYTHON"] = sys.executable
+    # Hundreds of processes: Python's bytecode cached as in an installation
+    # (an environment turning it off has each one compile the evaluator).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
     proc = subprocess.run(
         [bash, os.path.join(lib, "lib", "tests", "modules.sh")],
         env=env,

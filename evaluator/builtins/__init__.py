@@ -1,4 +1,5 @@
-"""The builtins: a registry filled by the modules of this package.
+"""The builtins: a registry filled by the modules of this package, each
+builtin's name, parameters and documentation taken from ``table``.
 
 Each builtin is a generator function taking its arguments unforced and
 returning a forced value; it forces with ``x = yield from force(x)`` and calls

@@ -38,31 +38,27 @@ def _sort_key(elem: str) -> tuple[int, str, str]:
     return (0, elem, "")
 
 
-@builtin("unsafeDiscardStringContext", 1)
+@builtin("unsafeDiscardStringContext")
 def _unsafe_discard_string_context(s: Any) -> Any:
-    """The string without its context."""
     s = yield from traced(coerce_to_string(s), _arg("unsafeDiscardStringContext"))
     return str(s)
 
 
-@builtin("hasContext", 1)
+@builtin("hasContext")
 def _has_context(s: Any) -> Any:
-    """Whether a string has a non-empty context."""
     s = yield from traced(force_string(s), _arg("hasContext"))
     return bool(context_of(s))
 
 
-@builtin("unsafeDiscardOutputDependency", 1)
+@builtin("unsafeDiscardOutputDependency")
 def _unsafe_discard_output_dependency(s: Any) -> Any:
-    """Turn every ``=drv`` (all outputs) element into a plain reference to the drv."""
     s = yield from traced(coerce_to_string(s), _arg("unsafeDiscardOutputDependency"))
     ctx = {c[1:] if c.startswith("=") else c for c in context_of(s)}
     return _with_ctx(s, ctx)
 
 
-@builtin("addDrvOutputDependencies", 1)
+@builtin("addDrvOutputDependencies")
 def _add_drv_output_dependencies(s: Any) -> Any:
-    """Turn the one plain ``.drv`` reference of a string into an all-outputs one."""
     s = yield from traced(coerce_to_string(s), _arg("addDrvOutputDependencies"))
     ctx = context_of(s)
     if len(ctx) != 1:
@@ -81,9 +77,8 @@ def _add_drv_output_dependencies(s: Any) -> Any:
     return CtxStr(str(s), frozenset([c]))
 
 
-@builtin("getContext", 1)
+@builtin("getContext")
 def _get_context(s: Any) -> Any:
-    """The context of a string as ``{ <path> = { path?; allOutputs?; outputs?; }; }``."""
     s = yield from traced(force_string(s), _arg("getContext"))
     infos: dict[str, dict[str, Any]] = {}
     for c in sorted(context_of(s), key=_sort_key):
@@ -97,9 +92,8 @@ def _get_context(s: Any) -> Any:
     return Attrs({k: Attrs(v) for k, v in infos.items()})
 
 
-@builtin("appendContext", 2)
+@builtin("appendContext")
 def _append_context(s: Any, ctx_attrs: Any) -> Any:
-    """Add the context described as by ``getContext`` to a string."""
     s = yield from traced(
         force_string(s), "while evaluating the first argument passed to builtins.appendContext"
     )

@@ -93,24 +93,31 @@ def force_string(v: Any) -> Any:
     return v
 
 
+def null_bytes_error(s: str) -> NixError:
+    """Nix's error for a decoded string holding a null byte."""
+    shown = s.replace("\x00", "\u2400")
+    return NixError(
+        f"input string '{shown}' cannot be represented as Nix string because it contains null bytes"
+    )
+
+
 # ------------------------------------------------------------------ control
-@builtin("throw", 1)
+
+
+@builtin("throw")
 def _throw(msg: Any) -> Any:
-    """Throw a catchable error with the given message."""
     s = yield from coerce_to_string(msg, coerce_more=True)
     raise ThrowError(str(s))
 
 
-@builtin("abort", 1)
+@builtin("abort")
 def _abort(msg: Any) -> Any:
-    """Abort evaluation with a fatal error."""
     s = yield from coerce_to_string(msg, coerce_more=True)
     raise AbortError(f"evaluation aborted with the following error message: '{s}'")
 
 
-@builtin("seq", 2)
+@builtin("seq")
 def _seq(a: Any, b: Any) -> Any:
-    """Force ``a`` to weak head normal form, then return ``b``."""
     yield from force(a)
     return (yield from force(b))
 
@@ -137,25 +144,22 @@ def deep_force(v: Any) -> Any:
     return None
 
 
-@builtin("deepSeq", 2)
+@builtin("deepSeq")
 def _deep_seq(a: Any, b: Any) -> Any:
-    """Force ``a`` deeply, then return ``b``."""
     yield from deep_force(a)
     return (yield from force(b))
 
 
-@builtin("tryEval", 1)
+@builtin("tryEval")
 def _try_eval(e: Any) -> Any:
-    """Evaluate ``e``; ``{ success; value; }``, catching throw/assert only."""
     ok, r = yield TryForce(e)
     if ok:
         return Attrs({"success": True, "value": r})
     return Attrs({"success": False, "value": False})
 
 
-@builtin("trace", 2)
+@builtin("trace")
 def _trace(msg: Any, v: Any) -> Any:
-    """Print ``msg`` to stderr (deep-forced), then return ``v``."""
     m = yield from force(msg)
     if m.__class__ is str or m.__class__ is CtxStr:
         text = str(m)
@@ -167,9 +171,8 @@ def _trace(msg: Any, v: Any) -> Any:
     return (yield from force(v))
 
 
-@builtin("warn", 2)
+@builtin("warn")
 def _warn(msg: Any, v: Any) -> Any:
-    """Emit an evaluation warning, then return ``v``."""
     m = yield from force(msg)
     if m.__class__ is not str and m.__class__ is not CtxStr:
         raise type_error("a string", m)
@@ -188,8 +191,7 @@ def _pred(name: str, test: Any) -> None:
         v = yield from force(v)
         return test(v)
 
-    fn.__doc__ = f"Whether the argument is {name[2:].lower()}."
-    builtin(name, 1)(fn)
+    builtin(name)(fn)
 
 
 _pred("isAttrs", lambda v: v.__class__ is Attrs)
@@ -203,9 +205,8 @@ _pred("isNull", lambda v: v is None)
 _pred("isPath", lambda v: v.__class__ is NixPath)
 
 
-@builtin("typeOf", 1)
+@builtin("typeOf")
 def _type_of(v: Any) -> Any:
-    """The type of a value as a string: int, string, set, lambda, ..."""
     v = yield from force(v)
     return type_name(v)
 
@@ -219,9 +220,8 @@ def _num(v: Any) -> Any:
     return v
 
 
-@builtin("add", 2)
+@builtin("add")
 def _add(a: Any, b: Any) -> Any:
-    """Add two numbers."""
     a = yield from force(a)
     b = yield from force(b)
     if a.__class__ is int and b.__class__ is int:
@@ -234,33 +234,29 @@ def _add(a: Any, b: Any) -> Any:
     return float(a) + float(b)
 
 
-@builtin("sub", 2)
+@builtin("sub")
 def _sub(a: Any, b: Any) -> Any:
-    """Subtract two numbers."""
     a = yield from force(a)
     b = yield from force(b)
     return op_sub(a, b, None)
 
 
-@builtin("mul", 2)
+@builtin("mul")
 def _mul(a: Any, b: Any) -> Any:
-    """Multiply two numbers."""
     a = yield from force(a)
     b = yield from force(b)
     return op_mul(a, b, None)
 
 
-@builtin("div", 2)
+@builtin("div")
 def _div(a: Any, b: Any) -> Any:
-    """Divide two numbers (integer division truncates)."""
     a = yield from force(a)
     b = yield from force(b)
     return op_div(a, b, None)
 
 
-@builtin("lessThan", 2)
+@builtin("lessThan")
 def _less_than(a: Any, b: Any) -> Any:
-    """``a < b`` for numbers, strings, paths and lists."""
     a = yield from force(a)
     b = yield from force(b)
     return (yield from op_lt(a, b, None))
@@ -272,8 +268,7 @@ def _bitop(name: str, op: Any) -> None:
         b = yield from force_int(b)
         return op(a, b)
 
-    fn.__doc__ = f"Bitwise {name[3:].upper()} of two integers."
-    builtin(name, 2)(fn)
+    builtin(name)(fn)
 
 
 _bitop("bitAnd", lambda a, b: a & b)
@@ -295,8 +290,7 @@ def _round(name: str, f: Any) -> None:
             raise NixError(f"float {v} does not fit into an integer")
         return r
 
-    fn.__doc__ = f"Round a number ({name})."
-    builtin(name, 1)(fn)
+    builtin(name)(fn)
 
 
 _round("ceil", math.ceil)
@@ -304,34 +298,30 @@ _round("floor", math.floor)
 
 
 # -------------------------------------------------------------------- lists
-@builtin("length", 1)
+@builtin("length")
 def _length(xs: Any) -> Any:
-    """The number of elements of a list."""
     xs = yield from force_list(xs)
     return len(xs)
 
 
-@builtin("head", 1)
+@builtin("head")
 def _head(xs: Any) -> Any:
-    """The first element of a list."""
     xs = yield from force_list(xs)
     if not xs:
         raise NixError("'builtins.head' called on an empty list")
     return (yield from force(xs[0]))
 
 
-@builtin("tail", 1)
+@builtin("tail")
 def _tail(xs: Any) -> Any:
-    """A list without its first element."""
     xs = yield from force_list(xs)
     if not xs:
         raise NixError("'builtins.tail' called on an empty list")
     return xs[1:]
 
 
-@builtin("elemAt", 2)
+@builtin("elemAt")
 def _elem_at(xs: Any, n: Any) -> Any:
-    """The element of a list at an index (from 0)."""
     xs = yield from force_list(xs)
     n = yield from force_int(n)
     if n < 0 or n >= len(xs):
@@ -349,9 +339,8 @@ def apply2_thunk(f: Any, x: Any, y: Any) -> Thunk:
     return Thunk(_apply2_code, (f, x, y))
 
 
-@builtin("map", 2)
+@builtin("map")
 def _map(f: Any, xs: Any) -> Any:
-    """Apply a function to every element of a list (lazily)."""
     xs = yield from force_list(xs)
     if not xs:
         return xs
@@ -360,9 +349,8 @@ def _map(f: Any, xs: Any) -> Any:
     return [Thunk(_apply_code, (f, x, span)) for x in xs]
 
 
-@builtin("filter", 2)
+@builtin("filter")
 def _filter(f: Any, xs: Any) -> Any:
-    """The elements of a list for which the predicate is true."""
     xs = yield from force_list(xs)
     f = yield from force_fn(f)
     out = []
@@ -375,9 +363,8 @@ def _filter(f: Any, xs: Any) -> Any:
     return out if len(out) != len(xs) else xs
 
 
-@builtin("foldl'", 3)
+@builtin("foldl'")
 def _foldl(op: Any, nul: Any, xs: Any) -> Any:
-    """Left fold, forcing the accumulator at each step."""
     op = yield from force_fn(op)
     xs = yield from force_list(xs)
     acc = nul
@@ -389,9 +376,8 @@ def _foldl(op: Any, nul: Any, xs: Any) -> Any:
     return acc
 
 
-@builtin("genList", 2)
+@builtin("genList")
 def _gen_list(f: Any, n: Any) -> Any:
-    """``[ (f 0) (f 1) ... (f (n - 1)) ]``."""
     n = yield from force_int(n)
     if n < 0:
         raise NixError(f"cannot create list of size {n}")
@@ -402,9 +388,8 @@ def _gen_list(f: Any, n: Any) -> Any:
     return [Thunk(_apply_code, (f, i, None)) for i in range(n)]
 
 
-@builtin("concatLists", 1)
+@builtin("concatLists")
 def _concat_lists(xss: Any) -> Any:
-    """Concatenate a list of lists."""
     xss = yield from force_list(xss)
     out: list[Any] = []
     for xs in xss:
@@ -416,23 +401,20 @@ def _concat_lists(xss: Any) -> Any:
 
 
 # ---------------------------------------------------------- attribute sets
-@builtin("attrNames", 1)
+@builtin("attrNames")
 def _attr_names(s: Any) -> Any:
-    """The names of a set's attributes, sorted."""
     s = yield from force_attrs(s)
     return sorted(s)
 
 
-@builtin("attrValues", 1)
+@builtin("attrValues")
 def _attr_values(s: Any) -> Any:
-    """The values of a set's attributes, sorted by name."""
     s = yield from force_attrs(s)
     return [s[k] for k in sorted(s)]
 
 
-@builtin("getAttr", 2)
+@builtin("getAttr")
 def _get_attr(name: Any, s: Any) -> Any:
-    """``s.${name}``."""
     name = yield from force_string(name)
     s = yield from force_attrs(s)
     v = s.get(str(name), MISSING)
@@ -441,17 +423,15 @@ def _get_attr(name: Any, s: Any) -> Any:
     return (yield from force(v))
 
 
-@builtin("hasAttr", 2)
+@builtin("hasAttr")
 def _has_attr(name: Any, s: Any) -> Any:
-    """``s ? ${name}``."""
     name = yield from force_string(name)
     s = yield from force_attrs(s)
     return str(name) in s
 
 
-@builtin("removeAttrs", 2)
+@builtin("removeAttrs")
 def _remove_attrs(s: Any, names: Any) -> Any:
-    """A set without the named attributes."""
     s = yield from force_attrs(s)
     names = yield from force_list(names)
     drop = set()
@@ -465,9 +445,8 @@ def _remove_attrs(s: Any, names: Any) -> Any:
     return r
 
 
-@builtin("listToAttrs", 1)
+@builtin("listToAttrs")
 def _list_to_attrs(xs: Any) -> Any:
-    """A set from a list of ``{ name; value; }`` (first occurrence wins)."""
     xs = yield from force_list(xs)
     r = Attrs()
     # Like Nix, an attribute's position is that of the element's ``value``.
@@ -490,18 +469,16 @@ def _list_to_attrs(xs: Any) -> Any:
     return r
 
 
-@builtin("mapAttrs", 2)
+@builtin("mapAttrs")
 def _map_attrs(f: Any, s: Any) -> Any:
-    """Apply ``f name value`` to every attribute (lazily)."""
     s = yield from force_attrs(s)
     # No positions: Nix's mapAttrs gives its attributes none (unsafeGetAttrPos
     # answers null, which the module system's declarationPositions rely on).
     return Attrs({k: apply2_thunk(f, k, v) for k, v in s.items()})
 
 
-@builtin("functionArgs", 1)
+@builtin("functionArgs")
 def _function_args(f: Any) -> Any:
-    """The formal arguments of a function: name -> has a default."""
     f = yield from force(f)
     if f.__class__ is PrimOp or f.__class__ is PrimOpApp:
         return Attrs()
@@ -515,9 +492,8 @@ def _function_args(f: Any) -> Any:
 
 
 # ------------------------------------------------------------------ strings
-@builtin("toString", 1)
+@builtin("toString")
 def _to_string(v: Any) -> Any:
-    """Convert a value to a string (the rules of ``toString``)."""
     note = ("while evaluating the first argument passed to builtins.toString", None)
     return (yield from coerce_to_string(v, coerce_more=True, copy_to_store=False, ctx=note))
 
@@ -529,16 +505,14 @@ def utf8_len(s: str) -> int:
     return len(s.encode("utf-8", "surrogateescape"))
 
 
-@builtin("stringLength", 1)
+@builtin("stringLength")
 def _string_length(s: Any) -> Any:
-    """The length of a string in bytes."""
     s = yield from coerce_to_string(s)
     return utf8_len(s)
 
 
-@builtin("substring", 3)
+@builtin("substring")
 def _substring(start: Any, length: Any, s: Any) -> Any:
-    """``length`` bytes of ``s`` from byte ``start``."""
     start = yield from force_int(start)
     length = yield from force_int(length)
     s = yield from coerce_to_string(s)
@@ -554,9 +528,8 @@ def _substring(start: Any, length: Any, s: Any) -> Any:
     return CtxStr(r, ctx) if ctx else r
 
 
-@builtin("concatStringsSep", 2)
+@builtin("concatStringsSep")
 def _concat_strings_sep(sep: Any, xs: Any) -> Any:
-    """Join a list of strings with a separator."""
     from ..runtime import cat_strings
 
     sep = yield from force_string(sep)
@@ -571,18 +544,16 @@ def _concat_strings_sep(sep: Any, xs: Any) -> Any:
 
 
 # ------------------------------------------------------------------- import
-@builtin("import", 1)
+@builtin("import")
 def _import(p: Any) -> Any:
-    """Evaluate the Nix file at a path (``default.nix`` for a directory)."""
     ctx = yield CONTEXT
     path = yield from ctx.realise_path_arg(p)
     t = ctx.import_thunk(path)
     return (yield from force(t))
 
 
-@builtin("scopedImport", 2)
+@builtin("scopedImport")
 def _scoped_import(scope: Any, p: Any) -> Any:
-    """``import`` with extra names in the file's outermost scope."""
     ctx = yield CONTEXT
     scope = yield from force_attrs(scope)
     path = yield from ctx.realise_path_arg(p)
@@ -641,9 +612,8 @@ def _nix_path(ev: Any) -> Any:
     return out
 
 
-@builtin("findFile", 2)
+@builtin("findFile")
 def _find_file(search: Any, name: Any) -> Any:
-    """Resolve ``<name>`` against a search path list."""
     search = yield from force_list(search)
     name = yield from force_string(name)
     name = str(name)
@@ -679,9 +649,8 @@ def _find_file(search: Any, name: Any) -> Any:
     )
 
 
-@builtin("placeholder", 1)
+@builtin("placeholder")
 def _placeholder(output: Any) -> Any:
-    """The placeholder string for a derivation output."""
     from ..store import hash_placeholder
 
     output = yield from force_string(output)

@@ -15,9 +15,7 @@ the same lines.
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 from .. import store
@@ -109,15 +107,17 @@ _LEGACY_CHECKS = (
 _HASH_MODES = {"flat": "flat", "recursive": "recursive", "nar": "recursive", "text": "text"}
 
 
-@dataclass
 class StoreState:
     """What one evaluator knows about the store paths it has computed."""
 
-    # .drv path -> hash modulo (hex) and output names.
-    modulo: dict[str, str] = field(default_factory=dict)
-    outputs: dict[str, list[str]] = field(default_factory=dict)
-    # store path -> the store paths it references (drv files, toFile texts).
-    refs: dict[str, frozenset[str]] = field(default_factory=dict)
+    __slots__ = ("modulo", "outputs", "refs")
+
+    def __init__(self) -> None:
+        # .drv path -> hash modulo (hex) and output names.
+        self.modulo: dict[str, str] = {}
+        self.outputs: dict[str, list[str]] = {}
+        # store path -> the store paths it references (drv files, toFile texts).
+        self.refs: dict[str, frozenset[str]] = {}
 
     def closure(self, path: str) -> set[str]:
         """``computeFSClosure``: ``path`` and everything it references."""
@@ -178,9 +178,8 @@ def _no_ctx(s: Any) -> str:
     return str(s)
 
 
-@builtin("derivationStrict", 1)
+@builtin("derivationStrict")
 def _derivation_strict(arg: Any) -> Any:
-    """Compute a derivation's ``.drv`` path and output paths."""
     attrs = yield from traced(
         force_attrs(arg), "while evaluating the argument passed to builtins.derivationStrict"
     )
@@ -364,6 +363,8 @@ def _derivation_attr(drv: _Drv, attrs: Attrs, key: str, ignore_nulls: bool) -> A
                 _attr_pos(attrs, key),
             )
         )
+        import json  # here: only the deprecated ``__json`` attribute needs it
+
         try:
             parsed = json.loads(s)
         except ValueError as e:
@@ -475,9 +476,8 @@ def _warner(ev: Any, name: str) -> Any:
 
 
 # ------------------------------------------------------------------ toFile
-@builtin("toFile", 2)
+@builtin("toFile")
 def _to_file(name: Any, s: Any) -> Any:
-    """Store a string as a text file; its path (references from the context)."""
     name = yield from traced(
         force_string_no_ctx(name), "while evaluating the first argument passed to builtins.toFile"
     )
@@ -614,9 +614,8 @@ def add_path(
     return CtxStr(dst, frozenset([dst]))
 
 
-@builtin("filterSource", 2)
+@builtin("filterSource")
 def _filter_source(fn: Any, p: Any) -> Any:
-    """Copy a path to the store, keeping only what the filter accepts."""
     path, ctx = yield from coerce_to_path(
         p,
         "while evaluating the second argument (the path to filter) passed to "
@@ -633,9 +632,8 @@ def _base_name(path: str) -> str:
     return path.rsplit("/", 1)[-1]
 
 
-@builtin("path", 1)
+@builtin("path")
 def _path(args: Any) -> Any:
-    """``builtins.path { path; name?; filter?; recursive?; sha256?; }``."""
     attrs = yield from traced(
         force_attrs(args), "while evaluating the argument passed to 'builtins.path'"
     )
@@ -686,9 +684,8 @@ def _path(args: Any) -> Any:
     return (yield from add_path(name, path, fn, method, expected, ctx))
 
 
-@builtin("storePath", 1)
+@builtin("storePath")
 def _store_path(p: Any) -> Any:
-    """Use an existing store path (with itself as context)."""
     path, ctx = yield from coerce_to_path(
         p, "while evaluating the first argument passed to 'builtins.storePath'"
     )

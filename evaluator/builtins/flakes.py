@@ -10,7 +10,6 @@ each with ``?key=value`` parameters.
 from __future__ import annotations
 
 import re
-import urllib.parse
 from typing import Any
 
 from ..errors import NixError
@@ -26,6 +25,8 @@ _GIT_FORGES = ("github", "gitlab", "sourcehut")
 
 
 def _params(query: str) -> dict[str, Any]:
+    import urllib.parse  # here: few evaluations parse flake references
+
     out: dict[str, Any] = {}
     for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
         if key in _INT_ATTRS and value.isdigit():
@@ -84,6 +85,8 @@ def flake_ref_to_string(attrs: dict[str, Any]) -> str:
     rest = {k: v for k, v in attrs.items() if k != "type"}
 
     def query(keys: dict[str, Any]) -> str:
+        import urllib.parse
+
         items = []
         for k in sorted(keys):
             v = keys[k]
@@ -117,16 +120,14 @@ def flake_ref_to_string(attrs: dict[str, Any]) -> str:
     raise NixError(f"unsupported flake reference type '{t}'")
 
 
-@builtin("parseFlakeRef", 1)
+@builtin("parseFlakeRef")
 def _parse_flake_ref(ref: Any) -> Any:
-    """Parse a flake reference string into its attributes (no fetching)."""
     ref = yield from force_string(ref)
     return parse_flake_ref(str(ref))
 
 
-@builtin("flakeRefToString", 1)
+@builtin("flakeRefToString")
 def _flake_ref_to_string(attrs: Any) -> Any:
-    """Print a flake reference given as attributes in its URL form."""
     attrs = yield from force_attrs(attrs)
     forced: dict[str, Any] = {}
     for k in sorted(attrs):

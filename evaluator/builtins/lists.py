@@ -54,9 +54,8 @@ def _is_less_than(f: Any) -> bool:
 
 
 # -------------------------------------------------------------------- sort
-@builtin("sort", 2)
+@builtin("sort")
 def _sort(cmp: Any, xs: Any) -> Any:
-    """Stable sort of a list by a "less than" comparator."""
     xs = yield from traced(force_list(xs), _arg(1, "sort"))
     if not xs:
         return xs
@@ -263,9 +262,8 @@ def _add_compare_traces(e: NixError, elem: Any, other: Any) -> None:
     e.add_trace(f"while comparing element {show_value_for_error(elem)}", None)
 
 
-@builtin("genericClosure", 1)
+@builtin("genericClosure")
 def _generic_closure(args: Any) -> Any:
-    """The closure of ``startSet`` under ``operator``, unique by ``key``."""
     args = yield from traced(force_attrs(args), _arg(0, "genericClosure"))
     where = "in the attrset passed as argument to builtins.genericClosure"
     if "startSet" not in args:
@@ -331,9 +329,8 @@ def _generic_closure(args: Any) -> Any:
 
 
 # -------------------------------------------------------------- attr sets
-@builtin("catAttrs", 2)
+@builtin("catAttrs")
 def _cat_attrs(name: Any, xs: Any) -> Any:
-    """The values of attribute ``name`` in the sets of a list that have it."""
     name = yield from traced(force_string_no_ctx(name), _arg(0, "catAttrs"))
     xs = yield from traced(force_list(xs), _arg(1, "catAttrs"))
     name = str(name)
@@ -349,9 +346,8 @@ def _cat_attrs(name: Any, xs: Any) -> Any:
     return out
 
 
-@builtin("intersectAttrs", 2)
+@builtin("intersectAttrs")
 def _intersect_attrs(e1: Any, e2: Any) -> Any:
-    """The attributes of the second set whose names are in the first."""
     e1 = yield from traced(force_attrs(e1), _arg(0, "intersectAttrs"))
     e2 = yield from traced(force_attrs(e2), _arg(1, "intersectAttrs"))
     if len(e1) < len(e2):
@@ -364,9 +360,8 @@ def _intersect_attrs(e1: Any, e2: Any) -> Any:
     return r
 
 
-@builtin("zipAttrsWith", 2)
+@builtin("zipAttrsWith")
 def _zip_attrs_with(f: Any, xs: Any) -> Any:
-    """``{ name = f name [ values of name in each set ]; }`` over a list of sets."""
     f = yield from traced(force_fn(f), _arg(0, "zipAttrsWith"))
     xs = yield from traced(force_list(xs), _arg(1, "zipAttrsWith"))
     seen: dict[str, list[Any]] = {}
@@ -385,9 +380,8 @@ def _zip_attrs_with(f: Any, xs: Any) -> Any:
     return Attrs({k: apply2_thunk(f, k, seen[k]) for k in sorted(seen)})
 
 
-@builtin("groupBy", 2)
+@builtin("groupBy")
 def _group_by(f: Any, xs: Any) -> Any:
-    """Group the elements of a list by the string ``f`` returns for each."""
     f = yield from traced(force_fn(f), _arg(0, "groupBy"))
     xs = yield from traced(force_list(xs), _arg(1, "groupBy"))
     groups: dict[str, list[Any]] = {}
@@ -407,9 +401,8 @@ def _group_by(f: Any, xs: Any) -> Any:
 
 
 # ------------------------------------------------------------------ lists
-@builtin("partition", 2)
+@builtin("partition")
 def _partition(f: Any, xs: Any) -> Any:
-    """``{ right = [ x | pred x ]; wrong = [ x | !pred x ]; }``."""
     f = yield from traced(force_fn(f), _arg(0, "partition"))
     xs = yield from traced(force_list(xs), _arg(1, "partition"))
     right: list[Any] = []
@@ -429,9 +422,8 @@ def _partition(f: Any, xs: Any) -> Any:
     return Attrs({"right": right, "wrong": wrong})
 
 
-@builtin("concatMap", 2)
+@builtin("concatMap")
 def _concat_map(f: Any, xs: Any) -> Any:
-    """``concatLists (map f xs)``, strictly."""
     f = yield from traced(force_fn(f), _arg(0, "concatMap"))
     xs = yield from traced(force_list(xs), _arg(1, "concatMap"))
     out: list[Any] = []
@@ -469,21 +461,18 @@ def _any_or_all(is_any: bool, f: Any, xs: Any) -> Any:
     return not is_any
 
 
-@builtin("any", 2)
+@builtin("any")
 def _any(f: Any, xs: Any) -> Any:
-    """Whether the predicate holds for some element of the list."""
     return (yield from _any_or_all(True, f, xs))
 
 
-@builtin("all", 2)
+@builtin("all")
 def _all(f: Any, xs: Any) -> Any:
-    """Whether the predicate holds for every element of the list."""
     return (yield from _any_or_all(False, f, xs))
 
 
-@builtin("elem", 2)
+@builtin("elem")
 def _elem(x: Any, xs: Any) -> Any:
-    """Whether a value is an element of a list (Nix equality)."""
     xs = yield from traced(force_list(xs), _arg(1, "elem"))
     for y in xs:
         try:

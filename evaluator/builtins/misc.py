@@ -25,9 +25,8 @@ def position_attrs(span: Any) -> Any:
     return Attrs({"file": path, "line": line, "column": col})
 
 
-@builtin("unsafeGetAttrPos", 2)
+@builtin("unsafeGetAttrPos")
 def _unsafe_get_attr_pos(name: Any, s: Any) -> Any:
-    """Where an attribute was defined: ``{ file; line; column; }`` or null."""
     name = yield from traced(
         force_string_no_ctx(name),
         "while evaluating the first argument passed to builtins.unsafeGetAttrPos",
@@ -41,9 +40,8 @@ def _unsafe_get_attr_pos(name: Any, s: Any) -> Any:
     return position_attrs(s.pos.get(name))
 
 
-@builtin("addErrorContext", 2, trace=False)
+@builtin("addErrorContext", trace=False)
 def _add_error_context(msg: Any, v: Any) -> Any:
-    """Return ``v``; an error while forcing it gets ``msg`` in its trace."""
     try:
         return (yield from force(v))
     except NixError as err:
@@ -55,13 +53,11 @@ def _add_error_context(msg: Any, v: Any) -> Any:
         raise
 
 
-@builtin("break", 1)
+@builtin("break")
 def _break(v: Any) -> Any:
-    """Return the argument (a breakpoint when a debugger is attached)."""
     return (yield from force(v))
 
 
-@builtin("traceVerbose", 2)
+@builtin("traceVerbose")
 def _trace_verbose(msg: Any, v: Any) -> Any:
-    """Like ``trace`` when the trace-verbose setting is on (it is off): ``v``."""
     return (yield from force(v))

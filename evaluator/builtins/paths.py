@@ -115,9 +115,8 @@ def resolve_symlinks(io: Any, path: str) -> str:
 
 
 # ------------------------------------------------------------------ files
-@builtin("readFile", 1)
+@builtin("readFile")
 def _read_file(p: Any) -> Any:
-    """The contents of a file as a string."""
     path = yield from realise_path(p)
     ev = yield CONTEXT
     ftype = ev.io.file_type(path)
@@ -131,9 +130,8 @@ def _read_file(p: Any) -> Any:
     return data.decode("utf-8", "surrogateescape")
 
 
-@builtin("readFileType", 1)
+@builtin("readFileType")
 def _read_file_type(p: Any) -> Any:
-    """The type of a file: "regular", "directory", "symlink" or "unknown"."""
     path = yield from realise_path(p)
     ev = yield CONTEXT
     t = ev.io.file_type(path, follow=False)
@@ -142,9 +140,8 @@ def _read_file_type(p: Any) -> Any:
     return t
 
 
-@builtin("readDir", 1)
+@builtin("readDir")
 def _read_dir(p: Any) -> Any:
-    """A directory's entries: name -> "regular"/"directory"/"symlink"/"unknown"."""
     path = yield from realise_path(p)
     ev = yield CONTEXT
     io = ev.io
@@ -160,9 +157,8 @@ def _read_dir(p: Any) -> Any:
     return out
 
 
-@builtin("pathExists", 1)
+@builtin("pathExists")
 def _path_exists(p: Any) -> Any:
-    """Whether a path exists (a trailing ``/`` or ``/.`` requires a directory)."""
     v = yield from force(p)
     must_be_dir = (v.__class__ is str or v.__class__ is CtxStr) and (
         v.endswith("/") or v.endswith("/.")
@@ -183,9 +179,8 @@ def _path_exists(p: Any) -> Any:
     return t == "directory" or not must_be_dir
 
 
-@builtin("toPath", 1)
+@builtin("toPath")
 def _to_path(p: Any) -> Any:
-    """Deprecated: an absolute path string, canonicalised."""
 
     def gen() -> Any:
         v, traces = yield from peel_string_value(p)
@@ -201,9 +196,8 @@ def _to_path(p: Any) -> Any:
     return (yield from traced(gen(), _arg("toPath")))
 
 
-@builtin("baseNameOf", 1)
+@builtin("baseNameOf")
 def _base_name_of(p: Any) -> Any:
-    """The last component of a path or string (``"a/b/"`` -> ``"b"``)."""
     s = yield from traced(coerce_to_string(p, copy_to_store=False), _arg("baseNameOf"))
     ctx = context_of(s)
     r = base_name(str(s))
@@ -222,9 +216,8 @@ def base_name(path: str) -> str:
     return path[pos : last + 1]
 
 
-@builtin("dirOf", 1)
+@builtin("dirOf")
 def _dir_of(p: Any) -> Any:
-    """The directory part of a path (a path) or string (a string)."""
     v = yield from force(p)
     if v.__class__ is NixPath:
         return NixPath(os.path.dirname(v.path) or "/")
@@ -236,9 +229,8 @@ def _dir_of(p: Any) -> Any:
     return CtxStr(r, ctx) if ctx else r
 
 
-@builtin("getEnv", 1)
+@builtin("getEnv")
 def _get_env(name: Any) -> Any:
-    """The value of an environment variable ("" when unset)."""
     name = yield from traced(force_string_no_ctx(name), _arg("getEnv"))
     ev = yield CONTEXT
     return ev.env.get(str(name), "")
@@ -326,15 +318,13 @@ def _fetch_url(who: str, arg: Any, unpack: bool) -> Any:
     raise offline(who, f"'{url}'")
 
 
-@builtin("fetchurl", 1)
+@builtin("fetchurl")
 def _fetchurl(arg: Any) -> Any:
-    """Download a file (offline in nixlens: checks arguments, then fails)."""
     return (yield from _fetch_url("fetchurl", arg, False))
 
 
-@builtin("fetchTarball", 1)
+@builtin("fetchTarball")
 def _fetch_tarball(arg: Any) -> Any:
-    """Download and unpack a tarball (offline in nixlens)."""
     return (yield from _fetch_url("fetchTarball", arg, True))
 
 
@@ -412,21 +402,18 @@ def _fetch_tree(who: str, arg: Any, is_git: bool) -> Any:
     raise offline(who, f"'{url}'")
 
 
-@builtin("fetchTree", 1)
+@builtin("fetchTree")
 def _fetch_tree_builtin(arg: Any) -> Any:
-    """Fetch a source tree (offline in nixlens: checks arguments, then fails)."""
     return (yield from _fetch_tree("fetchTree", arg, False))
 
 
-@builtin("fetchGit", 1)
+@builtin("fetchGit")
 def _fetch_git(arg: Any) -> Any:
-    """Fetch a Git repository (offline in nixlens)."""
     return (yield from _fetch_tree("fetchGit", arg, True))
 
 
-@builtin("fetchMercurial", 1)
+@builtin("fetchMercurial")
 def _fetch_mercurial(arg: Any) -> Any:
-    """Fetch a Mercurial repository (offline in nixlens)."""
     v = yield from force(arg)
     if v.__class__ is Attrs:
         url = None
@@ -449,9 +436,8 @@ def _require_feature(ev: Any, feature: str) -> None:
         raise NixError(missing_feature_message(feature))
 
 
-@builtin("fetchClosure", 1)
+@builtin("fetchClosure")
 def _fetch_closure(arg: Any) -> Any:
-    """Copy a store closure from a binary cache (offline in nixlens)."""
     ev = yield CONTEXT
     _require_feature(ev, "fetch-closure")
     v = yield from traced(
@@ -468,9 +454,8 @@ def _fetch_closure(arg: Any) -> Any:
     raise offline("fetchClosure", f"from '{store}'")
 
 
-@builtin("getFlake", 1)
+@builtin("getFlake")
 def _get_flake(arg: Any) -> Any:
-    """Evaluate a flake: a path, or a reference locked by narHash found in the store (offline)."""
     ev = yield CONTEXT
     _require_feature(ev, "flakes")
     ref = yield from traced(

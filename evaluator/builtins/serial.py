@@ -12,12 +12,8 @@ attribute 'a'", "while using the `outPath` attribute").
 
 from __future__ import annotations
 
-import datetime
 import math
 import re
-import tomllib
-from decimal import Decimal
-from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
 from ..errors import NixError
@@ -35,6 +31,7 @@ from ..values import (
     show_type,
 )
 from ..vm import CONTEXT
+from .core import null_bytes_error
 from .lists import force_string_no_ctx, traced
 from .registry import builtin
 
@@ -109,6 +106,8 @@ def json_float(f: float) -> str:
         return "null"
     if f == 0.0:
         return "-0.0" if math.copysign(1.0, f) < 0 else "0.0"
+    from decimal import Decimal  # here: few evaluations print floats as JSON
+
     sign, digits_t, exp = Decimal(repr(f)).as_tuple()
     digits = "".join(map(str, digits_t)).rstrip("0") or "0"
     exp += len(digits_t) - len(digits)  # type: ignore[operator]
@@ -270,9 +269,8 @@ def force_attr(attrs: Attrs, name: str, msg: str, span: Any) -> Any:
         raise
 
 
-@builtin("toJSON", 1)
+@builtin("toJSON")
 def _to_json(v: Any) -> Any:
-    """The JSON text of a value (strings keep their context)."""
     return (yield from to_json(v))
 
 
@@ -328,13 +326,6 @@ def _syntax(text: str, i: int, where: str, expected: str) -> NixError:
     )
 
 
-def _null_bytes(s: str) -> NixError:
-    shown = s.replace("\x00", "\u2400")
-    return NixError(
-        f"input string '{shown}' cannot be represented as Nix string because it contains null bytes"
-    )
-
-
 def _json_str(text: str, i: int) -> tuple[str, int]:
     """The string literal starting at ``text[i] == '"'`` and the index after it."""
     m = _PLAIN_STR.match(text, i)
@@ -343,6 +334,9 @@ def _json_str(text: str, i: int) -> tuple[str, int]:
         end = m.end()
     else:
         try:
+            # Here: importing ``json`` costs every start-up otherwise.
+            from json.decoder import scanstring  # type: ignore[attr-defined]
+
             s, end = scanstring(text, i + 1, True)
         except ValueError as e:
             msg = str(e).split(":")[0]
@@ -352,7 +346,7 @@ def _json_str(text: str, i: int) -> tuple[str, int]:
             ) from None
     if _BAD_CHARS.search(s):
         if "\x00" in s:
-            raise _null_bytes(s)
+            raise null_bytes_error(s)
         raise NixError(
             "[json.exception.parse_error.101] parse error: syntax error while parsing value - "
             "invalid string: ill-formed UTF-8 byte or unpaired surrogate"
@@ -462,9 +456,8 @@ def from_json(text: str) -> Any:
             raise _syntax(text, i, "object", "'}'")
 
 
-@builtin("fromJSON", 1)
+@builtin("fromJSON")
 def _from_json(s: Any) -> Any:
-    """Parse a JSON string into a Nix value."""
     s = yield from traced(
         force_string_no_ctx(s), "while evaluating the first argument passed to builtins.fromJSON"
     )
@@ -472,139 +465,15 @@ def _from_json(s: Any) -> Any:
 
 
 # ------------------------------------------------------------------- TOML
-# Comments and strings (skipped), or a time with a fractional second.
-_TOML_SKIP_OR_FRAC = re.compile(
-    r"#[^\n]*|\"\"\"(?:\\.|[^\\])*?\"\"\"|'''.*?'''|\"(?:\\.|[^\"\\\n])*\"|'[^'\n]*'"
-    r"|(\d{2}:\d{2}:\d{2})\.(\d+)",
-    re.S,
-)
-_TOML_INT = re.compile(r"(?<![\w.:+-])([+-]?[0-9][0-9_]*)(?![\w.:-])")
-
-
-def _toml_error(msg: str) -> NixError:
-    return NixError(f"while parsing TOML: {msg}")
-
-
-def _toml_overflow(text: str) -> NixError | None:
-    """toml11's message for a decimal integer outside 64 bits, if any."""
-    for lineno, line in enumerate(text.split("\n"), 1):
-        for m in _TOML_INT.finditer(line):
-            lit = m.group(1)
-            if "__" in lit or lit.endswith("_"):
-                continue
-            n = int(lit.replace("_", ""))
-            if INT_MIN <= n <= INT_MAX:
-                continue
-            w = len(str(lineno))
-            return _toml_error(
-                "[error] toml::parse_dec_integer: too large integer: current max digits = 2^63\n"
-                " --> fromTOML\n"
-                f" {' ' * w} |\n"
-                f" {lineno} | {line}\n"
-                f" {' ' * w} | {' ' * m.end()}^-- must be < 2^63\n"
-            )
-    return None
-
-
-def _tag_fractions(text: str) -> tuple[str, dict[int, str]]:
-    """The text with each fractional second replaced by a tag (its number,
-    as microseconds), and the raw digits per tag: tomllib keeps only
-    microseconds, Nix shows up to nanoseconds."""
-    raw: dict[int, str] = {}
-
-    def tag(m: re.Match[str]) -> str:
-        if m.group(1) is None or len(raw) >= 999_999:
-            return m.group(0)
-        n = len(raw) + 1
-        raw[n] = m.group(2)
-        return f"{m.group(1)}.{n:06d}"
-
-    return _TOML_SKIP_OR_FRAC.sub(tag, text), raw
-
-
-def _fmt_time(t: datetime.time | datetime.datetime, fracs: dict[int, str]) -> str:
-    hms = f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
-    digits = fracs.get(t.microsecond, "")[:9].ljust(9, "0")
-    if digits[6:] != "000":
-        return hms + "." + digits
-    if digits[3:6] != "000":
-        return hms + "." + digits[:6]
-    if digits[:3] != "000":
-        return hms + "." + digits[:3]
-    return hms
-
-
-def _timestamp(v: Any, fracs: dict[int, str]) -> str:
-    if isinstance(v, datetime.datetime):
-        s = v.date().isoformat() + "T" + _fmt_time(v, fracs)
-        off = v.utcoffset()
-        if off is not None:
-            if not off:
-                s += "Z"
-            else:
-                mins = int(off.total_seconds()) // 60
-                sign = "-" if mins < 0 else "+"
-                mins = abs(mins)
-                s += f"{sign}{mins // 60:02d}:{mins % 60:02d}"
-        return s
-    if isinstance(v, datetime.date):
-        return v.isoformat()
-    return _fmt_time(v, fracs)
-
-
-def from_toml(text: str, timestamps: bool = False) -> Any:
-    """Parse TOML text into Nix values (iteratively over the parsed tree)."""
-    fracs: dict[int, str] = {}
-    try:
-        if timestamps:
-            tagged, fracs = _tag_fractions(text)
-            data = tomllib.loads(tagged)
-        else:
-            data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise _toml_error(f"[error] {e}") from None
-    root = Attrs()
-    work: list[tuple[Any, Any, Any]] = [(data, root, None)]
-    while work:
-        src, dst, _ = work.pop()
-        items = src.items() if isinstance(src, dict) else enumerate(src)
-        for k, v in items:
-            if isinstance(k, str) and "\x00" in k:
-                raise _toml_error(f"error: {_null_bytes(k).msg}")
-            if isinstance(v, dict):
-                out: Any = Attrs()
-                work.append((v, out, None))
-            elif isinstance(v, list):
-                out = [None] * len(v)
-                work.append((v, out, None))
-            elif isinstance(v, str):
-                if "\x00" in v:
-                    raise _toml_error(f"error: {_null_bytes(v).msg}")
-                out = v
-            elif isinstance(v, bool | float):
-                out = v
-            elif isinstance(v, int):
-                if not INT_MIN <= v <= INT_MAX:
-                    raise _toml_overflow(text) or _toml_error("too large integer")
-                out = v
-            elif isinstance(v, datetime.date | datetime.time):
-                if not timestamps:
-                    raise _toml_error("Dates and times are not supported")
-                out = Attrs({"_type": "timestamp", "value": _timestamp(v, fracs)})
-            else:  # pragma: no cover - tomllib yields no other types
-                raise _toml_error(f"unsupported value {v!r}")
-            dst[k] = out
-    return root
-
-
-@builtin("fromTOML", 1)
+@builtin("fromTOML")
 def _from_toml(s: Any) -> Any:
-    """Parse a TOML string into a Nix value."""
     s = yield from traced(
         force_string_no_ctx(s), "while evaluating the first argument passed to builtins.fromTOML"
     )
     ev = yield CONTEXT
     features = getattr(ev, "experimental_features", ())
+    from .toml import from_toml
+
     return from_toml(str(s), "parse-toml-timestamps" in features)
 
 
@@ -749,9 +618,8 @@ def _xml_function(f: Lambda, ind: str, location: bool, out: list[str]) -> None:
     out.append(f"{ind}</function>\n")
 
 
-@builtin("toXML", 1)
+@builtin("toXML")
 def _to_xml(v: Any) -> Any:
-    """The XML rendering of a value, as ``nix-instantiate --xml`` prints it."""
     return (yield from to_xml(v, location=False))
 
 
@@ -759,7 +627,6 @@ __all__ = [
     "drop_attr_trace",
     "force_attr",
     "from_json",
-    "from_toml",
     "json_float",
     "json_string",
     "to_json",

@@ -7,22 +7,21 @@ semantics differ (regular expressions, empty replacement patterns) the work is
 done on the UTF-8 bytes.
 
 Regular expressions are POSIX extended ones as libstdc++'s ``std::regex``
-reads them (what Nix uses): they are translated to the ``regex`` package's
-syntax over bytes.  ``match`` takes the first full match in backtracking
-order, as libstdc++ does; ``split`` takes the leftmost-longest match at each
-step (``regex.POSIX``).
+reads them (what Nix uses): they are translated to a Python pattern over
+bytes.  ``match`` takes the first full match in backtracking order, as
+libstdc++ does (the standard ``re``); ``split`` takes the leftmost-longest
+match at each step (the ``regex`` package's ``regex.POSIX``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
+import re as std_re
 from collections.abc import Callable
 from typing import Any
 
-import regex
-
+from .. import hashing
 from ..diagnostics import Diagnostic, Note, Severity
 from ..errors import NixError
 from ..runtime import SIZE_CHECK_FROM, cat_strings, check_len, type_error
@@ -50,9 +49,8 @@ def _from_bytes(b: bytes) -> str:
 _ALTERNATIONS: dict[tuple[str, ...], Any] = {}
 
 
-@builtin("replaceStrings", 3)
+@builtin("replaceStrings")
 def _replace_strings(from_: Any, to: Any, s: Any) -> Any:
-    """Replace every occurrence of the ``from`` strings by the ``to`` ones."""
     from_ = yield from traced(force_list(from_), _arg(0, "replaceStrings"))
     to = yield from traced(force_list(to), _arg(1, "replaceStrings"))
     if len(from_) != len(to):
@@ -102,7 +100,8 @@ def _replace_strings(from_: Any, to: Any, s: Any) -> Any:
         key = tuple(pats)
         rx = _ALTERNATIONS.get(key)
         if rx is None:
-            rx = regex.compile("|".join(f"({regex.escape(p)})" for p in pats))
+            # ``re``: an alternation of literals needs nothing of ``regex``.
+            rx = std_re.compile("|".join(f"({std_re.escape(p)})" for p in pats))
             if len(_ALTERNATIONS) > 1024:
                 _ALTERNATIONS.clear()
             _ALTERNATIONS[key] = rx
@@ -271,8 +270,8 @@ def _bracket(p: bytes, i: int) -> tuple[str, int]:
 
 
 def translate_ere(pattern: bytes) -> str:
-    """A POSIX extended regular expression as a ``regex`` pattern (bytes
-    semantics, all literals escaped); raises ``BadRegex``."""
+    """A POSIX extended regular expression as a ``regex`` (or ``re``)
+    pattern (bytes semantics, all literals escaped); raises ``BadRegex``."""
     out: list[str] = []
     # Per open group: (index of its "(" in out,) ; and per level the start
     # of the last atom (None when a quantifier would have nothing to repeat).
@@ -357,9 +356,21 @@ def compile_regex(pattern: str, posix: bool) -> Any:
     rx = _CACHE.get(key)
     if rx is None:
         try:
-            text = translate_ere(_to_bytes(pattern))
-            rx = regex.compile(text.encode("latin-1"), flags=regex.POSIX if posix else 0)
-        except (BadRegex, regex.error, OverflowError, RecursionError):
+            text = translate_ere(_to_bytes(pattern)).encode("latin-1")
+            if posix:
+                # Leftmost-longest matching: only ``regex`` has it.  Imported
+                # here, as it costs every start-up 7 ms and 2 MB otherwise.
+                import regex
+
+                try:
+                    rx = regex.compile(text, flags=regex.POSIX)
+                except regex.error:
+                    raise BadRegex("invalid") from None
+            else:
+                # Backtracking (as ``match``): the translated pattern uses
+                # only syntax that ``re`` and ``regex`` read alike.
+                rx = std_re.compile(text)
+        except (BadRegex, std_re.error, OverflowError, RecursionError):
             raise NixError(f"invalid regular expression '{pattern}'") from None
         if len(_CACHE) > 2048:
             _CACHE.clear()
@@ -371,9 +382,8 @@ def _groups(m: Any) -> list[Any]:
     return [None if g is None else _from_bytes(g) for g in m.groups()]
 
 
-@builtin("match", 2)
+@builtin("match")
 def _match(re: Any, s: Any) -> Any:
-    """The groups of a POSIX regex matching the whole string, or null."""
     re = yield from traced(force_string_no_ctx(re), _arg(0, "match"))
     rx = compile_regex(str(re), posix=False)
     s = yield from traced(force_string(s), _arg(1, "match"))
@@ -383,9 +393,8 @@ def _match(re: Any, s: Any) -> Any:
     return _groups(m)
 
 
-@builtin("split", 2)
+@builtin("split")
 def _split(re: Any, s: Any) -> Any:
-    """Non-matching pieces of a string interleaved with the match groups."""
     re = yield from traced(force_string_no_ctx(re), _arg(0, "split"))
     rx = compile_regex(str(re), posix=True)
     s = yield from traced(force_string(s), _arg(1, "split"))
@@ -464,17 +473,15 @@ def compare_versions(v1: str, v2: str) -> int:
     return 0
 
 
-@builtin("compareVersions", 2)
+@builtin("compareVersions")
 def _compare_versions(a: Any, b: Any) -> Any:
-    """Compare two version strings: -1, 0 or 1."""
     a = yield from traced(force_string_no_ctx(a), _arg(0, "compareVersions"))
     b = yield from traced(force_string_no_ctx(b), _arg(1, "compareVersions"))
     return compare_versions(str(a), str(b))
 
 
-@builtin("splitVersion", 1)
+@builtin("splitVersion")
 def _split_version(v: Any) -> Any:
-    """The components of a version string."""
     v = yield from traced(force_string_no_ctx(v), _arg(0, "splitVersion"))
     v = str(v)
     out = []
@@ -487,10 +494,8 @@ def _split_version(v: Any) -> Any:
     return out
 
 
-@builtin("parseDrvName", 1)
+@builtin("parseDrvName")
 def _parse_drv_name(s: Any) -> Any:
-    """Split a package name into ``{ name; version; }`` at the first dash
-    not followed by a letter."""
     s = yield from traced(force_string_no_ctx(s), _arg(0, "parseDrvName"))
     s = str(s)
     name, version = s, ""
@@ -621,21 +626,19 @@ def format_hash(algo: str, digest: bytes, fmt: str) -> str:
 
 
 def _digest(algo: str, data: bytes) -> bytes:
-    return hashlib.new(algo, data).digest()
+    return hashing.new(algo, data).digest()  # type: ignore[no-any-return]
 
 
-@builtin("hashString", 2)
+@builtin("hashString")
 def _hash_string(algo: Any, s: Any) -> Any:
-    """The base-16 hash of a string (md5, sha1, sha256 or sha512)."""
     algo = yield from traced(force_string_no_ctx(algo), _arg(0, "hashString"))
     algo = parse_hash_algo(str(algo))
     s = yield from traced(force_string(s), _arg(1, "hashString"))
     return _digest(algo, _to_bytes(s)).hex()
 
 
-@builtin("hashFile", 2)
+@builtin("hashFile")
 def _hash_file(algo: Any, p: Any) -> Any:
-    """The base-16 hash of a file's contents."""
     algo = yield from traced(force_string_no_ctx(algo), _arg(0, "hashFile"))
     algo = parse_hash_algo(str(algo))
     ev = yield CONTEXT
@@ -644,9 +647,8 @@ def _hash_file(algo: Any, p: Any) -> Any:
     return _digest(algo, data).hex()
 
 
-@builtin("convertHash", 1)
+@builtin("convertHash")
 def _convert_hash(args: Any) -> Any:
-    """Re-encode a hash: ``{ hash; hashAlgo ? null; toHashFormat; }``."""
     args = yield from traced(force_attrs(args), _arg(0, "convertHash"))
     if "hash" not in args:
         err = NixError("attribute 'hash' missing")

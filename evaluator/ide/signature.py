@@ -1,7 +1,7 @@
 """Signature help: the function being applied around the cursor.
 
-For builtins the label and documentation come from the registry (parameter
-names from a small table, ``arg1 … argN`` otherwise) and the active
+For builtins the label, parameter names and documentation come from the
+table of builtins (``builtins.table``, Nix's parameter names) and the active
 parameter is the number of arguments already applied.  For a lambda with
 formals, inside the argument set, the active parameter is the formal whose
 name is being written; for curried lambdas it is the argument position.
@@ -15,59 +15,10 @@ from typing import Any
 
 from .. import nodes as N
 from ..builtins import REGISTRY, _load
+from ..builtins.table import BUILTINS
 from ..values import Lambda, PrimOp, PrimOpApp
 from ._doc import Doc, analyse_repaired, chain_to, eval_chain, ident_after, node_at, to_bytes
 from .types import SignatureHelp
-
-# Parameter names of common builtins (Nix's manual names them so).
-_PARAMS: dict[str, str] = {
-    "map": "f list",
-    "filter": "f list",
-    "foldl'": "op nul list",
-    "elemAt": "xs n",
-    "elem": "x xs",
-    "genList": "generator length",
-    "attrNames": "set",
-    "attrValues": "set",
-    "getAttr": "s set",
-    "hasAttr": "s set",
-    "mapAttrs": "f attrset",
-    "removeAttrs": "set list",
-    "listToAttrs": "e",
-    "concatStringsSep": "separator list",
-    "concatMap": "f list",
-    "replaceStrings": "from to s",
-    "substring": "start len s",
-    "split": "regex str",
-    "match": "regex str",
-    "toString": "e",
-    "import": "path",
-    "throw": "s",
-    "abort": "s",
-    "trace": "e1 e2",
-    "seq": "e1 e2",
-    "deepSeq": "e1 e2",
-    "add": "e1 e2",
-    "sub": "e1 e2",
-    "mul": "e1 e2",
-    "div": "e1 e2",
-    "sort": "comparator list",
-    "all": "pred list",
-    "any": "pred list",
-    "catAttrs": "attr list",
-    "intersectAttrs": "e1 e2",
-    "zipAttrsWith": "f list",
-    "groupBy": "f list",
-    "partition": "pred list",
-    "readFile": "path",
-    "pathExists": "path",
-    "fromJSON": "e",
-    "toJSON": "e",
-    "length": "e",
-    "head": "list",
-    "tail": "list",
-    "typeOf": "e",
-}
 
 
 def signature_help(
@@ -175,7 +126,7 @@ def function_of_call(doc: Doc, chain: list[N.Node], io: Any) -> N.Lambda | None:
 
 
 def _builtin_signature(prim: PrimOp, applied: int) -> SignatureHelp:
-    params = _PARAMS.get(prim.name, " ".join(f"arg{i + 1}" for i in range(prim.arity))).split()
+    params = list(BUILTINS[prim.name].params)  # every registered primop is in the table
     label = " ".join([f"builtins.{prim.name}", *params])
     active = min(applied, len(params) - 1) if params else None
     return SignatureHelp(label, params, active, prim.doc or None)
