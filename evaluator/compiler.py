@@ -30,8 +30,14 @@ from . import nodes as N
 from . import runtime
 from .errors import NixError
 from .values import Attrs, Lambda, NixPath, Thunk
+from .vm import INLINE_DEPTH
 
 _MAX_INDENT = 40
+# Parameter lists of generated code: thunk and entry code, function code.
+_P_ENV = "e0, d=0"
+_P_ARG = "e0, a, d=0"
+# The defaults of a generated function (its ``d``) once loaded.
+_REAL_DEFAULTS = (0,)
 _LITERALS = {
     "true": "True",
     "false": "False",
@@ -215,13 +221,13 @@ class Compiler:
     def force_into(self, fn: Fn, expr: str) -> str:
         t = fn.tmp()
         fn.emit(f"{t} = {expr}")
-        fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield {t})")
+        fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))")
         fn.has_yield = True
         return t
 
     # ------------------------------------------------------------ entry point
     def compile_root(self, root: N.Node) -> Any:
-        fn = self.new_fn("M", "e0", self.top)
+        fn = self.new_fn("M", _P_ENV, self.top)
         r = self.val(root, fn, self.top)
         fn.emit(f"return {r}")
         self.seal(fn)
@@ -353,7 +359,7 @@ class Compiler:
     def thunk_fn(
         self, node: N.Node, scope: Scope, desc: str | None = None, span: N.Span | None = None
     ) -> str:
-        tf = self.new_fn("T", "e0", scope)
+        tf = self.new_fn("T", _P_ENV, scope)
         if self.lazy_thunks:
             tf.deferred = lambda: self._thunk_body(tf, node, scope)
         else:
@@ -377,12 +383,12 @@ class Compiler:
         return meth(node, fn, scope)
 
     def spill(self, node: N.Node, fn: Fn, scope: Scope) -> str:
-        sf = self.new_fn("S", "e0", scope)
+        sf = self.new_fn("S", "e0, d", scope)
         r = self.val(node, sf, scope)
         sf.emit(f"return {r}")
         self.seal(sf)
         t = fn.tmp()
-        fn.emit(f"{t} = yield from {sf.name}({self.cur_env(fn, scope)})")
+        fn.emit(f"{t} = yield from {sf.name}({self.cur_env(fn, scope)}, d)")
         fn.has_yield = True
         return t
 
@@ -536,7 +542,7 @@ class Compiler:
         return bare
 
     def compile_lambda(self, node: N.Lambda, scope: Scope) -> str:
-        lf = self.new_fn("L", "e0, a", scope)
+        lf = self.new_fn("L", _P_ARG, scope)
         if self.lazy_bodies:
             lf.deferred = lambda: self._lambda_body(lf, node, scope)
         else:
@@ -601,8 +607,23 @@ class Compiler:
         f = self.val(head, fn, scope)
         for app in reversed(args):
             a = self.lazy(app.arg, fn, scope)  # type: ignore[attr-defined]
+            if not _is_name(a):
+                at = fn.tmp()
+                fn.emit(f"{at} = {a}")
+                a = at
             t = fn.tmp()
-            fn.emit(f"{t} = yield ({f}, {a}, {self.const(app.span)})")
+            span = self.const(app.span)
+            # A Nix function's code runs here, its generator (if any) with
+            # ``yield from``, up to ``INLINE_DEPTH`` calls deep: the driver
+            # runs the next call as a frame of its own (``d`` counts, so
+            # the host stack stays bounded).
+            fn.emit(f"if {f}.__class__ is Lambda and d < {INLINE_DEPTH}:")
+            fn.emit(
+                f"    try: {t} = {f}.code({f}.env, {a}, d + 1); "
+                f"{t} = (yield from {t}) if {t}.__class__ is GeneratorType else {t}"
+            )
+            fn.emit(f"    except NixError as x: raise call_error(x, {f}, {a}, {span})")
+            fn.emit(f"else: {t} = yield ({f}, {a}, {span})")
             fn.has_yield = True
             f = t
         return f
@@ -699,7 +720,7 @@ class Compiler:
                 )
                 fn.emit(f"{t} = {cur}.get({key}, MISSING)")
                 fn.emit(f"if {t} is MISSING: raise_missing_attr({key}, {cur}, {self.const(span)})")
-                fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield {t})")
+                fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))")
                 fn.has_yield = True
                 cur = t
             return cur
@@ -707,7 +728,7 @@ class Compiler:
         t = fn.tmp()
         if len(keys) == 1:  # the common ``x.name or d``, inline
             fn.emit(f"{t} = {v}.get({keys[0]}, MISSING) if {v}.__class__ is Attrs else MISSING")
-            fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield {t})")
+            fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))")
         else:
             fn.emit(f"{t} = yield from select_or({v}, ({', '.join(keys)},))")
         fn.has_yield = True
@@ -889,7 +910,7 @@ class Compiler:
         t = fn.tmp()
         fn.emit(f"{t} = {a}.get('body', MISSING)")
         fn.emit(f"if {t} is MISSING: raise_missing_attr('body', {a}, {self.const(node.span)})")
-        fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield {t})")
+        fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))")
         fn.has_yield = True
         return t
 
@@ -962,6 +983,11 @@ def bare_lambda(node: N.Lambda) -> N.Lambda:
     return N.Lambda(
         node.span, node.arg, node.formals, node.ellipsis, bare_body, node.arg_span, node.name
     )
+
+
+def _is_name(expr: str) -> bool:
+    """Whether ``expr`` is a plain name (``t3``, ``e1``), cheap to repeat."""
+    return expr.isidentifier()
 
 
 def _is_int_literal(expr: str) -> bool:
@@ -1081,10 +1107,10 @@ class FocusCompiler(Compiler):
         """Run time, first call of a ``_Deferred``: the real function."""
         first = len(self.fns)
         if kind == "L":
-            lf = self.new_fn("L", "e0, a", scope)
+            lf = self.new_fn("L", _P_ARG, scope)
             self._lambda_body(lf, node, scope)  # type: ignore[arg-type]
         else:
-            lf = self.new_fn("T", "e0", scope)
+            lf = self.new_fn("T", _P_ENV, scope)
             self._thunk_body(lf, node, scope)
         self.ns.update(self.consts)
         define(self.fns[first:], self.ns, self.filename, None, self)
@@ -1126,7 +1152,7 @@ class FocusCompiler(Compiler):
         return inner
 
     def compile_focus(self, root: N.Node) -> Any:
-        fn = self.new_fn("M", "e0", self.top)
+        fn = self.new_fn("M", _P_ENV, self.top)
         r = self.focus(root, fn, self.top)
         fn.emit(f"return {r}")
         ns: dict[str, Any] = {"__builtins__": self.base}
@@ -1249,20 +1275,25 @@ def _stub(fn: Fn, ns: dict[str, Any], compiler: Compiler | None) -> Any:
 
 
 def _make_stub(name: str, params: str, state: Any, ns: dict[str, Any]) -> Any:
-    return types.FunctionType(_STUB_CODES[params], ns, name, (state,))
+    return types.FunctionType(_STUB_CODES[params], ns, name, (0, state))
 
 
-# Stubs for the two parameter lists the compiler generates: thunk, entry and
-# spilled code ``(e0)``, function code ``(e0, a)``.
-def _stub_env(e0: Any, _state: Any = None) -> Any:
-    return _nixlens_load_stub(_state, (e0,), globals())  # type: ignore[name-defined]  # noqa: F821
+# Stubs for the parameter lists the compiler generates: thunk and entry code
+# ``(e0, d=0)``, spilled code ``(e0, d)``, function code ``(e0, a, d=0)``
+# (``d``: how many calls deep the code runs inside a driver frame).
+def _stub_env(e0: Any, d: Any = 0, _state: Any = None) -> Any:
+    return _nixlens_load_stub(_state, (e0, d), globals())  # type: ignore[name-defined]  # noqa: F821
 
 
-def _stub_env_arg(e0: Any, a: Any, _state: Any = None) -> Any:
-    return _nixlens_load_stub(_state, (e0, a), globals())  # type: ignore[name-defined]  # noqa: F821
+def _stub_env_arg(e0: Any, a: Any, d: Any = 0, _state: Any = None) -> Any:
+    return _nixlens_load_stub(_state, (e0, a, d), globals())  # type: ignore[name-defined]  # noqa: F821
 
 
-_STUB_CODES = {"e0": _stub_env.__code__, "e0, a": _stub_env_arg.__code__}
+_STUB_CODES = {
+    _P_ENV: _stub_env.__code__,
+    "e0, d": _stub_env.__code__,
+    _P_ARG: _stub_env_arg.__code__,
+}
 _STUB_CODE_SET = frozenset(_STUB_CODES.values())
 
 
@@ -1277,7 +1308,7 @@ def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
         # Not the marshalled bytes: ``compact`` makes them again if needed.
         ns.setdefault("_nixlens_loaded", {})[code.co_name] = (stub.__code__, None)
         stub.__code__ = code
-        stub.__defaults__ = None
+        stub.__defaults__ = _REAL_DEFAULTS
         return stub(*args)
     ns["_nixlens_dirty"] = True
     if isinstance(state, (int, str)):
@@ -1301,7 +1332,7 @@ def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
     scratch: dict[str, Any] = {}
     exec(compile(source, filename, "exec"), ns, scratch)
     stub.__code__ = scratch[name].__code__
-    stub.__defaults__ = None
+    stub.__defaults__ = _REAL_DEFAULTS
     return stub(*args)
 
 
@@ -1316,7 +1347,7 @@ def compact(ns: dict[str, Any]) -> None:
         if state is None:  # loaded from the code cache (``import_program``)
             state = marshal.dumps(stub.__code__)
         stub.__code__ = code
-        stub.__defaults__ = (state,)
+        stub.__defaults__ = (0, state)
 
 
 def export_program(ns: dict[str, Any]) -> dict[str, Any] | None:
@@ -1332,7 +1363,7 @@ def export_program(ns: dict[str, Any]) -> dict[str, Any] | None:
         f = ns[name]
         code = f.__code__
         if code in _STUB_CODE_SET:
-            state = f.__defaults__[0]
+            state = f.__defaults__[1]
             if state.__class__ is tuple:
                 return None
             if state.__class__ is int:

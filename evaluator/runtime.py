@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import math
 import threading
+import types
 from typing import Any
 
 from .errors import AssertionFailed, EvalLimit, NixError
@@ -26,7 +27,9 @@ from .values import (
     context_of,
     show_type,
 )
-from .vm import CONTEXT
+from .vm import CONTEXT, call_error, force_in
+
+GeneratorType = types.GeneratorType
 
 
 class _Missing:
@@ -905,6 +908,10 @@ _GENERATED_CODE_USES = (
     "make_path",
     "unknown_arg",
     "arg_or",
+    "NixError",
+    "GeneratorType",
+    "call_error",
+    "force_in",
 )
 NAMESPACE: dict[str, Any] = {name: globals()[name] for name in _GENERATED_CODE_USES}
 

@@ -46,6 +46,11 @@ from .errors import Cancelled, EvalLimit, InfiniteRecursion, NixError, StackOver
 from .values import BLACKHOLE, Attrs, Lambda, PrimOp, PrimOpApp, Thunk, show_type
 
 GeneratorType = types.GeneratorType
+FunctionType = types.FunctionType
+# How many Nix calls (and thunks) deep generated code runs the code of a
+# function (and thunk) itself before leaving the next to the driver loop as
+# a frame of its own (``compiler.Compiler.c_Apply``, ``force_in``).
+INLINE_DEPTH = 8
 
 
 class Emit:
@@ -123,6 +128,9 @@ def apply2_code(env: tuple[Any, Any, Any]) -> Any:
 
 
 _CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
+# A ``d`` (calls deep) past ``compiler.INLINE_DEPTH``: generated code leaves
+# every call it makes to the driver.
+NO_INLINE = 1 << 30
 
 
 def _force_frame(v: Any) -> Any:
@@ -289,6 +297,10 @@ class Machine:
         call_depth = 0
         cur = gen
         observe = self.observe
+        # Generated code calls functions itself, ``d`` calls deep: not when
+        # each call must be seen here (argument observation, Nix's
+        # ``max-call-depth``); then code is called with ``d`` past the limit.
+        d0 = 0 if observe is None and max_calls is None else NO_INLINE
 
         while True:
             steps += 1
@@ -386,7 +398,7 @@ class Machine:
                         # Plain code (or a stub not yet loaded: it may
                         # return a generator not started, dropped unrun).
                         try:
-                            g = f.code(f.env, x)
+                            g = f.code(f.env, x, d0)
                         except NixError as err:
                             stack.append(cur)
                             infos.append(info)
@@ -401,7 +413,10 @@ class Machine:
                             rc = tuple
                 if rc is Thunk:
                     try:
-                        r = c(req.e)
+                        if d0 and getattr(c, "__defaults__", None) is not None:
+                            r = c(req.e, d0)  # generated code (``compiler._P_ENV``)
+                        else:
+                            r = c(req.e)
                     except NixError as err:
                         stack.append(cur)
                         infos.append(info)
@@ -439,7 +454,7 @@ class Machine:
                     if observe is not None:
                         _observe(observe, f, req[1])
                     try:
-                        r = f.code(f.env, req[1])
+                        r = f.code(f.env, req[1], d0)
                     except NixError as err:
                         r = _raise_later()
                         exc = err
@@ -588,6 +603,34 @@ class Machine:
                 thunk.e = memo
                 thunk.v = None
         return err
+
+
+def force_in(t: Thunk, d: int) -> Any:
+    """Generator: the value of the thunk ``t`` (not forced yet) for generated
+    code running ``d`` calls deep in a frame: its code runs right here (as
+    the driver would run it), or, past ``INLINE_DEPTH`` or for code not
+    generated (a builtin's, a thunk being forced), in a frame of its own."""
+    c = t.c
+    if d >= INLINE_DEPTH or c.__class__ is not FunctionType or c.__defaults__ is None:
+        return (yield t)
+    t.c = BLACKHOLE
+    t.v = c
+    try:
+        r = c(t.e, d + 1)
+        if r.__class__ is GeneratorType:
+            r = yield from r
+    except NixError as err:
+        raise Machine._unwind_one(err, t) from None
+    t.c = None
+    t.e = None
+    t.v = r
+    return r
+
+
+def call_error(err: NixError, f: Any, arg: Any, span: Any) -> NixError:
+    """``err`` leaving the call ``f arg`` that generated code made itself
+    (``compiler.Compiler.c_Apply``): traced as the driver traces a call frame."""
+    return Machine._unwind_one(err, (f, arg, span))
 
 
 def _innermost_call_span(info: Any, infos: list[Any]) -> Any:
