@@ -221,7 +221,9 @@ class Compiler:
     def force_into(self, fn: Fn, expr: str) -> str:
         t = fn.tmp()
         fn.emit(f"{t} = {expr}")
-        fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))")
+        fn.emit(
+            f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))"
+        )
         fn.has_yield = True
         return t
 
@@ -720,7 +722,9 @@ class Compiler:
                 )
                 fn.emit(f"{t} = {cur}.get({key}, MISSING)")
                 fn.emit(f"if {t} is MISSING: raise_missing_attr({key}, {cur}, {self.const(span)})")
-                fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))")
+                fn.emit(
+                    f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))"
+                )
                 fn.has_yield = True
                 cur = t
             return cur
@@ -728,7 +732,9 @@ class Compiler:
         t = fn.tmp()
         if len(keys) == 1:  # the common ``x.name or d``, inline
             fn.emit(f"{t} = {v}.get({keys[0]}, MISSING) if {v}.__class__ is Attrs else MISSING")
-            fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))")
+            fn.emit(
+                f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))"
+            )
         else:
             fn.emit(f"{t} = yield from select_or({v}, ({', '.join(keys)},))")
         fn.has_yield = True
@@ -910,7 +916,9 @@ class Compiler:
         t = fn.tmp()
         fn.emit(f"{t} = {a}.get('body', MISSING)")
         fn.emit(f"if {t} is MISSING: raise_missing_attr('body', {a}, {self.const(node.span)})")
-        fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))")
+        fn.emit(
+            f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))"
+        )
         fn.has_yield = True
         return t
 

@@ -27,7 +27,7 @@ from .values import (
     context_of,
     show_type,
 )
-from .vm import CONTEXT, call_error, force_in
+from .vm import CONTEXT, call_error, force_in  # noqa: F401 - for generated code (NAMESPACE)
 
 GeneratorType = types.GeneratorType
 
