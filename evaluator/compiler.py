@@ -77,6 +77,8 @@ class Fn:
         "nenv",
         "deferred",
         "text",
+        "arg_env",
+        "arg_env_used",
     )
 
     def __init__(self, name: str, params: str, base: Scope | None):
@@ -90,6 +92,11 @@ class Fn:
         if base is not None:
             self.local[id(base)] = "e0"
         self.nenv = 0
+        # The env of a function's argument (``x: …``), made only if the body
+        # needs it as a whole (a closure, a nested scope): ``env_expr``
+        # reads its slot as ``a`` and its parent as ``e0``.
+        self.arg_env: str | None = None
+        self.arg_env_used = False
         # Generates the body on demand (``Compiler.lazy_bodies``).
         self.deferred: Callable[[], None] | None = None
         # Once the body is complete (``Compiler.seal``): the number of its
@@ -200,6 +207,8 @@ class Compiler:
         """Python expression for the env list of ``target`` seen from ``scope``."""
         v = fn.local.get(id(target))
         if v is not None:
+            if v == fn.arg_env:
+                fn.arg_env_used = True
             return v
         # target lies above this function's base: go up from the nearest
         # scope materialised in this function.
@@ -213,7 +222,15 @@ class Compiler:
             assert s is not None
             s = s.parent
             hops += 1
+        if base == fn.arg_env and hops:
+            return "e0" + "[0]" * (hops - 1)
         return base + "[0]" * hops
+
+    def slot_expr(self, fn: Fn, scope: Scope, target: Scope, i: int) -> str:
+        """Python expression for slot ``i`` of ``target``'s env seen from ``scope``."""
+        if i == 1 and fn.arg_env is not None and fn.local.get(id(target)) == fn.arg_env:
+            return "a"
+        return f"{self.env_expr(fn, scope, target)}[{i}]"
 
     def cur_env(self, fn: Fn, scope: Scope) -> str:
         return self.env_expr(fn, scope, scope)
@@ -269,7 +286,7 @@ class Compiler:
             s, i = found
             if initialising is not None and s is initialising:
                 return None
-            return f"{self.env_expr(fn, scope, s)}[{i}]"
+            return self.slot_expr(fn, scope, s, i)
         if node.name in self.globals:
             return runtime.global_ref(node.name)
         if self.withs(scope):
@@ -282,7 +299,7 @@ class Compiler:
         found = self.lookup(name, scope)
         if found is not None:
             s, i = found
-            return self.force_into(fn, f"{self.env_expr(fn, scope, s)}[{i}]")
+            return self.force_into(fn, self.slot_expr(fn, scope, s, i))
         if name in self.globals:
             if name in _LITERALS:
                 return _LITERALS[name]
@@ -556,10 +573,12 @@ class Compiler:
         if node.formals is None:
             inner = Scope(scope, {node.arg: 1} if node.arg else {})
             ev = lf.env_var()
-            lf.emit(f"{ev} = [e0, a]")
+            lf.arg_env = ev
             lf.local[id(inner)] = ev
             r = self.val(node.body, lf, inner)
             lf.emit(f"return {r}")
+            if lf.arg_env_used:
+                lf.lines.insert(0, f"    {ev} = [e0, a]")
             return
         names: dict[str, int] = {}
         for i, f in enumerate(node.formals):
@@ -781,22 +800,32 @@ class Compiler:
             )
             fn.has_yield = True
         elif op == "-":
-            fn.emit(f"{t} = op_sub({l_}, {r_}, {span})")
+            fn.emit(
+                f"if {both_int}:"
+                f"\n{'    ' * (fn.ind + 1)}{t} = {l_} - {r_}"
+                f"\n{'    ' * (fn.ind + 1)}if not -9223372036854775808 <= {t} <= 9223372036854775807: overflow('subtracting', {l_}, '-', {r_}, {span})"
+                f"\n{'    ' * fn.ind}else: {t} = op_sub({l_}, {r_}, {span})"
+            )
         elif op == "*":
             fn.emit(f"{t} = op_mul({l_}, {r_}, {span})")
         elif op == "/":
             fn.emit(f"{t} = op_div({l_}, {r_}, {span})")
-        elif op == "==":
-            fn.emit(
-                f"if {both_int}: {t} = {l_} == {r_}"
-                f"\n{'    ' * fn.ind}else: {t} = yield from op_eq({l_}, {r_})"
-            )
-            fn.has_yield = True
-        elif op == "!=":
-            fn.emit(
-                f"if {both_int}: {t} = {l_} != {r_}"
-                f"\n{'    ' * fn.ind}else: {t} = not (yield from op_eq({l_}, {r_}))"
-            )
+        elif op == "==" or op == "!=":
+            # Integers, strings (context aside), Booleans and null compare
+            # as in Python when both sides are of one such type; a side that
+            # is null equals only null.
+            same = f"{l_}.__class__ is {r_}.__class__ and {l_}.__class__ in SIMPLE_EQ"
+            test = "==" if op == "==" else "!="
+            # (A literal operand is never null; ``is`` on it would warn.)
+            nulls = [f"{e} is None" for e in (l_, r_) if e.isidentifier() or e == "None"]
+            if len(nulls) == 2:
+                fn.emit(f"if {same}: {t} = {l_} {test} {r_}")
+                fn.emit(
+                    f"elif {' or '.join(nulls)}: {t} = {l_} {'is' if op == '==' else 'is not'} {r_}"
+                )
+            else:
+                fn.emit(f"if {same}: {t} = {l_} {test} {r_}")
+            fn.emit(f"else: {t} = {'' if op == '==' else 'not '}(yield from op_eq({l_}, {r_}))")
             fn.has_yield = True
         elif op in ("<", "<=", ">", ">="):
             a, b = (l_, r_) if op in ("<", ">=") else (r_, l_)

@@ -375,6 +375,12 @@ def op_update(a: Any, b: Any, span: Any) -> Attrs:
 
 
 # ------------------------------------------------------------- comparison
+# Types whose values generated code compares with Python's ``==`` when both
+# sides are of one of them (``compiler.Compiler.c_BinOp``).  Not ``CtxStr``:
+# a context string compared with a plain one goes through ``op_eq``.
+SIMPLE_EQ = frozenset((int, str, bool, type(None)))
+
+
 def op_eq(a: Any, b: Any, top: bool = True) -> Any:
     """Generator: Nix equality (deep, forcing as needed, iterative).
 
@@ -912,6 +918,7 @@ _GENERATED_CODE_USES = (
     "GeneratorType",
     "call_error",
     "force_in",
+    "SIMPLE_EQ",
 )
 NAMESPACE: dict[str, Any] = {name: globals()[name] for name in _GENERATED_CODE_USES}
 
