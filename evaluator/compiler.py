@@ -29,6 +29,7 @@ from typing import Any
 from . import nodes as N
 from . import runtime
 from .errors import NixError
+from .scope import Ref, Resolution, resolve
 from .values import Attrs, Lambda, NixPath, Thunk
 from .vm import INLINE_DEPTH
 
@@ -53,14 +54,24 @@ class CompileError(NixError):
 
 
 class Scope:
-    """A compile-time scope; at run time an env list ``[parent, *slots]``."""
+    """Where the names one node binds live at run time: an env list
+    ``[parent, *slots]`` (a ``with``: ``[parent, attrs]``).  Which binding a
+    variable refers to is ``scope.resolve``'s answer; ``owner`` is the node
+    (``Let``, ``rec`` ``Attrs``, ``Lambda``, ``With``) its definitions name."""
 
-    __slots__ = ("parent", "names", "is_with")
+    __slots__ = ("parent", "names", "is_with", "owner")
 
-    def __init__(self, parent: Scope | None, names: dict[str, int], is_with: bool = False):
+    def __init__(
+        self,
+        parent: Scope | None,
+        names: dict[str, int],
+        owner: N.Node | None,
+        is_with: bool = False,
+    ):
         self.parent = parent
         self.names = names  # name -> slot index (1-based)
         self.is_with = is_with
+        self.owner = owner
 
 
 class Fn:
@@ -136,6 +147,7 @@ class Compiler:
         extra: list[str],
         lints: dict[str, str] | None = None,
         base: dict[str, Any] | None = None,
+        resolution: Resolution | None = None,
     ):
         self.source = source
         self.globals = globals_
@@ -172,7 +184,12 @@ class Compiler:
         self.fns: list[Fn] = []
         self.nfn = 0
         # The outermost scope holds scopedImport's names (if any).
-        self.top = Scope(None, {n: i + 1 for i, n in enumerate(extra)})
+        self.top = Scope(None, {n: i + 1 for i, n in enumerate(extra)}, None)
+        # What each variable refers to (``scope.resolve``; made by
+        # ``compile_root`` unless given), and the refs of the variables the
+        # compiler makes itself (``<p>``'s ``__findFile``/``__nixPath``).
+        self.res: Resolution | None = resolution
+        self._made_refs: dict[N.Var, Ref] = {}
 
     # ------------------------------------------------------------------ utils
     def const(self, obj: Any) -> str:
@@ -246,6 +263,8 @@ class Compiler:
 
     # ------------------------------------------------------------ entry point
     def compile_root(self, root: N.Node) -> Any:
+        if self.res is None:
+            self.res = resolve(root)
         fn = self.new_fn("M", _P_ENV, self.top)
         r = self.val(root, fn, self.top)
         fn.emit(f"return {r}")
@@ -257,23 +276,35 @@ class Compiler:
         return ns[fn.name]
 
     # ---------------------------------------------------------- variable use
-    def lookup(self, name: str, scope: Scope) -> tuple[Scope, int] | None:
-        s: Scope | None = scope
-        while s is not None:
-            if not s.is_with:
-                i = s.names.get(name)
-                if i is not None:
-                    return s, i
-            s = s.parent
-        return None
+    def lookup(self, node: N.Var, scope: Scope) -> tuple[Scope, int] | None:
+        """The scope and slot of the binding ``node`` refers to (as
+        ``scope.resolve`` found it), or None: a global, ``with`` or undefined."""
+        ref = self.ref(node)
+        if ref.kind == "definition":
+            owner = ref.definition.owner  # type: ignore[union-attr]
+            s: Scope | None = scope
+            while s is not None and s.owner is not owner:
+                s = s.parent
+            assert s is not None, "binding scope not reachable"
+            return s, s.names[node.name]
+        i = self.top.names.get(node.name)  # scopedImport's names, over globals
+        return None if i is None else (self.top, i)
 
-    def withs(self, scope: Scope) -> list[Scope]:
+    def ref(self, node: N.Var) -> Ref:
+        """``scope.resolve``'s answer for ``node``."""
+        assert self.res is not None
+        ref = self.res.refs.get(node)
+        return ref if ref is not None else self._made_refs[node]
+
+    def withs(self, node: N.Var, scope: Scope) -> list[Scope]:
+        """The ``with`` scopes ``node`` is looked up in at run time, innermost first."""
         out = []
-        s: Scope | None = scope
-        while s is not None:
-            if s.is_with:
-                out.append(s)
-            s = s.parent
+        for w in self.ref(node).withs:
+            s: Scope | None = scope
+            while s is not None and s.owner is not w:
+                s = s.parent
+            assert s is not None, "with scope not reachable"
+            out.append(s)
         return out
 
     def var_lazy(
@@ -281,7 +312,7 @@ class Compiler:
     ) -> str | None:
         """Expression for a variable's (possibly unforced) value, or None when
         it must be looked up at run time (``with``) or the slot may be empty."""
-        found = self.lookup(node.name, scope)
+        found = self.lookup(node, scope)
         if found is not None:
             s, i = found
             if initialising is not None and s is initialising:
@@ -289,14 +320,14 @@ class Compiler:
             return self.slot_expr(fn, scope, s, i)
         if node.name in self.globals:
             return runtime.global_ref(node.name)
-        if self.withs(scope):
+        if self.ref(node).withs:
             return None
         raise CompileError(f"undefined variable '{node.name}'", node.span)
 
     def var_val(self, node: N.Var, fn: Fn, scope: Scope) -> str:
         """Lexical scopes first, then globals, then ``with`` scopes."""
         name = node.name
-        found = self.lookup(name, scope)
+        found = self.lookup(node, scope)
         if found is not None:
             s, i = found
             return self.force_into(fn, self.slot_expr(fn, scope, s, i))
@@ -304,7 +335,7 @@ class Compiler:
             if name in _LITERALS:
                 return _LITERALS[name]
             return self.force_into(fn, runtime.global_ref(name))
-        withs = self.withs(scope)
+        withs = self.withs(node, scope)
         if withs:
             envs = ", ".join(f"{self.env_expr(fn, scope, w)}[1]" for w in withs)
             t = fn.tmp()
@@ -327,7 +358,7 @@ class Compiler:
             return repr(node.value)  # type: ignore[attr-defined]
         if cls is N.Var:
             name = node.name  # type: ignore[attr-defined]
-            if name in _LITERALS and name in self.globals and self.lookup(name, scope) is None:
+            if name in _LITERALS and name in self.globals and self.lookup(node, scope) is None:  # type: ignore[arg-type]
                 return _LITERALS[name]
             r = self.var_lazy(node, fn, scope, initialising=initialising)  # type: ignore[arg-type]
             if r is not None:
@@ -524,11 +555,10 @@ class Compiler:
 
     def c_SearchPath(self, node: N.SearchPath, fn: Fn, scope: Scope) -> str:
         sp = node.span
-        call = N.Apply(
-            sp,
-            N.Apply(sp, N.Var(sp, "__findFile"), N.Var(sp, "__nixPath")),
-            N.Str(sp, [node.name]),
-        )
+        find, path = N.Var(sp, "__findFile"), N.Var(sp, "__nixPath")
+        assert self.res is not None
+        self._made_refs[find], self._made_refs[path] = self.res.implicit[node]
+        call = N.Apply(sp, N.Apply(sp, find, path), N.Str(sp, [node.name]))
         return self.val(call, fn, scope)
 
     def c_List(self, node: N.List, fn: Fn, scope: Scope) -> str:
@@ -571,7 +601,7 @@ class Compiler:
 
     def _lambda_body(self, lf: Fn, node: N.Lambda, scope: Scope) -> None:
         if node.formals is None:
-            inner = Scope(scope, {node.arg: 1} if node.arg else {})
+            inner = Scope(scope, {node.arg: 1} if node.arg else {}, node)
             ev = lf.env_var()
             lf.arg_env = ev
             lf.local[id(inner)] = ev
@@ -586,7 +616,7 @@ class Compiler:
         n = len(node.formals)
         if node.arg:
             names[node.arg] = n + 1
-        inner = Scope(scope, names)
+        inner = Scope(scope, names, node)
         ev = lf.env_var()
         lf.local[id(inner)] = ev
         lf.emit("if a.__class__ is Thunk: a = a.v if a.c is None else (yield a)")
@@ -683,7 +713,7 @@ class Compiler:
 
     def c_With(self, node: N.With, fn: Fn, scope: Scope) -> str:
         e = self.lazy(node.env, fn, scope)
-        inner = Scope(scope, {}, is_with=True)
+        inner = Scope(scope, {}, node, is_with=True)
         ev = fn.env_var()
         fn.emit(f"{ev} = [{self.cur_env(fn, scope)}, {e}]")
         fn.local[id(inner)] = ev
@@ -851,7 +881,7 @@ class Compiler:
         scope: Scope,
         attrs: dict[str, N.AttrDef],
         inherit_from: list[N.Node],
-        rec: bool,
+        owner: N.Node,
     ) -> tuple[Scope, str, dict[str, str]]:
         """Create the recursive scope of a let/rec and fill its slots.
 
@@ -860,7 +890,7 @@ class Compiler:
         names = {name: i + 1 for i, name in enumerate(attrs)}
         nfrom = len(inherit_from)
         base = len(names)
-        inner = Scope(scope, dict(names))
+        inner = Scope(scope, dict(names), owner)
         ev = fn.env_var()
         empty = base + nfrom
         if empty > _TABLE_SCOPE:
@@ -887,7 +917,7 @@ class Compiler:
             slot = names[name]
             slots[name] = f"{ev}[{slot}]"
             alias = (
-                self.lookup(d.value.name, inner)  # type: ignore[attr-defined]
+                self.lookup(d.value, inner)  # type: ignore[arg-type]
                 if d.kind == "plain" and d.value.__class__ is N.Var
                 else None
             )
@@ -937,7 +967,7 @@ class Compiler:
         return f"Thunk({code}, {self.cur_env(fn, scope)})"
 
     def c_Let(self, node: N.Let, fn: Fn, scope: Scope) -> str:
-        inner, _ev, _slots = self.bind_scope(fn, scope, node.attrs, node.inherit_from, True)
+        inner, _ev, _slots = self.bind_scope(fn, scope, node.attrs, node.inherit_from, node)
         return self.val(node.body, fn, inner)
 
     def c_LegacyLet(self, node: N.LegacyLet, fn: Fn, scope: Scope) -> str:
@@ -955,7 +985,7 @@ class Compiler:
         pos = {name: d.span for name, d in node.attrs.items()}
         t = fn.tmp()
         if node.rec:
-            inner, ev, slots = self.bind_scope(fn, scope, node.attrs, node.inherit_from, True)
+            inner, ev, slots = self.bind_scope(fn, scope, node.attrs, node.inherit_from, node)
             items = ", ".join(f"{name!r}: {expr}" for name, expr in slots.items())
             fn.emit(f"{t} = Attrs({{{items}}})")
             if "__overrides" in node.attrs:
@@ -1053,8 +1083,9 @@ class FocusCompiler(Compiler):
         globals_: dict[str, Any],
         path: list[N.Node],
         arg_values: dict[tuple[str, int], Any] | None = None,
+        resolution: Resolution | None = None,
     ):
-        super().__init__(source, globals_, [])
+        super().__init__(source, globals_, [], resolution=resolution)
         self.lazy_bodies = True
         self.lazy_thunks = True
         self.path = path
@@ -1071,17 +1102,17 @@ class FocusCompiler(Compiler):
             child = self._next(node)
             cls = node.__class__
             if cls is N.Let:
-                inner = self._bind_path_scope(fn, scope, node.attrs, node.inherit_from)  # type: ignore[attr-defined]
+                inner = self._bind_path_scope(fn, scope, node.attrs, node.inherit_from, node)  # type: ignore[attr-defined]
                 scope = self._scope_for_child(node, child, scope, inner)
             elif cls is N.Attrs and node.rec:  # type: ignore[attr-defined]
-                inner = self._bind_path_scope(fn, scope, node.attrs, node.inherit_from)  # type: ignore[attr-defined]
+                inner = self._bind_path_scope(fn, scope, node.attrs, node.inherit_from, node)  # type: ignore[attr-defined]
                 scope = self._scope_for_child(node, child, scope, inner)
             elif cls is N.LegacyLet:
                 pass
             elif cls is N.With:
                 if child is not node.env:  # type: ignore[attr-defined]
                     e = self.lazy(node.env, fn, scope)  # type: ignore[attr-defined]
-                    inner = Scope(scope, {}, is_with=True)
+                    inner = Scope(scope, {}, node, is_with=True)
                     ev = fn.env_var()
                     fn.emit(f"{ev} = [{self.cur_env(fn, scope)}, {e}]")
                     fn.local[id(inner)] = ev
@@ -1099,7 +1130,12 @@ class FocusCompiler(Compiler):
             self.lazy_thunks = True
 
     def _bind_path_scope(
-        self, fn: Fn, scope: Scope, attrs: dict[str, N.AttrDef], inherit_from: list[N.Node]
+        self,
+        fn: Fn,
+        scope: Scope,
+        attrs: dict[str, N.AttrDef],
+        inherit_from: list[N.Node],
+        owner: N.Node,
     ) -> Scope:
         """``bind_scope`` for a scope the focus passes: as many bindings as a
         large file has (tens of thousands), of which an evaluation forces a
@@ -1108,7 +1144,7 @@ class FocusCompiler(Compiler):
         generated when first run (``_Deferred``)."""
         names = {name: i + 1 for i, name in enumerate(attrs)}
         base = len(names)
-        inner = Scope(scope, dict(names))
+        inner = Scope(scope, dict(names), owner)
         ev = fn.env_var()
         fn.emit(f"{ev} = [{self.cur_env(fn, scope)}] + [None] * {base + len(inherit_from)}")
         fn.local[id(inner)] = ev
@@ -1172,7 +1208,7 @@ class FocusCompiler(Compiler):
                 names[f.name] = i + 1
         if node.arg:
             names[node.arg] = len(names) + 1
-        inner = Scope(scope, names)
+        inner = Scope(scope, names, node)
         ev = fn.env_var()
         fn.emit(f"{ev} = [{self.cur_env(fn, scope)}{', None' * len(names)}]")
         fn.local[id(inner)] = ev
@@ -1189,6 +1225,8 @@ class FocusCompiler(Compiler):
         return inner
 
     def compile_focus(self, root: N.Node) -> Any:
+        if self.res is None:
+            self.res = resolve(root)
         fn = self.new_fn("M", _P_ENV, self.top)
         r = self.focus(root, fn, self.top)
         fn.emit(f"return {r}")
@@ -1513,13 +1551,14 @@ def compile_program(
     warnings: list[Any] | None = None,
     check: Callable[[], None] | None = None,
     base: dict[str, Any] | None = None,
+    resolution: Resolution | None = None,
 ) -> Any:
     """Compile a parsed file; returns ``entry(env) -> generator``.
 
     ``globals_`` maps the global names (builtins) to their values; ``extra``
     names the slots of the outermost env (``scopedImport``); ``base`` is the
     evaluation's ``runtime.base_namespace`` (made from ``globals_`` if None)."""
-    comp = Compiler(source, globals_, extra or [], lints, base)
+    comp = Compiler(source, globals_, extra or [], lints, base, resolution)
     comp.check = check
     entry = comp.compile_root(root)
     if warnings is not None:
