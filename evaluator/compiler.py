@@ -31,7 +31,6 @@ from . import runtime
 from .errors import NixError
 from .scope import Ref, Resolution, resolve
 from .values import Attrs, Lambda, NixPath, Thunk
-from .vm import INLINE_DEPTH
 
 _MAX_INDENT = 40
 # Parameter lists of generated code: thunk and entry code, function code.
@@ -86,7 +85,6 @@ class Fn:
         "has_yield",
         "local",
         "nenv",
-        "deferred",
         "text",
         "arg_env",
         "arg_env_used",
@@ -108,8 +106,6 @@ class Fn:
         # reads its slot as ``a`` and its parent as ``e0``.
         self.arg_env: str | None = None
         self.arg_env_used = False
-        # Generates the body on demand (``Compiler.lazy_bodies``).
-        self.deferred: Callable[[], None] | None = None
         # Once the body is complete (``Compiler.seal``): the number of its
         # source in the compiler's ``_ColdStore``.
         self.text: int | None = None
@@ -181,7 +177,9 @@ class Compiler:
         self._descs: dict[str, str] = {}
         # id(lambda node) -> its copy without the body (``lambda_const``).
         self._bare: dict[int, N.Lambda] = {}
-        self.fns: list[Fn] = []
+        # Generated functions, trace notes (``_Attach``) and bodies to
+        # generate later (``_Deferred``), in order, for ``define``.
+        self.fns: list[Any] = []
         self.nfn = 0
         # The outermost scope holds scopedImport's names (if any).
         self.top = Scope(None, {n: i + 1 for i, n in enumerate(extra)}, None)
@@ -213,6 +211,38 @@ class Compiler:
         alive at once, and their sources as long as the program)."""
         fn.text = self._cold.add(fn.source())
         del fn.lines, fn.local
+
+    def later(
+        self,
+        params: str,
+        node: N.Node,
+        scope: Scope,
+        desc: str | None = None,
+        span: N.Span | None = None,
+    ) -> str:
+        """The name of a function whose body is generated when first called
+        (``_Deferred``): a thunk's (``params``: ``_P_ENV``) or a function's
+        (``_P_ARG``) of ``node`` in ``scope``."""
+        later = _Deferred(params, node, scope, self, desc, span)  # type: ignore[arg-type]
+        later.name = self._fn_name(later.kind)
+        self.fns.append(later)  # type: ignore[arg-type]
+        return later.name
+
+    def _fn_name(self, kind: str) -> str:
+        self.nfn += 1
+        return f"{kind}{self.nfn}"
+
+    def generate(self, later: _Deferred) -> Fn:
+        """The function ``later`` stands for, its body generated now (the
+        functions the body makes are added to ``fns``)."""
+        if later.name is None:
+            later.name = self._fn_name(later.kind)
+        fn = Fn(later.name, later.params, later.scope)
+        if later.params == _P_ARG:
+            self._lambda_body(fn, later.node, later.scope)  # type: ignore[arg-type]
+        else:
+            self._thunk_body(fn, later.node, later.scope)
+        return fn
 
     def new_fn(self, kind: str, params: str, base: Scope) -> Fn:
         self.nfn += 1
@@ -272,7 +302,7 @@ class Compiler:
         ns: dict[str, Any] = {"__builtins__": self.base}
         ns.update(self.consts)
         ns["_nixlens_entry"] = fn.name
-        define(self.fns, ns, f"<nix {self.source.name}>", self.check, self)
+        define(self.fns, ns, f"<nix {self.source.name}>", self.check)
         return ns[fn.name]
 
     # ---------------------------------------------------------- variable use
@@ -409,16 +439,18 @@ class Compiler:
     def thunk_fn(
         self, node: N.Node, scope: Scope, desc: str | None = None, span: N.Span | None = None
     ) -> str:
-        tf = self.new_fn("T", _P_ENV, scope)
-        if self.lazy_thunks:
-            tf.deferred = lambda: self._thunk_body(tf, node, scope)
-        else:
-            self._thunk_body(tf, node, scope)
-            self.seal(tf)
         if desc is not None:
             desc = self._descs.setdefault(desc, desc)  # one string per attribute name
-            self.fns.append(_Attach(tf.name, desc, span or node.span))  # type: ignore[arg-type]
-        return tf.name
+        if self.lazy_thunks:
+            return self.later(_P_ENV, node, scope, desc, span or node.span)
+        tf = self.new_fn("T", _P_ENV, scope)
+        self._thunk_body(tf, node, scope)
+        self.seal(tf)
+        name = tf.name
+        if desc is not None:
+            desc = self._descs.setdefault(desc, desc)  # one string per attribute name
+            self.fns.append(_Attach(name, desc, span or node.span))  # type: ignore[arg-type]
+        return name
 
     def _thunk_body(self, tf: Fn, node: N.Node, scope: Scope) -> None:
         r = self.val(node, tf, scope)
@@ -591,12 +623,11 @@ class Compiler:
         return bare
 
     def compile_lambda(self, node: N.Lambda, scope: Scope) -> str:
-        lf = self.new_fn("L", _P_ARG, scope)
         if self.lazy_bodies:
-            lf.deferred = lambda: self._lambda_body(lf, node, scope)
-        else:
-            self._lambda_body(lf, node, scope)
-            self.seal(lf)
+            return self.later(_P_ARG, node, scope)
+        lf = self.new_fn("L", _P_ARG, scope)
+        self._lambda_body(lf, node, scope)
+        self.seal(lf)
         return lf.name
 
     def _lambda_body(self, lf: Fn, node: N.Lambda, scope: Scope) -> None:
@@ -665,10 +696,10 @@ class Compiler:
             t = fn.tmp()
             span = self.const(app.span)
             # A Nix function's code runs here, its generator (if any) with
-            # ``yield from``, up to ``INLINE_DEPTH`` calls deep: the driver
-            # runs the next call as a frame of its own (``d`` counts, so
-            # the host stack stays bounded).
-            fn.emit(f"if {f}.__class__ is Lambda and d < {INLINE_DEPTH}:")
+            # ``yield from``, up to ``INLINE_CALLS`` calls deep (see
+            # ``vm.Machine.inline_calls``): the driver runs the next call as
+            # a frame of its own (``d`` counts: the host stack stays bounded).
+            fn.emit(f"if {f}.__class__ is Lambda and d < INLINE_CALLS:")
             fn.emit(
                 f"    try: {t} = {f}.code({f}.env, {a}, d + 1); "
                 f"{t} = (yield from {t}) if {t}.__class__ is GeneratorType else {t}"
@@ -1086,14 +1117,13 @@ class FocusCompiler(Compiler):
         resolution: Resolution | None = None,
     ):
         super().__init__(source, globals_, [], resolution=resolution)
+        # The namespace of the program (``compile_focus``; ``_Deferred``).
+        self.ns: dict[str, Any] = {}
         self.lazy_bodies = True
         self.lazy_thunks = True
         self.path = path
         self.on_path = {id(n) for n in path}
         self.arg_values = arg_values or {}
-        # The generated module's globals and file name (``compile_focus``).
-        self.ns: dict[str, Any] = {}
-        self.filename = ""
 
     def focus(self, node: N.Node, fn: Fn, scope: Scope) -> str:
         """Descend from ``node`` (on the path) to the target."""
@@ -1141,7 +1171,7 @@ class FocusCompiler(Compiler):
         large file has (tens of thousands), of which an evaluation forces a
         few.  Thunks and functions are made by one loop over a table
         (``focus_fill``) instead of a line of code each, and their code is
-        generated when first run (``_Deferred``)."""
+        generated when first run (``_Deferred``, not even named before)."""
         names = {name: i + 1 for i, name in enumerate(attrs)}
         base = len(names)
         inner = Scope(scope, dict(names), owner)
@@ -1168,26 +1198,13 @@ class FocusCompiler(Compiler):
             elif cls is N.Lambda:
                 if value.name is None:  # type: ignore[attr-defined]
                     value.name = name  # type: ignore[attr-defined]
-                table.append((slot, _Deferred(self, value, inner), value))
+                table.append((slot, _Deferred(_P_ARG, value, inner, self), value))
             else:
                 desc = f"while evaluating the attribute '{name}'"
-                table.append((slot, _Deferred(self, value, inner, desc, d.span), None))
+                table.append((slot, _Deferred(_P_ENV, value, inner, self, desc, d.span), None))
         if table:
             fn.emit(f"focus_fill({ev}, {self.const(tuple(table))})")
         return inner
-
-    def _generate(self, node: N.Node, scope: Scope, kind: str) -> Any:
-        """Run time, first call of a ``_Deferred``: the real function."""
-        first = len(self.fns)
-        if kind == "L":
-            lf = self.new_fn("L", _P_ARG, scope)
-            self._lambda_body(lf, node, scope)  # type: ignore[arg-type]
-        else:
-            lf = self.new_fn("T", _P_ENV, scope)
-            self._thunk_body(lf, node, scope)
-        self.ns.update(self.consts)
-        define(self.fns[first:], self.ns, self.filename, None, self)
-        return self.ns[lf.name]
 
     def _scope_for_child(self, node: Any, child: Any, outer: Scope, inner: Scope) -> Scope:
         # ``inherit x;`` values live in the outer scope; all else in inner.
@@ -1230,13 +1247,20 @@ class FocusCompiler(Compiler):
         fn = self.new_fn("M", _P_ENV, self.top)
         r = self.focus(root, fn, self.top)
         fn.emit(f"return {r}")
-        ns: dict[str, Any] = {"__builtins__": self.base}
+        ns = self.ns
+        ns["__builtins__"] = self.base
         ns.update(self.consts)
         ns["focus_fill"] = _focus_fill
-        self.ns = ns
-        self.filename = f"<nix focus {self.source.name}>"
-        define(self.fns, ns, self.filename, None, self)
+        define(self.fns, ns, f"<nix focus {self.source.name}>")
+        self.fns.clear()  # defined: only the namespace needs them now
         return ns[fn.name]
+
+
+def _focus_fill(env: list[Any], table: tuple[tuple[int, Any, Any], ...]) -> None:
+    """Fill the slots of ``env`` from ``FocusCompiler._bind_path_scope``'s
+    table: a thunk of, or (with a node) a function of, each ``_Deferred``."""
+    for slot, code, node in table:
+        env[slot] = Thunk(code, env) if node is None else Lambda(code, env, node)
 
 
 # Scopes of at least this many bindings are filled from a table (``bind_scope``).
@@ -1264,40 +1288,65 @@ def _scope_fill(
         env[slot] = Thunk(code, env) if node is None else Lambda(code, env, node)
 
 
-def _focus_fill(env: list[Any], table: tuple[tuple[int, Any, Any], ...]) -> None:
-    """Fill the slots of ``env`` from ``FocusCompiler._bind_path_scope``'s table."""
-    for slot, code, node in table:
-        env[slot] = Thunk(code, env) if node is None else Lambda(code, env, node)
-
-
 class _Deferred:
-    """The code of a thunk (``code(env)``) or function (``code(env, arg)``) of a
-    focus program, generated by its compiler when first called.  ``desc`` and
-    ``span`` are the trace note of a thunk, as on generated functions."""
+    """A function of a focus program (``FocusCompiler``) whose body its
+    compiler generates when first called: a large file's focus passes tens
+    of thousands of bindings, of which an evaluation runs a few.  Called as
+    the function would be; ``desc`` and ``span`` are a thunk's trace note
+    (``vm.code_note``).  Named in the program's namespace (``define``) when
+    generated code refers to it, else named only when generated."""
 
-    __slots__ = ("comp", "node", "scope", "desc", "span", "real")
+    __slots__ = ("name", "params", "node", "scope", "comp", "desc", "span", "real")
 
     def __init__(
         self,
-        comp: FocusCompiler,
+        params: str,
         node: N.Node,
         scope: Scope,
+        comp: FocusCompiler,
         desc: str | None = None,
         span: N.Span | None = None,
     ) -> None:
-        self.comp = comp
+        self.name: str | None = None
+        self.params = params
         self.node = node
         self.scope = scope
+        self.comp: FocusCompiler | None = comp
         self.desc = desc
         self.span = span
         self.real: Any = None
 
+    @property
+    def kind(self) -> str:
+        """``L`` (a function's code) or ``T`` (a thunk's)."""
+        return "L" if self.params == _P_ARG else "T"
+
     def __call__(self, *args: Any) -> Any:
         real = self.real
         if real is None:
-            kind = "T" if len(args) == 1 else "L"
-            real = self.real = self.comp._generate(self.node, self.scope, kind)
+            real = self.real = self._make()
         return real(*args)
+
+    def _make(self) -> Any:
+        """Generate, define and compile the function (its first call)."""
+        comp = self.comp
+        assert comp is not None
+        ns = comp.ns
+        first = len(comp.fns)
+        fn = comp.generate(self)
+        ns.update(comp.consts)
+        filename = ns["_nixlens_file"]
+        define(comp.fns[first:], ns, filename)
+        del comp.fns[first:]  # defined: only the namespace needs them now
+        scratch: dict[str, Any] = {}
+        exec(compile(fn.source(), filename, "exec"), ns, scratch)
+        real = scratch[fn.name]
+        ns[fn.name] = real  # code run later finds it directly
+        if self.desc is not None:
+            ns["_nixlens_notes"][fn.name] = (self.desc, self.span)
+        self.comp = None
+        self.node = self.scope = None  # type: ignore[assignment]
+        return real
 
 
 def define(
@@ -1305,7 +1354,6 @@ def define(
     ns: dict[str, Any],
     filename: str,
     check: Callable[[], None] | None = None,
-    compiler: Compiler | None = None,
 ) -> None:
     """Define the generated functions in ``ns``, each compiled on its first call.
 
@@ -1315,16 +1363,15 @@ def define(
     Functions refer to each other by global name, so a stub that compiles
     and takes over the real function's code on its first call is all it
     takes; values made before the first call keep the stub, which then runs
-    the real code.  A function whose body is ``deferred`` has it generated
-    then, by ``compiler``, and the functions that generates are defined in
-    turn.  ``check`` (budget, cancellation) runs every few thousand
+    the real code.  ``check`` (budget, cancellation) runs every few thousand
     definitions.
 
     A stub keeps only what its first call needs: the number of its source in
     the program's ``_ColdStore`` (not the ``Fn`` and its compiler, which a
     whole file's worth of would keep tens of megabytes alive as long as any
-    value of the evaluation), the source itself for a function not sealed,
-    or, for a deferred body, the ``Fn`` and the compiler that generates it."""
+    value of the evaluation), or the source itself for a function not
+    sealed.  A function of a focus program whose body is still to generate
+    is its ``_Deferred`` itself."""
     ns["_nixlens_load_stub"] = _load_stub
     ns["_nixlens_file"] = filename
     notes = ns.setdefault("_nixlens_notes", {})
@@ -1334,18 +1381,17 @@ def define(
             check()
         if item.__class__ is _Attach:
             notes[item.target] = (item.desc, item.span)
+        elif item.__class__ is _Deferred:
+            ns[item.name] = item  # type: ignore[index]
+            ns["_nixlens_deferred"] = True  # not exported (``export_program``)
         else:
-            ns[item.name] = _stub(item, ns, compiler)
+            ns[item.name] = _stub(item, ns)
             names.append((item.name, item.params))
 
 
-def _stub(fn: Fn, ns: dict[str, Any], compiler: Compiler | None) -> Any:
+def _stub(fn: Fn, ns: dict[str, Any]) -> Any:
     # A function whose globals are ``ns``, its state in a default argument.
-    state: Any
-    if fn.text is not None:
-        state = fn.text
-    else:
-        state = fn.source() if fn.deferred is None else (fn, compiler)
+    state = fn.text if fn.text is not None else fn.source()
     return _make_stub(fn.name, fn.params, state, ns)
 
 
@@ -1393,15 +1439,8 @@ def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
         # How to make it a stub again (``compact``).
         ns.setdefault("_nixlens_loaded", {})[name] = (stub.__code__, state)
     else:
-        fn, compiler = state
-        name = fn.name
-        if fn.deferred is not None and compiler is not None:
-            first = len(compiler.fns)
-            fn.deferred()
-            fn.deferred = None
-            ns.update(compiler.consts)
-            define(compiler.fns[first:], ns, filename, None, compiler)
-        source = fn.source()
+        name = state[4 : state.index("(")]  # "def NAME(..."
+        source = state
         stub = ns[name]
     # Defined into a scratch namespace: ``ns`` keeps the stub throughout.
     scratch: dict[str, Any] = {}
@@ -1434,6 +1473,8 @@ def export_program(ns: dict[str, Any]) -> dict[str, Any] | None:
     old = ns["_nixlens_cold"]
     # Only the sources of functions not compiled: the others are code.
     cold = _ColdStore()
+    if "_nixlens_deferred" in ns:
+        return None
     for name, params in ns["_nixlens_fns"]:
         f = ns[name]
         code = f.__code__

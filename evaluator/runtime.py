@@ -921,6 +921,8 @@ _GENERATED_CODE_USES = (
     "SIMPLE_EQ",
 )
 NAMESPACE: dict[str, Any] = {name: globals()[name] for name in _GENERATED_CODE_USES}
+# Set per evaluation by ``eval.Evaluator.run`` (``vm.Machine.inline_calls``).
+NAMESPACE["INLINE_CALLS"] = 0
 
 
 def base_namespace(globals_: dict[str, Any]) -> dict[str, Any]:

@@ -128,9 +128,6 @@ def apply2_code(env: tuple[Any, Any, Any]) -> Any:
 
 
 _CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
-# A ``d`` (calls deep) past ``compiler.INLINE_DEPTH``: generated code leaves
-# every call it makes to the driver.
-NO_INLINE = 1 << 30
 
 
 def _force_frame(v: Any) -> Any:
@@ -266,6 +263,14 @@ class Machine:
         # Filled by the evaluator (evaluator.eval.Evaluator) that owns this.
         self.owner: Any = None
 
+    def inline_calls(self) -> int:
+        """How many calls deep generated code may call functions itself
+        (``INLINE_CALLS`` in its namespace): none when each call must be seen
+        here (argument observation, Nix's ``max-call-depth``)."""
+        if self.observe is not None or self.budget.max_call_depth is not None:
+            return 0
+        return INLINE_DEPTH
+
     def run(self, gen: Any) -> Any:
         """Drive ``gen`` (a generator) to its result; raises NixError."""
         # Deep evaluations keep millions of live frames: a young-generation
@@ -297,10 +302,6 @@ class Machine:
         call_depth = 0
         cur = gen
         observe = self.observe
-        # Generated code calls functions itself, ``d`` calls deep: not when
-        # each call must be seen here (argument observation, Nix's
-        # ``max-call-depth``); then code is called with ``d`` past the limit.
-        d0 = 0 if observe is None and max_calls is None else NO_INLINE
 
         while True:
             steps += 1
@@ -398,7 +399,7 @@ class Machine:
                         # Plain code (or a stub not yet loaded: it may
                         # return a generator not started, dropped unrun).
                         try:
-                            g = f.code(f.env, x, d0)
+                            g = f.code(f.env, x)
                         except NixError as err:
                             stack.append(cur)
                             infos.append(info)
@@ -413,10 +414,7 @@ class Machine:
                             rc = tuple
                 if rc is Thunk:
                     try:
-                        if d0 and getattr(c, "__defaults__", None) is not None:
-                            r = c(req.e, d0)  # generated code (``compiler._P_ENV``)
-                        else:
-                            r = c(req.e)
+                        r = c(req.e)
                     except NixError as err:
                         stack.append(cur)
                         infos.append(info)
@@ -454,7 +452,7 @@ class Machine:
                     if observe is not None:
                         _observe(observe, f, req[1])
                     try:
-                        r = f.code(f.env, req[1], d0)
+                        r = f.code(f.env, req[1])
                     except NixError as err:
                         r = _raise_later()
                         exc = err
