@@ -705,6 +705,10 @@ class Compiler:
                 f"{t} = (yield from {t}) if {t}.__class__ is GeneratorType else {t}"
             )
             fn.emit(f"    except NixError as x: raise call_error(x, {f}, {a}, {span})")
+            fn.emit(
+                f"elif ({f}.__class__ is PrimOp or {f}.__class__ is PrimOpApp) and d < INLINE_CALLS: "
+                f"{t} = yield from call_prim({f}, {a}, {span})"
+            )
             fn.emit(f"else: {t} = yield ({f}, {a}, {span})")
             fn.has_yield = True
             f = t

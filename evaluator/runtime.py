@@ -27,7 +27,7 @@ from .values import (
     context_of,
     show_type,
 )
-from .vm import CONTEXT, call_error, force_in  # noqa: F401 - for generated code (NAMESPACE)
+from .vm import CONTEXT, call_error, call_prim, force_in  # noqa: F401 - for generated code (NAMESPACE)
 
 GeneratorType = types.GeneratorType
 
@@ -918,6 +918,9 @@ _GENERATED_CODE_USES = (
     "GeneratorType",
     "call_error",
     "force_in",
+    "call_prim",
+    "PrimOp",
+    "PrimOpApp",
     "SIMPLE_EQ",
 )
 NAMESPACE: dict[str, Any] = {name: globals()[name] for name in _GENERATED_CODE_USES}

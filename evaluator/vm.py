@@ -625,6 +625,36 @@ def force_in(t: Thunk, d: int) -> Any:
     return r
 
 
+def call_prim(f: Any, arg: Any, span: Any) -> Any:
+    """Generator: the call ``f arg`` of a builtin (``PrimOp``, ``PrimOpApp``)
+    that generated code makes (``compiler.Compiler.c_Apply``): a partial
+    application is made here, a complete one run here as the driver would
+    run it (traced as its call frame), unless the builtin asks for its
+    call's span (``PrimOp.inline``)."""
+    if f.__class__ is PrimOpApp:
+        prim = f.prim
+        args = f.args + (arg,)
+    else:
+        prim = f
+        args = (arg,)
+    if len(args) < prim.arity:
+        return PrimOpApp(prim, args)
+    if not prim.inline:
+        return (yield (f, arg, span))
+    try:
+        r = prim.fn(*args)
+        if r.__class__ is GeneratorType:
+            r = yield from r
+    except NixError as err:
+        if prim.plain:  # no frame of its own in the driver either
+            if err.span is None:
+                err.span = span
+                err.span_inferred = True
+            raise
+        raise Machine._unwind_one(err, (f, arg, span)) from None
+    return r
+
+
 def call_error(err: NixError, f: Any, arg: Any, span: Any) -> NixError:
     """``err`` leaving the call ``f arg`` that generated code made itself
     (``compiler.Compiler.c_Apply``): traced as the driver traces a call frame."""
