@@ -286,7 +286,7 @@ class Compiler:
         t = fn.tmp()
         fn.emit(f"{t} = {expr}")
         fn.emit(
-            f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))"
+            f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d, INLINE_CALLS))"
         )
         fn.has_yield = True
         return t
@@ -807,7 +807,7 @@ class Compiler:
                 fn.emit(f"{t} = {cur}.get({key}, MISSING)")
                 fn.emit(f"if {t} is MISSING: raise_missing_attr({key}, {cur}, {self.const(span)})")
                 fn.emit(
-                    f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))"
+                    f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d, INLINE_CALLS))"
                 )
                 fn.has_yield = True
                 cur = t
@@ -817,7 +817,7 @@ class Compiler:
         if len(keys) == 1:  # the common ``x.name or d``, inline
             fn.emit(f"{t} = {v}.get({keys[0]}, MISSING) if {v}.__class__ is Attrs else MISSING")
             fn.emit(
-                f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))"
+                f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d, INLINE_CALLS))"
             )
         else:
             fn.emit(f"{t} = yield from select_or({v}, ({', '.join(keys)},))")
@@ -1011,7 +1011,7 @@ class Compiler:
         fn.emit(f"{t} = {a}.get('body', MISSING)")
         fn.emit(f"if {t} is MISSING: raise_missing_attr('body', {a}, {self.const(node.span)})")
         fn.emit(
-            f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d))"
+            f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d, INLINE_CALLS))"
         )
         fn.has_yield = True
         return t

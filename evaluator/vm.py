@@ -603,13 +603,32 @@ class Machine:
         return err
 
 
-def force_in(t: Thunk, d: int) -> Any:
+def force_in(t: Thunk, d: int, calls: int) -> Any:
     """Generator: the value of the thunk ``t`` (not forced yet) for generated
     code running ``d`` calls deep in a frame: its code runs right here (as
     the driver would run it), or, past ``INLINE_DEPTH`` or for code not
-    generated (a builtin's, a thunk being forced), in a frame of its own."""
+    generated (a builtin's, a thunk being forced), in a frame of its own.
+    The lazy call ``f x`` of ``map``, ``genList`` … (``apply_code``) is made
+    here too when calls may be (``calls``: the program's ``INLINE_CALLS``)."""
     c = t.c
     if d >= INLINE_DEPTH or c.__class__ is not FunctionType or c.__defaults__ is None:
+        if c is apply_code and d < calls:
+            f, x, span = t.e
+            if f.__class__ is Thunk and f.c is None:
+                f = f.v
+            if f.__class__ is Lambda:
+                t.c = BLACKHOLE
+                t.v = c
+                try:
+                    r = f.code(f.env, x, d + 1)
+                    if r.__class__ is GeneratorType:
+                        r = yield from r
+                except NixError as err:
+                    raise Machine._unwind_one(err, (f, x, span, t)) from None
+                t.c = None
+                t.e = None
+                t.v = r
+                return r
         return (yield t)
     t.c = BLACKHOLE
     t.v = c
