@@ -797,6 +797,14 @@ class Compiler:
         v = self.val(node.expr, fn, scope)
         if node.default is None:
             cur = v
+            # Nix traces an error selecting ``x.a.b`` as "while evaluating
+            # the attribute 'a.b'" (the path as written): the note of the
+            # attribute's own thunk ('a' or 'b') becomes that.
+            path = node.path
+            whole = len(path) > 1 and all(k.__class__ is str for k in path)
+            if whole:
+                fn.emit("try:")
+                fn.ind += 1
             for i, k in enumerate(node.path):
                 key = self.attr_keys([k], fn, scope)[0]
                 span = node.path_spans[i] if i < len(node.path_spans) else node.span
@@ -811,6 +819,9 @@ class Compiler:
                 )
                 fn.has_yield = True
                 cur = t
+            if whole:
+                fn.ind -= 1
+                fn.emit(f"except NixError as x: raise select_error(x, {tuple(path)!r}) from None")
             return cur
         keys = self.attr_keys(node.path, fn, scope)
         t = fn.tmp()

@@ -563,6 +563,20 @@ def inherit_from(env: tuple[Any, str, Any]) -> Any:
     return v
 
 
+def select_error(err: NixError, path: tuple[str, ...]) -> NixError:
+    """``err`` leaving the select of ``path`` (two names or more): the
+    note of the attribute it left last ("while evaluating the attribute
+    'b'") names the whole path as written, as Nix's does ('a.b')."""
+    trace = err.trace
+    if trace:
+        msg, span = trace[-1]
+        for k in path:
+            if msg == f"while evaluating the attribute '{k}'":
+                trace[-1] = (f"while evaluating the attribute '{'.'.join(path)}'", span)
+                break
+    return err
+
+
 # Values whose identity equality can observe (``select_now``).
 _FRESH = (Lambda, PrimOp, PrimOpApp, float)
 
@@ -919,6 +933,7 @@ _GENERATED_CODE_USES = (
     "call_error",
     "force_in",
     "call_prim",
+    "select_error",
     "PrimOp",
     "PrimOpApp",
     "SIMPLE_EQ",
