@@ -14,9 +14,9 @@ request            answer
 ``(f, arg, span)`` call the forced function ``f`` with ``arg``: the result
 generator          run it as a new frame: its return value
 ``Emit(diag)``     record a warning/trace diagnostic: ``None``
-``CONTEXT``        the ``Machine``'s owner: the ``eval.Evaluator`` running
-                   the code (its I/O, import cache, store, settings, budget
-                   checks, builtins); builtins that need the evaluation ask
+``CONTEXT``        ``Machine.owner``: the ``eval.Evaluator`` running the
+                   code (its I/O, import cache, store, settings, size
+                   checks); builtins that need the evaluation ask
 ``CALL_SPAN``      the span of the innermost call frame (for messages)
 ``TryForce(v)``    force ``v``; ``(True, value)`` or ``(False, error)`` when a
                    catchable error escaped (``builtins.tryEval``)
@@ -29,6 +29,16 @@ compiler makes such code a plain function), the value itself: no frame.  A
 thunk of ``apply_code`` (``f x`` made lazily by ``map``, ``genList``) whose
 ``f`` is a forced Nix function is forced by the call's own frame, whose
 bookkeeping is then ``(f, arg, span, thunk)``.
+
+Generated code does not yield every call and force: it runs the code of a
+Nix function it calls, of a builtin (``call_prim``) and of a thunk it forces
+(``force_in``) itself, a generator with ``yield from``, up to
+``INLINE_DEPTH`` levels deep (``d``, passed down); the next level is yielded
+here and starts a frame of its own at ``d = 0``, so the host stack stays
+bounded.  An error leaving such a call or thunk is traced as its frame here
+would be (``call_error``, ``Machine._unwind_one``).  While arguments are
+observed or Nix's ``max-call-depth`` is set, every call comes here
+(``Machine.inline_calls``).
 
 Deep operations (deep-force, equality, string coercion, printing, JSON) are
 generator helpers with explicit work lists; equality and coercion are called
