@@ -177,7 +177,7 @@ def explain_difference(a: Any, b: Any, eq_span: Any = None) -> Any:
     while stack:
         x, y, path = stack.pop()
         if x.__class__ is Thunk:
-            x = yield x
+            x = x.v if x.c is None else (yield x)
         if y.__class__ is Thunk:
             y = yield y
         eq = yield from op_eq(x, y)
@@ -215,7 +215,7 @@ def explain_difference(a: Any, b: Any, eq_span: Any = None) -> Any:
             if "type" in x and "type" in y and "outPath" in x and "outPath" in y:
                 tx, ty = x["type"], y["type"]
                 if tx.__class__ is Thunk:
-                    tx = yield tx
+                    tx = tx.v if tx.c is None else (yield tx)
                 if ty.__class__ is Thunk:
                     ty = yield ty
                 if tx == "derivation" and ty == "derivation":
@@ -467,7 +467,7 @@ def op_lt(a: Any, b: Any, span: Any) -> Any:
             x = a[i]
             y = b[i]
             if x.__class__ is Thunk:
-                x = yield x
+                x = x.v if x.c is None else (yield x)
             if y.__class__ is Thunk:
                 y = yield y
             same = yield from op_eq(x, y)
@@ -662,7 +662,7 @@ def apply_overrides(attrs: Attrs, env: list[Any], slot_of: dict[str, int]) -> An
     """Generator: apply a rec set's legacy ``__overrides`` attribute."""
     ov = attrs["__overrides"]
     if ov.__class__ is Thunk:
-        ov = yield ov
+        ov = ov.v if ov.c is None else (yield ov)
     if ov.__class__ is not Attrs:
         raise type_error("a set", ov)
     for k, v in ov.items():
@@ -735,7 +735,7 @@ def coerce_to_string(
     of an error the coercion raises (not of one raised forcing ``v``), which
     then has no position of its own in Nix's output."""
     if v.__class__ is Thunk:
-        v = yield v
+        v = v.v if v.c is None else (yield v)
     cls = v.__class__
     if cls is str or cls is CtxStr:
         return v
@@ -770,7 +770,7 @@ def _coerce(v: Any, span: Any, coerce_more: bool, copy_to_store: bool) -> Any:
         if "__toString" in v:
             fn = v["__toString"]
             if fn.__class__ is Thunk:
-                fn = yield fn
+                fn = fn.v if fn.c is None else (yield fn)
             r = yield (fn, v, span)
             if r.__class__ is not str and r.__class__ is not CtxStr:
                 note = (_TO_STRING_NOTE, v.pos.get("__toString") if v.pos else None)

@@ -121,7 +121,7 @@ def apply_code(env: tuple[Any, Any, Any]) -> Any:
     function the driver makes the call itself, without this frame."""
     f, x, span = env
     if f.__class__ is Thunk:
-        f = yield f
+        f = f.v if f.c is None else (yield f)
     return (yield (f, x, span))
 
 
@@ -132,7 +132,7 @@ def apply2_code(env: tuple[Any, Any, Any]) -> Any:
     (``name: value: …``), the driver makes both calls itself."""
     f, x, y = env
     if f.__class__ is Thunk:
-        f = yield f
+        f = f.v if f.c is None else (yield f)
     g = yield (f, x, None)
     return (yield (g, y, None))
 
@@ -143,7 +143,7 @@ _CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
 def _force_frame(v: Any) -> Any:
     """A frame that forces ``v`` (used under TryForce/WithContext markers)."""
     if v.__class__ is Thunk:
-        v = yield v
+        v = v.v if v.c is None else (yield v)
     return v
 
 
@@ -151,7 +151,7 @@ def _functor_call(f: Attrs, arg: Any, span: Any) -> Any:
     """Call an attribute set with ``__functor``: ``(f.__functor f) arg``."""
     fn = f["__functor"]
     if fn.__class__ is Thunk:
-        fn = yield fn
+        fn = fn.v if fn.c is None else (yield fn)
     g = yield (fn, f, span)
     return (yield (g, arg, span))
 
