@@ -29,9 +29,15 @@ from typing import Any
 from . import nodes as N
 from . import runtime
 from .errors import NixError
+from .scope import Ref, Resolution, resolve
 from .values import Attrs, Lambda, NixPath, Thunk
 
 _MAX_INDENT = 40
+# Parameter lists of generated code: thunk and entry code, function code.
+_P_ENV = "e0, d=0"
+_P_ARG = "e0, a, d=0"
+# The defaults of a generated function (its ``d``) once loaded.
+_REAL_DEFAULTS = (0,)
 _LITERALS = {
     "true": "True",
     "false": "False",
@@ -47,14 +53,24 @@ class CompileError(NixError):
 
 
 class Scope:
-    """A compile-time scope; at run time an env list ``[parent, *slots]``."""
+    """Where the names one node binds live at run time: an env list
+    ``[parent, *slots]`` (a ``with``: ``[parent, attrs]``).  Which binding a
+    variable refers to is ``scope.resolve``'s answer; ``owner`` is the node
+    (``Let``, ``rec`` ``Attrs``, ``Lambda``, ``With``) its definitions name."""
 
-    __slots__ = ("parent", "names", "is_with")
+    __slots__ = ("parent", "names", "is_with", "owner")
 
-    def __init__(self, parent: Scope | None, names: dict[str, int], is_with: bool = False):
+    def __init__(
+        self,
+        parent: Scope | None,
+        names: dict[str, int],
+        owner: N.Node | None,
+        is_with: bool = False,
+    ):
         self.parent = parent
         self.names = names  # name -> slot index (1-based)
         self.is_with = is_with
+        self.owner = owner
 
 
 class Fn:
@@ -69,8 +85,9 @@ class Fn:
         "has_yield",
         "local",
         "nenv",
-        "deferred",
         "text",
+        "arg_env",
+        "arg_env_used",
     )
 
     def __init__(self, name: str, params: str, base: Scope | None):
@@ -84,8 +101,11 @@ class Fn:
         if base is not None:
             self.local[id(base)] = "e0"
         self.nenv = 0
-        # Generates the body on demand (``Compiler.lazy_bodies``).
-        self.deferred: Callable[[], None] | None = None
+        # The env of a function's argument (``x: …``), made only if the body
+        # needs it as a whole (a closure, a nested scope): ``env_expr``
+        # reads its slot as ``a`` and its parent as ``e0``.
+        self.arg_env: str | None = None
+        self.arg_env_used = False
         # Once the body is complete (``Compiler.seal``): the number of its
         # source in the compiler's ``_ColdStore``.
         self.text: int | None = None
@@ -123,6 +143,7 @@ class Compiler:
         extra: list[str],
         lints: dict[str, str] | None = None,
         base: dict[str, Any] | None = None,
+        resolution: Resolution | None = None,
     ):
         self.source = source
         self.globals = globals_
@@ -156,10 +177,17 @@ class Compiler:
         self._descs: dict[str, str] = {}
         # id(lambda node) -> its copy without the body (``lambda_const``).
         self._bare: dict[int, N.Lambda] = {}
-        self.fns: list[Fn] = []
+        # Generated functions, trace notes (``_Attach``) and bodies to
+        # generate later (``_Deferred``), in order, for ``define``.
+        self.fns: list[Any] = []
         self.nfn = 0
         # The outermost scope holds scopedImport's names (if any).
-        self.top = Scope(None, {n: i + 1 for i, n in enumerate(extra)})
+        self.top = Scope(None, {n: i + 1 for i, n in enumerate(extra)}, None)
+        # What each variable refers to (``scope.resolve``; made by
+        # ``compile_root`` unless given), and the refs of the variables the
+        # compiler makes itself (``<p>``'s ``__findFile``/``__nixPath``).
+        self.res: Resolution | None = resolution
+        self._made_refs: dict[N.Var, Ref] = {}
 
     # ------------------------------------------------------------------ utils
     def const(self, obj: Any) -> str:
@@ -184,6 +212,38 @@ class Compiler:
         fn.text = self._cold.add(fn.source())
         del fn.lines, fn.local
 
+    def later(
+        self,
+        params: str,
+        node: N.Node,
+        scope: Scope,
+        desc: str | None = None,
+        span: N.Span | None = None,
+    ) -> str:
+        """The name of a function whose body is generated when first called
+        (``_Deferred``): a thunk's (``params``: ``_P_ENV``) or a function's
+        (``_P_ARG``) of ``node`` in ``scope``."""
+        later = _Deferred(params, node, scope, self, desc, span)  # type: ignore[arg-type]
+        later.name = self._fn_name(later.kind)
+        self.fns.append(later)  # type: ignore[arg-type]
+        return later.name
+
+    def _fn_name(self, kind: str) -> str:
+        self.nfn += 1
+        return f"{kind}{self.nfn}"
+
+    def generate(self, later: _Deferred) -> Fn:
+        """The function ``later`` stands for, its body generated now (the
+        functions the body makes are added to ``fns``)."""
+        if later.name is None:
+            later.name = self._fn_name(later.kind)
+        fn = Fn(later.name, later.params, later.scope)
+        if later.params == _P_ARG:
+            self._lambda_body(fn, later.node, later.scope)  # type: ignore[arg-type]
+        else:
+            self._thunk_body(fn, later.node, later.scope)
+        return fn
+
     def new_fn(self, kind: str, params: str, base: Scope) -> Fn:
         self.nfn += 1
         fn = Fn(f"{kind}{self.nfn}", params, base)
@@ -194,6 +254,8 @@ class Compiler:
         """Python expression for the env list of ``target`` seen from ``scope``."""
         v = fn.local.get(id(target))
         if v is not None:
+            if v == fn.arg_env:
+                fn.arg_env_used = True
             return v
         # target lies above this function's base: go up from the nearest
         # scope materialised in this function.
@@ -207,7 +269,15 @@ class Compiler:
             assert s is not None
             s = s.parent
             hops += 1
+        if base == fn.arg_env and hops:
+            return "e0" + "[0]" * (hops - 1)
         return base + "[0]" * hops
+
+    def slot_expr(self, fn: Fn, scope: Scope, target: Scope, i: int) -> str:
+        """Python expression for slot ``i`` of ``target``'s env seen from ``scope``."""
+        if i == 1 and fn.arg_env is not None and fn.local.get(id(target)) == fn.arg_env:
+            return "a"
+        return f"{self.env_expr(fn, scope, target)}[{i}]"
 
     def cur_env(self, fn: Fn, scope: Scope) -> str:
         return self.env_expr(fn, scope, scope)
@@ -215,40 +285,56 @@ class Compiler:
     def force_into(self, fn: Fn, expr: str) -> str:
         t = fn.tmp()
         fn.emit(f"{t} = {expr}")
-        fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield {t})")
+        fn.emit(
+            f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d, INLINE_CALLS))"
+        )
         fn.has_yield = True
         return t
 
     # ------------------------------------------------------------ entry point
     def compile_root(self, root: N.Node) -> Any:
-        fn = self.new_fn("M", "e0", self.top)
+        if self.res is None:
+            self.res = resolve(root)
+        fn = self.new_fn("M", _P_ENV, self.top)
         r = self.val(root, fn, self.top)
         fn.emit(f"return {r}")
         self.seal(fn)
         ns: dict[str, Any] = {"__builtins__": self.base}
         ns.update(self.consts)
         ns["_nixlens_entry"] = fn.name
-        define(self.fns, ns, f"<nix {self.source.name}>", self.check, self)
+        define(self.fns, ns, f"<nix {self.source.name}>", self.check)
         return ns[fn.name]
 
     # ---------------------------------------------------------- variable use
-    def lookup(self, name: str, scope: Scope) -> tuple[Scope, int] | None:
-        s: Scope | None = scope
-        while s is not None:
-            if not s.is_with:
-                i = s.names.get(name)
-                if i is not None:
-                    return s, i
-            s = s.parent
-        return None
+    def lookup(self, node: N.Var, scope: Scope) -> tuple[Scope, int] | None:
+        """The scope and slot of the binding ``node`` refers to (as
+        ``scope.resolve`` found it), or None: a global, ``with`` or undefined."""
+        ref = self.ref(node)
+        if ref.kind == "definition":
+            owner = ref.definition.owner  # type: ignore[union-attr]
+            s: Scope | None = scope
+            while s is not None and s.owner is not owner:
+                s = s.parent
+            assert s is not None, "binding scope not reachable"
+            return s, s.names[node.name]
+        i = self.top.names.get(node.name)  # scopedImport's names, over globals
+        return None if i is None else (self.top, i)
 
-    def withs(self, scope: Scope) -> list[Scope]:
+    def ref(self, node: N.Var) -> Ref:
+        """``scope.resolve``'s answer for ``node``."""
+        assert self.res is not None
+        ref = self.res.refs.get(node)
+        return ref if ref is not None else self._made_refs[node]
+
+    def withs(self, node: N.Var, scope: Scope) -> list[Scope]:
+        """The ``with`` scopes ``node`` is looked up in at run time, innermost first."""
         out = []
-        s: Scope | None = scope
-        while s is not None:
-            if s.is_with:
-                out.append(s)
-            s = s.parent
+        for w in self.ref(node).withs:
+            s: Scope | None = scope
+            while s is not None and s.owner is not w:
+                s = s.parent
+            assert s is not None, "with scope not reachable"
+            out.append(s)
         return out
 
     def var_lazy(
@@ -256,30 +342,30 @@ class Compiler:
     ) -> str | None:
         """Expression for a variable's (possibly unforced) value, or None when
         it must be looked up at run time (``with``) or the slot may be empty."""
-        found = self.lookup(node.name, scope)
+        found = self.lookup(node, scope)
         if found is not None:
             s, i = found
             if initialising is not None and s is initialising:
                 return None
-            return f"{self.env_expr(fn, scope, s)}[{i}]"
+            return self.slot_expr(fn, scope, s, i)
         if node.name in self.globals:
             return runtime.global_ref(node.name)
-        if self.withs(scope):
+        if self.ref(node).withs:
             return None
         raise CompileError(f"undefined variable '{node.name}'", node.span)
 
     def var_val(self, node: N.Var, fn: Fn, scope: Scope) -> str:
         """Lexical scopes first, then globals, then ``with`` scopes."""
         name = node.name
-        found = self.lookup(name, scope)
+        found = self.lookup(node, scope)
         if found is not None:
             s, i = found
-            return self.force_into(fn, f"{self.env_expr(fn, scope, s)}[{i}]")
+            return self.force_into(fn, self.slot_expr(fn, scope, s, i))
         if name in self.globals:
             if name in _LITERALS:
                 return _LITERALS[name]
             return self.force_into(fn, runtime.global_ref(name))
-        withs = self.withs(scope)
+        withs = self.withs(node, scope)
         if withs:
             envs = ", ".join(f"{self.env_expr(fn, scope, w)}[1]" for w in withs)
             t = fn.tmp()
@@ -302,7 +388,7 @@ class Compiler:
             return repr(node.value)  # type: ignore[attr-defined]
         if cls is N.Var:
             name = node.name  # type: ignore[attr-defined]
-            if name in _LITERALS and name in self.globals and self.lookup(name, scope) is None:
+            if name in _LITERALS and name in self.globals and self.lookup(node, scope) is None:  # type: ignore[arg-type]
                 return _LITERALS[name]
             r = self.var_lazy(node, fn, scope, initialising=initialising)  # type: ignore[arg-type]
             if r is not None:
@@ -353,16 +439,18 @@ class Compiler:
     def thunk_fn(
         self, node: N.Node, scope: Scope, desc: str | None = None, span: N.Span | None = None
     ) -> str:
-        tf = self.new_fn("T", "e0", scope)
-        if self.lazy_thunks:
-            tf.deferred = lambda: self._thunk_body(tf, node, scope)
-        else:
-            self._thunk_body(tf, node, scope)
-            self.seal(tf)
         if desc is not None:
             desc = self._descs.setdefault(desc, desc)  # one string per attribute name
-            self.fns.append(_Attach(tf.name, desc, span or node.span))  # type: ignore[arg-type]
-        return tf.name
+        if self.lazy_thunks:
+            return self.later(_P_ENV, node, scope, desc, span or node.span)
+        tf = self.new_fn("T", _P_ENV, scope)
+        self._thunk_body(tf, node, scope)
+        self.seal(tf)
+        name = tf.name
+        if desc is not None:
+            desc = self._descs.setdefault(desc, desc)  # one string per attribute name
+            self.fns.append(_Attach(name, desc, span or node.span))  # type: ignore[arg-type]
+        return name
 
     def _thunk_body(self, tf: Fn, node: N.Node, scope: Scope) -> None:
         r = self.val(node, tf, scope)
@@ -377,12 +465,12 @@ class Compiler:
         return meth(node, fn, scope)
 
     def spill(self, node: N.Node, fn: Fn, scope: Scope) -> str:
-        sf = self.new_fn("S", "e0", scope)
+        sf = self.new_fn("S", "e0, d", scope)
         r = self.val(node, sf, scope)
         sf.emit(f"return {r}")
         self.seal(sf)
         t = fn.tmp()
-        fn.emit(f"{t} = yield from {sf.name}({self.cur_env(fn, scope)})")
+        fn.emit(f"{t} = yield from {sf.name}({self.cur_env(fn, scope)}, d)")
         fn.has_yield = True
         return t
 
@@ -499,11 +587,10 @@ class Compiler:
 
     def c_SearchPath(self, node: N.SearchPath, fn: Fn, scope: Scope) -> str:
         sp = node.span
-        call = N.Apply(
-            sp,
-            N.Apply(sp, N.Var(sp, "__findFile"), N.Var(sp, "__nixPath")),
-            N.Str(sp, [node.name]),
-        )
+        find, path = N.Var(sp, "__findFile"), N.Var(sp, "__nixPath")
+        assert self.res is not None
+        self._made_refs[find], self._made_refs[path] = self.res.implicit[node]
+        call = N.Apply(sp, N.Apply(sp, find, path), N.Str(sp, [node.name]))
         return self.val(call, fn, scope)
 
     def c_List(self, node: N.List, fn: Fn, scope: Scope) -> str:
@@ -536,22 +623,23 @@ class Compiler:
         return bare
 
     def compile_lambda(self, node: N.Lambda, scope: Scope) -> str:
-        lf = self.new_fn("L", "e0, a", scope)
         if self.lazy_bodies:
-            lf.deferred = lambda: self._lambda_body(lf, node, scope)
-        else:
-            self._lambda_body(lf, node, scope)
-            self.seal(lf)
+            return self.later(_P_ARG, node, scope)
+        lf = self.new_fn("L", _P_ARG, scope)
+        self._lambda_body(lf, node, scope)
+        self.seal(lf)
         return lf.name
 
     def _lambda_body(self, lf: Fn, node: N.Lambda, scope: Scope) -> None:
         if node.formals is None:
-            inner = Scope(scope, {node.arg: 1} if node.arg else {})
+            inner = Scope(scope, {node.arg: 1} if node.arg else {}, node)
             ev = lf.env_var()
-            lf.emit(f"{ev} = [e0, a]")
+            lf.arg_env = ev
             lf.local[id(inner)] = ev
             r = self.val(node.body, lf, inner)
             lf.emit(f"return {r}")
+            if lf.arg_env_used:
+                lf.lines.insert(0, f"    {ev} = [e0, a]")
             return
         names: dict[str, int] = {}
         for i, f in enumerate(node.formals):
@@ -559,7 +647,7 @@ class Compiler:
         n = len(node.formals)
         if node.arg:
             names[node.arg] = n + 1
-        inner = Scope(scope, names)
+        inner = Scope(scope, names, node)
         ev = lf.env_var()
         lf.local[id(inner)] = ev
         lf.emit("if a.__class__ is Thunk: a = a.v if a.c is None else (yield a)")
@@ -601,8 +689,27 @@ class Compiler:
         f = self.val(head, fn, scope)
         for app in reversed(args):
             a = self.lazy(app.arg, fn, scope)  # type: ignore[attr-defined]
+            if not _is_name(a):
+                at = fn.tmp()
+                fn.emit(f"{at} = {a}")
+                a = at
             t = fn.tmp()
-            fn.emit(f"{t} = yield ({f}, {a}, {self.const(app.span)})")
+            span = self.const(app.span)
+            # A Nix function's code runs here, its generator (if any) with
+            # ``yield from``, up to ``INLINE_CALLS`` calls deep (see
+            # ``vm.Machine.inline_calls``): the driver runs the next call as
+            # a frame of its own (``d`` counts: the host stack stays bounded).
+            fn.emit(f"if {f}.__class__ is Lambda and d < INLINE_CALLS:")
+            fn.emit(
+                f"    try: {t} = {f}.code({f}.env, {a}, d + 1); "
+                f"{t} = (yield from {t}) if {t}.__class__ is GeneratorType else {t}"
+            )
+            fn.emit(f"    except NixError as x: raise call_error(x, {f}, {a}, {span})")
+            fn.emit(
+                f"elif ({f}.__class__ is PrimOp or {f}.__class__ is PrimOpApp) and d < INLINE_CALLS: "
+                f"{t} = yield from call_prim({f}, {a}, {span})"
+            )
+            fn.emit(f"else: {t} = yield ({f}, {a}, {span})")
             fn.has_yield = True
             f = t
         return f
@@ -641,7 +748,7 @@ class Compiler:
 
     def c_With(self, node: N.With, fn: Fn, scope: Scope) -> str:
         e = self.lazy(node.env, fn, scope)
-        inner = Scope(scope, {}, is_with=True)
+        inner = Scope(scope, {}, node, is_with=True)
         ev = fn.env_var()
         fn.emit(f"{ev} = [{self.cur_env(fn, scope)}, {e}]")
         fn.local[id(inner)] = ev
@@ -690,6 +797,14 @@ class Compiler:
         v = self.val(node.expr, fn, scope)
         if node.default is None:
             cur = v
+            # Nix traces an error selecting ``x.a.b`` as "while evaluating
+            # the attribute 'a.b'" (the path as written): the note of the
+            # attribute's own thunk ('a' or 'b') becomes that.
+            path = node.path
+            whole = len(path) > 1 and all(k.__class__ is str for k in path)
+            if whole:
+                fn.emit("try:")
+                fn.ind += 1
             for i, k in enumerate(node.path):
                 key = self.attr_keys([k], fn, scope)[0]
                 span = node.path_spans[i] if i < len(node.path_spans) else node.span
@@ -699,15 +814,22 @@ class Compiler:
                 )
                 fn.emit(f"{t} = {cur}.get({key}, MISSING)")
                 fn.emit(f"if {t} is MISSING: raise_missing_attr({key}, {cur}, {self.const(span)})")
-                fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield {t})")
+                fn.emit(
+                    f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d, INLINE_CALLS))"
+                )
                 fn.has_yield = True
                 cur = t
+            if whole:
+                fn.ind -= 1
+                fn.emit(f"except NixError as x: raise select_error(x, {tuple(path)!r}) from None")
             return cur
         keys = self.attr_keys(node.path, fn, scope)
         t = fn.tmp()
         if len(keys) == 1:  # the common ``x.name or d``, inline
             fn.emit(f"{t} = {v}.get({keys[0]}, MISSING) if {v}.__class__ is Attrs else MISSING")
-            fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield {t})")
+            fn.emit(
+                f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d, INLINE_CALLS))"
+            )
         else:
             fn.emit(f"{t} = yield from select_or({v}, ({', '.join(keys)},))")
         fn.has_yield = True
@@ -754,22 +876,32 @@ class Compiler:
             )
             fn.has_yield = True
         elif op == "-":
-            fn.emit(f"{t} = op_sub({l_}, {r_}, {span})")
+            fn.emit(
+                f"if {both_int}:"
+                f"\n{'    ' * (fn.ind + 1)}{t} = {l_} - {r_}"
+                f"\n{'    ' * (fn.ind + 1)}if not -9223372036854775808 <= {t} <= 9223372036854775807: overflow('subtracting', {l_}, '-', {r_}, {span})"
+                f"\n{'    ' * fn.ind}else: {t} = op_sub({l_}, {r_}, {span})"
+            )
         elif op == "*":
             fn.emit(f"{t} = op_mul({l_}, {r_}, {span})")
         elif op == "/":
             fn.emit(f"{t} = op_div({l_}, {r_}, {span})")
-        elif op == "==":
-            fn.emit(
-                f"if {both_int}: {t} = {l_} == {r_}"
-                f"\n{'    ' * fn.ind}else: {t} = yield from op_eq({l_}, {r_})"
-            )
-            fn.has_yield = True
-        elif op == "!=":
-            fn.emit(
-                f"if {both_int}: {t} = {l_} != {r_}"
-                f"\n{'    ' * fn.ind}else: {t} = not (yield from op_eq({l_}, {r_}))"
-            )
+        elif op == "==" or op == "!=":
+            # Integers, strings (context aside), Booleans and null compare
+            # as in Python when both sides are of one such type; a side that
+            # is null equals only null.
+            same = f"{l_}.__class__ is {r_}.__class__ and {l_}.__class__ in SIMPLE_EQ"
+            test = "==" if op == "==" else "!="
+            # (A literal operand is never null; ``is`` on it would warn.)
+            nulls = [f"{e} is None" for e in (l_, r_) if e.isidentifier() or e == "None"]
+            if len(nulls) == 2:
+                fn.emit(f"if {same}: {t} = {l_} {test} {r_}")
+                fn.emit(
+                    f"elif {' or '.join(nulls)}: {t} = {l_} {'is' if op == '==' else 'is not'} {r_}"
+                )
+            else:
+                fn.emit(f"if {same}: {t} = {l_} {test} {r_}")
+            fn.emit(f"else: {t} = {'' if op == '==' else 'not '}(yield from op_eq({l_}, {r_}))")
             fn.has_yield = True
         elif op in ("<", "<=", ">", ">="):
             a, b = (l_, r_) if op in ("<", ">=") else (r_, l_)
@@ -795,7 +927,7 @@ class Compiler:
         scope: Scope,
         attrs: dict[str, N.AttrDef],
         inherit_from: list[N.Node],
-        rec: bool,
+        owner: N.Node,
     ) -> tuple[Scope, str, dict[str, str]]:
         """Create the recursive scope of a let/rec and fill its slots.
 
@@ -804,7 +936,7 @@ class Compiler:
         names = {name: i + 1 for i, name in enumerate(attrs)}
         nfrom = len(inherit_from)
         base = len(names)
-        inner = Scope(scope, dict(names))
+        inner = Scope(scope, dict(names), owner)
         ev = fn.env_var()
         empty = base + nfrom
         if empty > _TABLE_SCOPE:
@@ -831,7 +963,7 @@ class Compiler:
             slot = names[name]
             slots[name] = f"{ev}[{slot}]"
             alias = (
-                self.lookup(d.value.name, inner)  # type: ignore[attr-defined]
+                self.lookup(d.value, inner)  # type: ignore[arg-type]
                 if d.kind == "plain" and d.value.__class__ is N.Var
                 else None
             )
@@ -881,7 +1013,7 @@ class Compiler:
         return f"Thunk({code}, {self.cur_env(fn, scope)})"
 
     def c_Let(self, node: N.Let, fn: Fn, scope: Scope) -> str:
-        inner, _ev, _slots = self.bind_scope(fn, scope, node.attrs, node.inherit_from, True)
+        inner, _ev, _slots = self.bind_scope(fn, scope, node.attrs, node.inherit_from, node)
         return self.val(node.body, fn, inner)
 
     def c_LegacyLet(self, node: N.LegacyLet, fn: Fn, scope: Scope) -> str:
@@ -889,7 +1021,9 @@ class Compiler:
         t = fn.tmp()
         fn.emit(f"{t} = {a}.get('body', MISSING)")
         fn.emit(f"if {t} is MISSING: raise_missing_attr('body', {a}, {self.const(node.span)})")
-        fn.emit(f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield {t})")
+        fn.emit(
+            f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d, INLINE_CALLS))"
+        )
         fn.has_yield = True
         return t
 
@@ -897,7 +1031,7 @@ class Compiler:
         pos = {name: d.span for name, d in node.attrs.items()}
         t = fn.tmp()
         if node.rec:
-            inner, ev, slots = self.bind_scope(fn, scope, node.attrs, node.inherit_from, True)
+            inner, ev, slots = self.bind_scope(fn, scope, node.attrs, node.inherit_from, node)
             items = ", ".join(f"{name!r}: {expr}" for name, expr in slots.items())
             fn.emit(f"{t} = Attrs({{{items}}})")
             if "__overrides" in node.attrs:
@@ -964,6 +1098,11 @@ def bare_lambda(node: N.Lambda) -> N.Lambda:
     )
 
 
+def _is_name(expr: str) -> bool:
+    """Whether ``expr`` is a plain name (``t3``, ``e1``), cheap to repeat."""
+    return expr.isidentifier()
+
+
 def _is_int_literal(expr: str) -> bool:
     return expr.startswith("(") and expr[1:-1].isdigit()
 
@@ -990,16 +1129,16 @@ class FocusCompiler(Compiler):
         globals_: dict[str, Any],
         path: list[N.Node],
         arg_values: dict[tuple[str, int], Any] | None = None,
+        resolution: Resolution | None = None,
     ):
-        super().__init__(source, globals_, [])
+        super().__init__(source, globals_, [], resolution=resolution)
+        # The namespace of the program (``compile_focus``; ``_Deferred``).
+        self.ns: dict[str, Any] = {}
         self.lazy_bodies = True
         self.lazy_thunks = True
         self.path = path
         self.on_path = {id(n) for n in path}
         self.arg_values = arg_values or {}
-        # The generated module's globals and file name (``compile_focus``).
-        self.ns: dict[str, Any] = {}
-        self.filename = ""
 
     def focus(self, node: N.Node, fn: Fn, scope: Scope) -> str:
         """Descend from ``node`` (on the path) to the target."""
@@ -1008,17 +1147,17 @@ class FocusCompiler(Compiler):
             child = self._next(node)
             cls = node.__class__
             if cls is N.Let:
-                inner = self._bind_path_scope(fn, scope, node.attrs, node.inherit_from)  # type: ignore[attr-defined]
+                inner = self._bind_path_scope(fn, scope, node.attrs, node.inherit_from, node)  # type: ignore[attr-defined]
                 scope = self._scope_for_child(node, child, scope, inner)
             elif cls is N.Attrs and node.rec:  # type: ignore[attr-defined]
-                inner = self._bind_path_scope(fn, scope, node.attrs, node.inherit_from)  # type: ignore[attr-defined]
+                inner = self._bind_path_scope(fn, scope, node.attrs, node.inherit_from, node)  # type: ignore[attr-defined]
                 scope = self._scope_for_child(node, child, scope, inner)
             elif cls is N.LegacyLet:
                 pass
             elif cls is N.With:
                 if child is not node.env:  # type: ignore[attr-defined]
                     e = self.lazy(node.env, fn, scope)  # type: ignore[attr-defined]
-                    inner = Scope(scope, {}, is_with=True)
+                    inner = Scope(scope, {}, node, is_with=True)
                     ev = fn.env_var()
                     fn.emit(f"{ev} = [{self.cur_env(fn, scope)}, {e}]")
                     fn.local[id(inner)] = ev
@@ -1036,16 +1175,21 @@ class FocusCompiler(Compiler):
             self.lazy_thunks = True
 
     def _bind_path_scope(
-        self, fn: Fn, scope: Scope, attrs: dict[str, N.AttrDef], inherit_from: list[N.Node]
+        self,
+        fn: Fn,
+        scope: Scope,
+        attrs: dict[str, N.AttrDef],
+        inherit_from: list[N.Node],
+        owner: N.Node,
     ) -> Scope:
         """``bind_scope`` for a scope the focus passes: as many bindings as a
         large file has (tens of thousands), of which an evaluation forces a
         few.  Thunks and functions are made by one loop over a table
         (``focus_fill``) instead of a line of code each, and their code is
-        generated when first run (``_Deferred``)."""
+        generated when first run (``_Deferred``, not even named before)."""
         names = {name: i + 1 for i, name in enumerate(attrs)}
         base = len(names)
-        inner = Scope(scope, dict(names))
+        inner = Scope(scope, dict(names), owner)
         ev = fn.env_var()
         fn.emit(f"{ev} = [{self.cur_env(fn, scope)}] + [None] * {base + len(inherit_from)}")
         fn.local[id(inner)] = ev
@@ -1069,26 +1213,13 @@ class FocusCompiler(Compiler):
             elif cls is N.Lambda:
                 if value.name is None:  # type: ignore[attr-defined]
                     value.name = name  # type: ignore[attr-defined]
-                table.append((slot, _Deferred(self, value, inner), value))
+                table.append((slot, _Deferred(_P_ARG, value, inner, self), value))
             else:
                 desc = f"while evaluating the attribute '{name}'"
-                table.append((slot, _Deferred(self, value, inner, desc, d.span), None))
+                table.append((slot, _Deferred(_P_ENV, value, inner, self, desc, d.span), None))
         if table:
             fn.emit(f"focus_fill({ev}, {self.const(tuple(table))})")
         return inner
-
-    def _generate(self, node: N.Node, scope: Scope, kind: str) -> Any:
-        """Run time, first call of a ``_Deferred``: the real function."""
-        first = len(self.fns)
-        if kind == "L":
-            lf = self.new_fn("L", "e0, a", scope)
-            self._lambda_body(lf, node, scope)  # type: ignore[arg-type]
-        else:
-            lf = self.new_fn("T", "e0", scope)
-            self._thunk_body(lf, node, scope)
-        self.ns.update(self.consts)
-        define(self.fns[first:], self.ns, self.filename, None, self)
-        return self.ns[lf.name]
 
     def _scope_for_child(self, node: Any, child: Any, outer: Scope, inner: Scope) -> Scope:
         # ``inherit x;`` values live in the outer scope; all else in inner.
@@ -1109,7 +1240,7 @@ class FocusCompiler(Compiler):
                 names[f.name] = i + 1
         if node.arg:
             names[node.arg] = len(names) + 1
-        inner = Scope(scope, names)
+        inner = Scope(scope, names, node)
         ev = fn.env_var()
         fn.emit(f"{ev} = [{self.cur_env(fn, scope)}{', None' * len(names)}]")
         fn.local[id(inner)] = ev
@@ -1126,16 +1257,25 @@ class FocusCompiler(Compiler):
         return inner
 
     def compile_focus(self, root: N.Node) -> Any:
-        fn = self.new_fn("M", "e0", self.top)
+        if self.res is None:
+            self.res = resolve(root)
+        fn = self.new_fn("M", _P_ENV, self.top)
         r = self.focus(root, fn, self.top)
         fn.emit(f"return {r}")
-        ns: dict[str, Any] = {"__builtins__": self.base}
+        ns = self.ns
+        ns["__builtins__"] = self.base
         ns.update(self.consts)
         ns["focus_fill"] = _focus_fill
-        self.ns = ns
-        self.filename = f"<nix focus {self.source.name}>"
-        define(self.fns, ns, self.filename, None, self)
+        define(self.fns, ns, f"<nix focus {self.source.name}>")
+        self.fns.clear()  # defined: only the namespace needs them now
         return ns[fn.name]
+
+
+def _focus_fill(env: list[Any], table: tuple[tuple[int, Any, Any], ...]) -> None:
+    """Fill the slots of ``env`` from ``FocusCompiler._bind_path_scope``'s
+    table: a thunk of, or (with a node) a function of, each ``_Deferred``."""
+    for slot, code, node in table:
+        env[slot] = Thunk(code, env) if node is None else Lambda(code, env, node)
 
 
 # Scopes of at least this many bindings are filled from a table (``bind_scope``).
@@ -1163,40 +1303,65 @@ def _scope_fill(
         env[slot] = Thunk(code, env) if node is None else Lambda(code, env, node)
 
 
-def _focus_fill(env: list[Any], table: tuple[tuple[int, Any, Any], ...]) -> None:
-    """Fill the slots of ``env`` from ``FocusCompiler._bind_path_scope``'s table."""
-    for slot, code, node in table:
-        env[slot] = Thunk(code, env) if node is None else Lambda(code, env, node)
-
-
 class _Deferred:
-    """The code of a thunk (``code(env)``) or function (``code(env, arg)``) of a
-    focus program, generated by its compiler when first called.  ``desc`` and
-    ``span`` are the trace note of a thunk, as on generated functions."""
+    """A function of a focus program (``FocusCompiler``) whose body its
+    compiler generates when first called: a large file's focus passes tens
+    of thousands of bindings, of which an evaluation runs a few.  Called as
+    the function would be; ``desc`` and ``span`` are a thunk's trace note
+    (``vm.code_note``).  Named in the program's namespace (``define``) when
+    generated code refers to it, else named only when generated."""
 
-    __slots__ = ("comp", "node", "scope", "desc", "span", "real")
+    __slots__ = ("name", "params", "node", "scope", "comp", "desc", "span", "real")
 
     def __init__(
         self,
-        comp: FocusCompiler,
+        params: str,
         node: N.Node,
         scope: Scope,
+        comp: FocusCompiler,
         desc: str | None = None,
         span: N.Span | None = None,
     ) -> None:
-        self.comp = comp
+        self.name: str | None = None
+        self.params = params
         self.node = node
         self.scope = scope
+        self.comp: FocusCompiler | None = comp
         self.desc = desc
         self.span = span
         self.real: Any = None
 
+    @property
+    def kind(self) -> str:
+        """``L`` (a function's code) or ``T`` (a thunk's)."""
+        return "L" if self.params == _P_ARG else "T"
+
     def __call__(self, *args: Any) -> Any:
         real = self.real
         if real is None:
-            kind = "T" if len(args) == 1 else "L"
-            real = self.real = self.comp._generate(self.node, self.scope, kind)
+            real = self.real = self._make()
         return real(*args)
+
+    def _make(self) -> Any:
+        """Generate, define and compile the function (its first call)."""
+        comp = self.comp
+        assert comp is not None
+        ns = comp.ns
+        first = len(comp.fns)
+        fn = comp.generate(self)
+        ns.update(comp.consts)
+        filename = ns["_nixlens_file"]
+        define(comp.fns[first:], ns, filename)
+        del comp.fns[first:]  # defined: only the namespace needs them now
+        scratch: dict[str, Any] = {}
+        exec(compile(fn.source(), filename, "exec"), ns, scratch)
+        real = scratch[fn.name]
+        ns[fn.name] = real  # code run later finds it directly
+        if self.desc is not None:
+            ns["_nixlens_notes"][fn.name] = (self.desc, self.span)
+        self.comp = None
+        self.node = self.scope = None  # type: ignore[assignment]
+        return real
 
 
 def define(
@@ -1204,7 +1369,6 @@ def define(
     ns: dict[str, Any],
     filename: str,
     check: Callable[[], None] | None = None,
-    compiler: Compiler | None = None,
 ) -> None:
     """Define the generated functions in ``ns``, each compiled on its first call.
 
@@ -1214,16 +1378,15 @@ def define(
     Functions refer to each other by global name, so a stub that compiles
     and takes over the real function's code on its first call is all it
     takes; values made before the first call keep the stub, which then runs
-    the real code.  A function whose body is ``deferred`` has it generated
-    then, by ``compiler``, and the functions that generates are defined in
-    turn.  ``check`` (budget, cancellation) runs every few thousand
+    the real code.  ``check`` (budget, cancellation) runs every few thousand
     definitions.
 
     A stub keeps only what its first call needs: the number of its source in
     the program's ``_ColdStore`` (not the ``Fn`` and its compiler, which a
     whole file's worth of would keep tens of megabytes alive as long as any
-    value of the evaluation), the source itself for a function not sealed,
-    or, for a deferred body, the ``Fn`` and the compiler that generates it."""
+    value of the evaluation), or the source itself for a function not
+    sealed.  A function of a focus program whose body is still to generate
+    is its ``_Deferred`` itself."""
     ns["_nixlens_load_stub"] = _load_stub
     ns["_nixlens_file"] = filename
     notes = ns.setdefault("_nixlens_notes", {})
@@ -1233,36 +1396,40 @@ def define(
             check()
         if item.__class__ is _Attach:
             notes[item.target] = (item.desc, item.span)
+        elif item.__class__ is _Deferred:
+            ns[item.name] = item  # type: ignore[index]
+            ns["_nixlens_deferred"] = True  # not exported (``export_program``)
         else:
-            ns[item.name] = _stub(item, ns, compiler)
+            ns[item.name] = _stub(item, ns)
             names.append((item.name, item.params))
 
 
-def _stub(fn: Fn, ns: dict[str, Any], compiler: Compiler | None) -> Any:
+def _stub(fn: Fn, ns: dict[str, Any]) -> Any:
     # A function whose globals are ``ns``, its state in a default argument.
-    state: Any
-    if fn.text is not None:
-        state = fn.text
-    else:
-        state = fn.source() if fn.deferred is None else (fn, compiler)
+    state = fn.text if fn.text is not None else fn.source()
     return _make_stub(fn.name, fn.params, state, ns)
 
 
 def _make_stub(name: str, params: str, state: Any, ns: dict[str, Any]) -> Any:
-    return types.FunctionType(_STUB_CODES[params], ns, name, (state,))
+    return types.FunctionType(_STUB_CODES[params], ns, name, (0, state))
 
 
-# Stubs for the two parameter lists the compiler generates: thunk, entry and
-# spilled code ``(e0)``, function code ``(e0, a)``.
-def _stub_env(e0: Any, _state: Any = None) -> Any:
-    return _nixlens_load_stub(_state, (e0,), globals())  # type: ignore[name-defined]  # noqa: F821
+# Stubs for the parameter lists the compiler generates: thunk and entry code
+# ``(e0, d=0)``, spilled code ``(e0, d)``, function code ``(e0, a, d=0)``
+# (``d``: how many calls deep the code runs inside a driver frame).
+def _stub_env(e0: Any, d: Any = 0, _state: Any = None) -> Any:
+    return _nixlens_load_stub(_state, (e0, d), globals())  # type: ignore[name-defined]  # noqa: F821
 
 
-def _stub_env_arg(e0: Any, a: Any, _state: Any = None) -> Any:
-    return _nixlens_load_stub(_state, (e0, a), globals())  # type: ignore[name-defined]  # noqa: F821
+def _stub_env_arg(e0: Any, a: Any, d: Any = 0, _state: Any = None) -> Any:
+    return _nixlens_load_stub(_state, (e0, a, d), globals())  # type: ignore[name-defined]  # noqa: F821
 
 
-_STUB_CODES = {"e0": _stub_env.__code__, "e0, a": _stub_env_arg.__code__}
+_STUB_CODES = {
+    _P_ENV: _stub_env.__code__,
+    "e0, d": _stub_env.__code__,
+    _P_ARG: _stub_env_arg.__code__,
+}
 _STUB_CODE_SET = frozenset(_STUB_CODES.values())
 
 
@@ -1277,7 +1444,7 @@ def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
         # Not the marshalled bytes: ``compact`` makes them again if needed.
         ns.setdefault("_nixlens_loaded", {})[code.co_name] = (stub.__code__, None)
         stub.__code__ = code
-        stub.__defaults__ = None
+        stub.__defaults__ = _REAL_DEFAULTS
         return stub(*args)
     ns["_nixlens_dirty"] = True
     if isinstance(state, (int, str)):
@@ -1287,21 +1454,14 @@ def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
         # How to make it a stub again (``compact``).
         ns.setdefault("_nixlens_loaded", {})[name] = (stub.__code__, state)
     else:
-        fn, compiler = state
-        name = fn.name
-        if fn.deferred is not None and compiler is not None:
-            first = len(compiler.fns)
-            fn.deferred()
-            fn.deferred = None
-            ns.update(compiler.consts)
-            define(compiler.fns[first:], ns, filename, None, compiler)
-        source = fn.source()
+        name = state[4 : state.index("(")]  # "def NAME(..."
+        source = state
         stub = ns[name]
     # Defined into a scratch namespace: ``ns`` keeps the stub throughout.
     scratch: dict[str, Any] = {}
     exec(compile(source, filename, "exec"), ns, scratch)
     stub.__code__ = scratch[name].__code__
-    stub.__defaults__ = None
+    stub.__defaults__ = _REAL_DEFAULTS
     return stub(*args)
 
 
@@ -1316,7 +1476,7 @@ def compact(ns: dict[str, Any]) -> None:
         if state is None:  # loaded from the code cache (``import_program``)
             state = marshal.dumps(stub.__code__)
         stub.__code__ = code
-        stub.__defaults__ = (state,)
+        stub.__defaults__ = (0, state)
 
 
 def export_program(ns: dict[str, Any]) -> dict[str, Any] | None:
@@ -1328,11 +1488,13 @@ def export_program(ns: dict[str, Any]) -> dict[str, Any] | None:
     old = ns["_nixlens_cold"]
     # Only the sources of functions not compiled: the others are code.
     cold = _ColdStore()
+    if "_nixlens_deferred" in ns:
+        return None
     for name, params in ns["_nixlens_fns"]:
         f = ns[name]
         code = f.__code__
         if code in _STUB_CODE_SET:
-            state = f.__defaults__[0]
+            state = f.__defaults__[1]
             if state.__class__ is tuple:
                 return None
             if state.__class__ is int:
@@ -1445,13 +1607,14 @@ def compile_program(
     warnings: list[Any] | None = None,
     check: Callable[[], None] | None = None,
     base: dict[str, Any] | None = None,
+    resolution: Resolution | None = None,
 ) -> Any:
     """Compile a parsed file; returns ``entry(env) -> generator``.
 
     ``globals_`` maps the global names (builtins) to their values; ``extra``
     names the slots of the outermost env (``scopedImport``); ``base`` is the
     evaluation's ``runtime.base_namespace`` (made from ``globals_`` if None)."""
-    comp = Compiler(source, globals_, extra or [], lints, base)
+    comp = Compiler(source, globals_, extra or [], lints, base, resolution)
     comp.check = check
     entry = comp.compile_root(root)
     if warnings is not None:

@@ -142,6 +142,7 @@ class Evaluator:
 
         previous = getattr(SIZE_LIMIT, "max_values", None)
         SIZE_LIMIT.max_values = self.max_values
+        self.base_namespace["INLINE_CALLS"] = self.machine.inline_calls()
         try:
             return self.machine.run(gen)
         finally:

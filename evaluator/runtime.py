@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import math
 import threading
+import types
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -27,7 +28,9 @@ from .values import (
     context_of,
     show_type,
 )
-from .vm import CONTEXT
+from .vm import CONTEXT, call_error, call_prim, force_in  # noqa: F401 - for generated code (NAMESPACE)
+
+GeneratorType = types.GeneratorType
 
 
 class _Missing:
@@ -175,7 +178,7 @@ def explain_difference(a: Any, b: Any, eq_span: Any = None) -> Any:
     while stack:
         x, y, path = stack.pop()
         if x.__class__ is Thunk:
-            x = yield x
+            x = x.v if x.c is None else (yield x)
         if y.__class__ is Thunk:
             y = yield y
         eq = yield from op_eq(x, y)
@@ -213,7 +216,7 @@ def explain_difference(a: Any, b: Any, eq_span: Any = None) -> Any:
             if "type" in x and "type" in y and "outPath" in x and "outPath" in y:
                 tx, ty = x["type"], y["type"]
                 if tx.__class__ is Thunk:
-                    tx = yield tx
+                    tx = tx.v if tx.c is None else (yield tx)
                 if ty.__class__ is Thunk:
                     ty = yield ty
                 if tx == "derivation" and ty == "derivation":
@@ -414,6 +417,12 @@ class UpdatePositions(Mapping[str, Any]):
 
 
 # ------------------------------------------------------------- comparison
+# Types whose values generated code compares with Python's ``==`` when both
+# sides are of one of them (``compiler.Compiler.c_BinOp``).  Not ``CtxStr``:
+# a context string compared with a plain one goes through ``op_eq``.
+SIMPLE_EQ = frozenset((int, str, bool, type(None)))
+
+
 def op_eq(a: Any, b: Any, top: bool = True) -> Any:
     """Generator: Nix equality (deep, forcing as needed, iterative).
 
@@ -500,7 +509,7 @@ def op_lt(a: Any, b: Any, span: Any) -> Any:
             x = a[i]
             y = b[i]
             if x.__class__ is Thunk:
-                x = yield x
+                x = x.v if x.c is None else (yield x)
             if y.__class__ is Thunk:
                 y = yield y
             same = yield from op_eq(x, y)
@@ -596,6 +605,20 @@ def inherit_from(env: tuple[Any, str, Any]) -> Any:
     return v
 
 
+def select_error(err: NixError, path: tuple[str, ...]) -> NixError:
+    """``err`` leaving the select of ``path`` (two names or more): the
+    note of the attribute it left last ("while evaluating the attribute
+    'b'") names the whole path as written, as Nix's does ('a.b')."""
+    trace = err.trace
+    if trace:
+        msg, span = trace[-1]
+        for k in path:
+            if msg == f"while evaluating the attribute '{k}'":
+                trace[-1] = (f"while evaluating the attribute '{'.'.join(path)}'", span)
+                break
+    return err
+
+
 # Values whose identity equality can observe (``select_now``).
 _FRESH = (Lambda, PrimOp, PrimOpApp, float)
 
@@ -681,7 +704,7 @@ def apply_overrides(attrs: Attrs, env: list[Any], slot_of: dict[str, int]) -> An
     """Generator: apply a rec set's legacy ``__overrides`` attribute."""
     ov = attrs["__overrides"]
     if ov.__class__ is Thunk:
-        ov = yield ov
+        ov = ov.v if ov.c is None else (yield ov)
     if ov.__class__ is not Attrs:
         raise type_error("a set", ov)
     for k, v in ov.items():
@@ -754,7 +777,7 @@ def coerce_to_string(
     of an error the coercion raises (not of one raised forcing ``v``), which
     then has no position of its own in Nix's output."""
     if v.__class__ is Thunk:
-        v = yield v
+        v = v.v if v.c is None else (yield v)
     cls = v.__class__
     if cls is str or cls is CtxStr:
         return v
@@ -789,7 +812,7 @@ def _coerce(v: Any, span: Any, coerce_more: bool, copy_to_store: bool) -> Any:
         if "__toString" in v:
             fn = v["__toString"]
             if fn.__class__ is Thunk:
-                fn = yield fn
+                fn = fn.v if fn.c is None else (yield fn)
             r = yield (fn, v, span)
             if r.__class__ is not str and r.__class__ is not CtxStr:
                 note = (_TO_STRING_NOTE, v.pos.get("__toString") if v.pos else None)
@@ -947,8 +970,19 @@ _GENERATED_CODE_USES = (
     "make_path",
     "unknown_arg",
     "arg_or",
+    "NixError",
+    "GeneratorType",
+    "call_error",
+    "force_in",
+    "call_prim",
+    "select_error",
+    "PrimOp",
+    "PrimOpApp",
+    "SIMPLE_EQ",
 )
 NAMESPACE: dict[str, Any] = {name: globals()[name] for name in _GENERATED_CODE_USES}
+# Set per evaluation by ``eval.Evaluator.run`` (``vm.Machine.inline_calls``).
+NAMESPACE["INLINE_CALLS"] = 0
 
 
 def base_namespace(globals_: dict[str, Any]) -> dict[str, Any]:

@@ -137,7 +137,7 @@ class PrimOp:
     """A builtin function of ``arity`` arguments; ``fn(*args)`` is a generator
     function (or a plain function when ``plain``) returning a forced value."""
 
-    __slots__ = ("name", "arity", "fn", "doc", "plain", "trace")
+    __slots__ = ("name", "arity", "fn", "doc", "plain", "trace", "inline")
 
     def __init__(
         self,
@@ -155,6 +155,11 @@ class PrimOp:
         self.plain = plain
         # False: errors passing through a call get no "while calling" line.
         self.trace = trace
+        # Whether generated code may run it itself (``vm.call_prim``): not
+        # when it asks the driver for the span of its call (``CALL_SPAN``),
+        # which only the driver's own call frames answer.
+        code = getattr(fn, "__code__", None)
+        self.inline = code is not None and "CALL_SPAN" not in code.co_names
 
     def __repr__(self) -> str:
         return f"<primop {self.name}>"

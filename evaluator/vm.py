@@ -14,9 +14,9 @@ request            answer
 ``(f, arg, span)`` call the forced function ``f`` with ``arg``: the result
 generator          run it as a new frame: its return value
 ``Emit(diag)``     record a warning/trace diagnostic: ``None``
-``CONTEXT``        the ``Machine``'s owner: the ``eval.Evaluator`` running
-                   the code (its I/O, import cache, store, settings, budget
-                   checks, builtins); builtins that need the evaluation ask
+``CONTEXT``        ``Machine.owner``: the ``eval.Evaluator`` running the
+                   code (its I/O, import cache, store, settings, size
+                   checks); builtins that need the evaluation ask
 ``CALL_SPAN``      the span of the innermost call frame (for messages)
 ``TryForce(v)``    force ``v``; ``(True, value)`` or ``(False, error)`` when a
                    catchable error escaped (``builtins.tryEval``)
@@ -29,6 +29,16 @@ compiler makes such code a plain function), the value itself: no frame.  A
 thunk of ``apply_code`` (``f x`` made lazily by ``map``, ``genList``) whose
 ``f`` is a forced Nix function is forced by the call's own frame, whose
 bookkeeping is then ``(f, arg, span, thunk)``.
+
+Generated code does not yield every call and force: it runs the code of a
+Nix function it calls, of a builtin (``call_prim``) and of a thunk it forces
+(``force_in``) itself, a generator with ``yield from``, up to
+``INLINE_DEPTH`` levels deep (``d``, passed down); the next level is yielded
+here and starts a frame of its own at ``d = 0``, so the host stack stays
+bounded.  An error leaving such a call or thunk is traced as its frame here
+would be (``call_error``, ``Machine._unwind_one``).  While arguments are
+observed or Nix's ``max-call-depth`` is set, every call comes here
+(``Machine.inline_calls``).
 
 Deep operations (deep-force, equality, string coercion, printing, JSON) are
 generator helpers with explicit work lists; equality and coercion are called
@@ -46,6 +56,11 @@ from .errors import Cancelled, EvalLimit, InfiniteRecursion, NixError, StackOver
 from .values import BLACKHOLE, Attrs, Lambda, PrimOp, PrimOpApp, Thunk, show_type
 
 GeneratorType = types.GeneratorType
+FunctionType = types.FunctionType
+# How many Nix calls (and thunks) deep generated code runs the code of a
+# function (and thunk) itself before leaving the next to the driver loop as
+# a frame of its own (``compiler.Compiler.c_Apply``, ``force_in``).
+INLINE_DEPTH = 8
 
 
 class Emit:
@@ -106,7 +121,7 @@ def apply_code(env: tuple[Any, Any, Any]) -> Any:
     function the driver makes the call itself, without this frame."""
     f, x, span = env
     if f.__class__ is Thunk:
-        f = yield f
+        f = f.v if f.c is None else (yield f)
     return (yield (f, x, span))
 
 
@@ -117,7 +132,7 @@ def apply2_code(env: tuple[Any, Any, Any]) -> Any:
     (``name: value: …``), the driver makes both calls itself."""
     f, x, y = env
     if f.__class__ is Thunk:
-        f = yield f
+        f = f.v if f.c is None else (yield f)
     g = yield (f, x, None)
     return (yield (g, y, None))
 
@@ -128,7 +143,7 @@ _CO_GENERATOR = 0x20  # inspect.CO_GENERATOR
 def _force_frame(v: Any) -> Any:
     """A frame that forces ``v`` (used under TryForce/WithContext markers)."""
     if v.__class__ is Thunk:
-        v = yield v
+        v = v.v if v.c is None else (yield v)
     return v
 
 
@@ -136,7 +151,7 @@ def _functor_call(f: Attrs, arg: Any, span: Any) -> Any:
     """Call an attribute set with ``__functor``: ``(f.__functor f) arg``."""
     fn = f["__functor"]
     if fn.__class__ is Thunk:
-        fn = yield fn
+        fn = fn.v if fn.c is None else (yield fn)
     g = yield (fn, f, span)
     return (yield (g, arg, span))
 
@@ -257,6 +272,14 @@ class Machine:
         self.observe: dict[tuple[str, int], list[Any]] | None = None
         # Filled by the evaluator (evaluator.eval.Evaluator) that owns this.
         self.owner: Any = None
+
+    def inline_calls(self) -> int:
+        """How many calls deep generated code may call functions itself
+        (``INLINE_CALLS`` in its namespace): none when each call must be seen
+        here (argument observation, Nix's ``max-call-depth``)."""
+        if self.observe is not None or self.budget.max_call_depth is not None:
+            return 0
+        return INLINE_DEPTH
 
     def run(self, gen: Any) -> Any:
         """Drive ``gen`` (a generator) to its result; raises NixError."""
@@ -588,6 +611,83 @@ class Machine:
                 thunk.e = memo
                 thunk.v = None
         return err
+
+
+def force_in(t: Thunk, d: int, calls: int) -> Any:
+    """Generator: the value of the thunk ``t`` (not forced yet) for generated
+    code running ``d`` calls deep in a frame: its code runs right here (as
+    the driver would run it), or, past ``INLINE_DEPTH`` or for code not
+    generated (a builtin's, a thunk being forced), in a frame of its own.
+    The lazy call ``f x`` of ``map``, ``genList`` … (``apply_code``) is made
+    here too when calls may be (``calls``: the program's ``INLINE_CALLS``)."""
+    c = t.c
+    if d >= INLINE_DEPTH or c.__class__ is not FunctionType or c.__defaults__ is None:
+        if c is apply_code and d < calls:
+            f, x, span = t.e
+            if f.__class__ is Thunk and f.c is None:
+                f = f.v
+            if f.__class__ is Lambda:
+                t.c = BLACKHOLE
+                t.v = c
+                try:
+                    r = f.code(f.env, x, d + 1)
+                    if r.__class__ is GeneratorType:
+                        r = yield from r
+                except NixError as err:
+                    raise Machine._unwind_one(err, (f, x, span, t)) from None
+                t.c = None
+                t.e = None
+                t.v = r
+                return r
+        return (yield t)
+    t.c = BLACKHOLE
+    t.v = c
+    try:
+        r = c(t.e, d + 1)
+        if r.__class__ is GeneratorType:
+            r = yield from r
+    except NixError as err:
+        raise Machine._unwind_one(err, t) from None
+    t.c = None
+    t.e = None
+    t.v = r
+    return r
+
+
+def call_prim(f: Any, arg: Any, span: Any) -> Any:
+    """Generator: the call ``f arg`` of a builtin (``PrimOp``, ``PrimOpApp``)
+    that generated code makes (``compiler.Compiler.c_Apply``): a partial
+    application is made here, a complete one run here as the driver would
+    run it (traced as its call frame), unless the builtin asks for its
+    call's span (``PrimOp.inline``)."""
+    if f.__class__ is PrimOpApp:
+        prim = f.prim
+        args = f.args + (arg,)
+    else:
+        prim = f
+        args = (arg,)
+    if len(args) < prim.arity:
+        return PrimOpApp(prim, args)
+    if not prim.inline:
+        return (yield (f, arg, span))
+    try:
+        r = prim.fn(*args)
+        if r.__class__ is GeneratorType:
+            r = yield from r
+    except NixError as err:
+        if prim.plain:  # no frame of its own in the driver either
+            if err.span is None:
+                err.span = span
+                err.span_inferred = True
+            raise
+        raise Machine._unwind_one(err, (f, arg, span)) from None
+    return r
+
+
+def call_error(err: NixError, f: Any, arg: Any, span: Any) -> NixError:
+    """``err`` leaving the call ``f arg`` that generated code made itself
+    (``compiler.Compiler.c_Apply``): traced as the driver traces a call frame."""
+    return Machine._unwind_one(err, (f, arg, span))
 
 
 def _innermost_call_span(info: Any, infos: list[Any]) -> Any:

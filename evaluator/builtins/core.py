@@ -44,7 +44,7 @@ from .registry import builtin, constant
 
 def force_list(v: Any) -> Any:
     if v.__class__ is Thunk:
-        v = yield v
+        v = v.v if v.c is None else (yield v)
     if v.__class__ is not list:
         raise type_error("a list", v)
     return v
@@ -52,7 +52,7 @@ def force_list(v: Any) -> Any:
 
 def force_attrs(v: Any) -> Any:
     if v.__class__ is Thunk:
-        v = yield v
+        v = v.v if v.c is None else (yield v)
     if v.__class__ is not Attrs:
         raise type_error("a set", v)
     return v
@@ -60,7 +60,7 @@ def force_attrs(v: Any) -> Any:
 
 def force_int(v: Any) -> Any:
     if v.__class__ is Thunk:
-        v = yield v
+        v = v.v if v.c is None else (yield v)
     if v.__class__ is not int:
         raise type_error("an integer", v)
     return v
@@ -68,7 +68,7 @@ def force_int(v: Any) -> Any:
 
 def force_bool(v: Any) -> Any:
     if v.__class__ is Thunk:
-        v = yield v
+        v = v.v if v.c is None else (yield v)
     if v.__class__ is not bool:
         raise type_error("a Boolean", v)
     return v
@@ -76,7 +76,7 @@ def force_bool(v: Any) -> Any:
 
 def force_fn(v: Any) -> Any:
     if v.__class__ is Thunk:
-        v = yield v
+        v = v.v if v.c is None else (yield v)
     if not (
         v.__class__ in (Lambda, PrimOp, PrimOpApp) or (v.__class__ is Attrs and "__functor" in v)
     ):
@@ -87,7 +87,7 @@ def force_fn(v: Any) -> Any:
 def force_string(v: Any) -> Any:
     """Generator: a value that must be a string (no coercion)."""
     if v.__class__ is Thunk:
-        v = yield v
+        v = v.v if v.c is None else (yield v)
     if v.__class__ is not str and v.__class__ is not CtxStr:
         raise type_error("a string", v)
     return v
@@ -214,7 +214,7 @@ def _type_of(v: Any) -> Any:
 # --------------------------------------------------------------- arithmetic
 def _num(v: Any) -> Any:
     if v.__class__ is Thunk:
-        v = yield v
+        v = v.v if v.c is None else (yield v)
     if v.__class__ is not int and v.__class__ is not float:
         raise type_error("an integer", v)
     return v

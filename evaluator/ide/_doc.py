@@ -436,7 +436,7 @@ def eval_chain(
     fails, depends on an argument or runs out of budget."""
     ev = ev or make_evaluator(io)
     try:
-        focus = FocusCompiler(doc.source, ev.globals, chain, arg_values or {})
+        focus = FocusCompiler(doc.source, ev.globals, chain, arg_values or {}, doc.res)
         entry = focus.compile_focus(chain[0])
         return ev.run(entry([None]))
     except (NixError, RecursionError, AssertionError, ValueError, KeyError, TypeError):
@@ -497,7 +497,7 @@ def memo_eval(
     ev = make_evaluator(watched)
     definitive = True
     try:
-        focus = FocusCompiler(doc.source, ev.globals, chain, arg_values or {})
+        focus = FocusCompiler(doc.source, ev.globals, chain, arg_values or {}, doc.res)
         value = ev.run(focus.compile_focus(chain[0])([None]))
     except EvalLimit:
         value, definitive = None, False
