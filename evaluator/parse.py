@@ -29,7 +29,7 @@ from tree_sitter import Language, Node, Parser, Tree
 
 from . import nodes as N
 from .literals import KEYWORDS, show_identifier
-from .nodes import ParseError, ParseResult, Source, Span
+from .nodes import ParseError, ParseResult, Source, Span, shift_spans
 
 LANGUAGE = Language(tree_sitter_nix.language())
 
@@ -111,10 +111,17 @@ def lower(
     *,
     home: str | None = None,
     check: Callable[[], None] | None = None,
+    reuse: dict[int, Kept] | None = None,
+    record: dict[int, Kept] | None = None,
 ) -> ParseResult:
-    """Lower a tree-sitter tree of ``prepare_text(source.text)`` into AST nodes."""
+    """Lower a tree-sitter tree of ``prepare_text(source.text)`` into AST nodes.
+
+    Incremental lowering (``evaluator.incremental``): subtrees of ``tree``
+    with a lowering in ``reuse`` are not lowered again; ``record`` receives
+    this lowering's reusable subtrees."""
     lowerer = _Lowerer(source, home)
     lowerer.check = check
+    lowerer.reuse, lowerer.record = reuse or None, record
     lowerer.syntax_errors(tree.root_node)
     root: N.Node | None
     try:
@@ -129,6 +136,10 @@ def lower(
         lowerer.error("unexpected NUL character", at, at + 1)
     errors = lowerer.errors
     errors.sort(key=lambda e: (e.span.start, e.span.end))
+    if record is not None and lowerer.mutated:
+        mutated = lowerer.mutated
+        for key in [k for k, e in record.items() if id(e[1]) in mutated]:
+            del record[key]
     return ParseResult(source, None if errors else root, errors, root)
 
 
@@ -320,6 +331,13 @@ def _empty_inherit(n: Node) -> bool:
     )
 
 
+#: A kept lowering of a tree-sitter subtree: the tree-sitter node (it keeps
+#: its tree, so its id is never reused for another subtree), the lowered node,
+#: the node's start minus the lowered node's span start (constant as both
+#: move), and whether the lowered string is a concatenation.
+Kept = tuple[Node, N.Node, int, bool]
+
+
 class _Binds:
     """Bindings being collected for an attribute set or ``let``."""
 
@@ -345,6 +363,14 @@ class _Lowerer:
         self._error_at: set[int] = set()
         self.names: dict[bytes, str] = {}
         self.nul_reported = False
+        # Incremental lowering (``evaluator.incremental``): the kept lowerings
+        # of an earlier tree by tree-sitter node id, and where this lowering's
+        # are recorded for the next one.
+        self.reuse: dict[int, Kept] | None = None
+        self.record: dict[int, Kept] | None = None
+        # Lowered sets changed after they were built (literal sets merged by
+        # ``add_attr_def``): never to be reused on their own.
+        self.mutated: set[int] = set()
 
     # ---------------------------------------------------------------- utils
     def span(self, start: int, end: int) -> Span:
@@ -622,6 +648,11 @@ class _Lowerer:
         handlers = self._handlers()
         results = self.results
         check, countdown = self.check, 4096
+        errors = self.errors
+        reuse, record, place = self.reuse, self.record, self._place
+        # Errors reported before each open node was entered: a subtree that
+        # reported any (or holds an ERROR) is never kept for reuse.
+        marks = [len(errors)]
         # A tree cursor, not ``Node.children``: py-tree-sitter caches a node's
         # children list on the node, so walking by ``children`` from a root
         # kept alive throughout would keep a Python object for every node of
@@ -630,10 +661,13 @@ class _Lowerer:
         goto_first_child, goto_next_sibling = cursor.goto_first_child, cursor.goto_next_sibling
         depth = 0
         c: Node  # (the cursor is always on a node)
+        # The previous lowering of the node under the cursor, when tree-sitter
+        # kept its subtree (same id: same text): not descended into.
+        kept = reuse.get(expr.id) if reuse is not None else None
         while True:
             # Down to the first child worth visiting (one with children or an
             # expression, not an ERROR: its text was reported, not lowered).
-            if goto_first_child():
+            if kept is None and goto_first_child():
                 entered = False
                 while True:
                     c = cursor.node  # type: ignore[assignment]
@@ -645,6 +679,8 @@ class _Lowerer:
                         break
                 if entered:
                     depth += 1
+                    marks.append(len(errors))
+                    kept = reuse.get(c.id) if reuse is not None else None
                     continue
             # The node is done (post-order): lower it, then on to its next
             # sibling worth visiting, or up to its parent, done in turn.
@@ -655,9 +691,16 @@ class _Lowerer:
                         check()
                         countdown = 4096
                 c = cursor.node  # type: ignore[assignment]
-                h = handlers.get(c.type)
-                if h is not None:
-                    results[c.id] = h(c)
+                if kept is not None:
+                    results[c.id] = place(c, kept)
+                    kept = None
+                else:
+                    h = handlers.get(c.type)
+                    if h is not None:
+                        node = results[c.id] = h(c)
+                        if record is not None and len(errors) == marks[-1] and not c.has_error:
+                            record[c.id] = (c, node, c.start_byte - node.span.start, id(node) in self.concat)
+                marks.pop()
                 if not depth:
                     return results.get(expr.id)
                 found = False
@@ -667,9 +710,29 @@ class _Lowerer:
                         found = True
                         break
                 if found:
+                    marks.append(len(errors))
+                    kept = reuse.get(c.id) if reuse is not None else None
                     break
                 cursor.goto_parent()
                 depth -= 1
+
+    def _place(self, c: Node, entry: Kept) -> N.Node:
+        """The kept lowering of ``c``'s subtree, moved to where ``c`` is now."""
+        node, offset, concat = entry[1], entry[2], entry[3]
+        delta = c.start_byte - offset - node.span.start
+        if delta:
+            shift_spans(node, delta)
+        if concat:
+            self.concat.add(id(node))
+        # Nix names a lambda after the binding it is the value of: the
+        # binding that holds it now names it again (``add_attr_def``).
+        value = node
+        while value.__class__ is N.Lambda:
+            value.name = None  # type: ignore[attr-defined]
+            value = value.body  # type: ignore[attr-defined]
+        if self.record is not None:
+            self.record[c.id] = (c, node, offset, concat)
+        return node
 
     def _handlers(self) -> dict[str, Callable[[Node], N.Node]]:
         return {
@@ -1151,6 +1214,7 @@ class _Lowerer:
             return
         # Both are attribute-set literals: move ae's contents into je.  As in
         # Nix, a `rec` on ae is dropped and je's `rec` applies (NixOS/nix#9020).
+        self.mutated.update((id(ae), id(je)))
         offset = len(je.inherit_from)
         for k, ad in list(ae.attrs.items()):
             if ad.kind == "inherit_from":
