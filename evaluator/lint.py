@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from . import nodes as N
 from .diagnostics import Diagnostic, Severity, Tag
-from .scope import GLOBAL_NAMES, Definition, Resolution, children, resolve
+from .scope import GLOBAL_NAMES, Definition, Resolution, resolve
+from .walk import children as walk_children
 
 _UNNECESSARY = frozenset({Tag.UNNECESSARY})
 _DEPRECATED = frozenset({Tag.DEPRECATED})
@@ -35,14 +36,52 @@ _DEPRECATED = frozenset({Tag.DEPRECATED})
 def lint(root: N.Node, source: N.Source, resolution: Resolution | None = None) -> list[Diagnostic]:
     """All static diagnostics for ``root``, sorted by position."""
     res = resolution if resolution is not None else resolve(root)
+    out = lint_resolved(root, source, res)
+    out.sort(key=sort_key)
+    return out
+
+
+def sort_key(d: Diagnostic) -> tuple[int, int, str]:
+    """The order ``lint`` returns diagnostics in."""
+    return (d.span.start, d.span.end, d.code) if d.span else (-1, -1, d.code)
+
+
+def lint_resolved(
+    root: N.Node,
+    source: N.Source,
+    res: Resolution,
+    live: list[N.Node] | None = None,
+) -> list[Diagnostic]:
+    """``lint``'s diagnostics in no particular order; ``live`` (if given)
+    receives the variables the program reaches without going through an
+    unused let binding (``unused_let_bindings``'s first round)."""
     out: list[Diagnostic] = []
     _undefined(res, out)
-    _unused(root, res, out)
+    _unused(root, res, out, live)
     _unused_withs(res, source, out)
     _shadowed_builtins(res, out)
     _node_lints(root, res, source, out)
-    out.sort(key=lambda d: (d.span.start, d.span.end, d.code) if d.span else (-1, -1, d.code))
     return out
+
+
+def _children(node: N.Node) -> list[N.Node]:
+    """``scope.children`` in no particular order (the lints are sorted at
+    the end): sub-expressions, with the variable of each ``inherit x;``."""
+    cls = node.__class__
+    if cls is N.Attrs or cls is N.Let:
+        binds: N.Attrs | N.Let = node  # type: ignore[assignment]
+        out: list[N.Node] = list(binds.inherit_from)
+        for d in binds.attrs.values():
+            if d.kind != "inherit_from":
+                out.append(d.value)
+        if cls is N.Attrs:
+            for dyn in binds.dynamic:  # type: ignore[union-attr]
+                out.append(dyn.key)
+                out.append(dyn.value)
+        else:
+            out.append(binds.body)  # type: ignore[union-attr]
+        return out
+    return walk_children(node)
 
 
 def _ignored(name: str) -> bool:
@@ -105,9 +144,13 @@ def _is_builtins_source(d: Definition, res: Resolution) -> bool:
 
 
 # ----------------------------------------------------------------- liveness
-def unused_let_bindings(root: N.Node, res: Resolution) -> list[Definition]:
+def unused_let_bindings(
+    root: N.Node, res: Resolution, live: list[N.Node] | None = None
+) -> list[Definition]:
     """Let bindings not reachable from their let's body (nil's liveness):
-    closed under "only used by unused bindings", in discovery order."""
+    closed under "only used by unused bindings", in discovery order.
+    ``live`` receives the variables (and ``<p>``s) of the first round: those
+    reached without going through an unused binding."""
     unused: list[Definition] = []
     seen_rhs: set[int] = set()
     stack: list[N.Node] = [root]
@@ -116,6 +159,8 @@ def unused_let_bindings(root: N.Node, res: Resolution) -> list[Definition]:
         pending.clear()
         while stack:
             node = stack.pop()
+            if live is not None and (node.__class__ is N.Var or node.__class__ is N.SearchPath):
+                live.append(node)
             if isinstance(node, N.Var):
                 ref = res.refs.get(node)
                 if ref is not None and ref.definition is not None:
@@ -142,8 +187,9 @@ def unused_let_bindings(root: N.Node, res: Resolution) -> list[Definition]:
                         stack.append(src)
                 stack.append(let.body)
             else:
-                stack.extend(children(node))
+                stack.extend(_children(node))
         unused.extend(pending)
+        live = None
         for rhs in pending.values():
             if id(rhs) not in seen_rhs:
                 seen_rhs.add(id(rhs))
@@ -160,8 +206,10 @@ def _reach(
         stack.append(rhs)
 
 
-def _unused(root: N.Node, res: Resolution, out: list[Diagnostic]) -> None:
-    for d in unused_let_bindings(root, res):
+def _unused(
+    root: N.Node, res: Resolution, out: list[Diagnostic], live: list[N.Node] | None = None
+) -> None:
+    for d in unused_let_bindings(root, res, live):
         if not _ignored(d.name):
             out.append(
                 Diagnostic(
@@ -223,7 +271,7 @@ def _node_lints(root: N.Node, res: Resolution, source: N.Source, out: list[Diagn
     stack = [root]
     while stack:
         node = stack.pop()
-        stack.extend(children(node))
+        stack.extend(_children(node))
         if isinstance(node, N.Uri):
             out.append(
                 Diagnostic(
@@ -370,7 +418,7 @@ def _keyword(source: N.Source, start: int, word: str) -> N.Span:
 def _empty_inherits(node: N.Attrs | N.Let, source: N.Source, out: list[Diagnostic]) -> None:
     """``inherit;`` and ``inherit (e);``: bindings that bind nothing."""
     text = source.text
-    if b"inherit" not in text[node.span.start : node.span.end]:
+    if text.find(b"inherit", node.span.start, node.span.end) < 0:
         return
     occupied: list[tuple[int, int]] = []
     for ad in node.attrs.values():

@@ -699,7 +699,12 @@ class _Lowerer:
                     if h is not None:
                         node = results[c.id] = h(c)
                         if record is not None and len(errors) == marks[-1] and not c.has_error:
-                            record[c.id] = (c, node, c.start_byte - node.span.start, id(node) in self.concat)
+                            record[c.id] = (
+                                c,
+                                node,
+                                c.start_byte - node.span.start,
+                                id(node) in self.concat,
+                            )
                 marks.pop()
                 if not depth:
                     return results.get(expr.id)
