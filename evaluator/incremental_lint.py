@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 
 from . import nodes as N
 from .diagnostics import Diagnostic, Severity, Tag
-from .lint import lint_resolved, sort_key
-from .scope import GLOBAL_NAMES, Definition, Resolution, resolve
+from .lint import lint_resolved, sort_key, unused_let_bindings
+from .scope import GLOBAL_NAMES, Definition, Ref, Resolution, resolve
 
 #: Expressions at least this long (bytes) are units of their own.
 UNIT_BYTES = 256
@@ -117,6 +117,9 @@ class _Run:
         self.units: dict[int, _Unit] = {}
         # Local copies made by this run (new units), with their stand-ins.
         self.copies: dict[int, tuple[N.Node, list[tuple[N.Node, N.List]]]] = {}
+        # Their resolution without surroundings and their unused let
+        # bindings (which do not depend on the surroundings).
+        self.resolved: dict[int, tuple[Resolution, list[Definition]]] = {}
         self.analysed = 0
 
     def unit(self, node: N.Node) -> _Unit | None:
@@ -147,15 +150,14 @@ class _Run:
             copy, standins = self.copies[id(node)]
             for sub, standin in standins:
                 self._fill(standin, self.unit(sub))
+            # Only what the parent's stand-in needs: the findings come in
+            # ``collect``, in the unit's signature.
             res = resolve(copy)
             live: list[N.Node] = []
-            findings = lint_resolved(copy, self.source, res, live)
-            self.analysed += 1
+            unused = unused_let_bindings(copy, res, live)
             outside, live_names = _outside_names(res, live)
-            unit = _Unit(node, [sub for sub, _ in standins], outside, live_names)
-            sig = tuple("B" if n in GLOBAL_NAMES else "U" for n in outside)
-            unit.by_signature[sig] = self._analysis(node, findings, res, standins)
-            self.units[id(node)] = unit
+            self.units[id(node)] = _Unit(node, [sub for sub, _ in standins], outside, live_names)
+            self.resolved[id(node)] = (res, unused)
 
     def _fill(self, standin: N.List, sub: _Unit | None) -> None:
         assert sub is not None
@@ -227,15 +229,20 @@ class _Run:
         copy, standins = made
         for sub, standin in standins:
             self._fill(standin, self.unit(sub))
-        outer = {
-            n: Definition(n, "let", _NOWHERE, _OUTSIDE)
-            for n, kind in zip(unit.outside, sig, strict=True)
-            if kind == "D"
-        }
-        withs = (_OUTER_WITH,) if "W" in sig else ()
-        res = resolve(copy, outer, withs)
-        res.with_used.pop(_OUTER_WITH, None)
-        findings = lint_resolved(copy, self.source, res)
+        resolved = self.resolved.get(id(node))
+        if resolved is not None:
+            res = _in_signature(resolved[0], dict(zip(unit.outside, sig, strict=True)))
+            findings = lint_resolved(copy, self.source, res, unused=resolved[1])
+        else:
+            outer = {
+                n: Definition(n, "let", _NOWHERE, _OUTSIDE)
+                for n, kind in zip(unit.outside, sig, strict=True)
+                if kind == "D"
+            }
+            withs = (_OUTER_WITH,) if "W" in sig else ()
+            res = resolve(copy, outer, withs)
+            res.with_used.pop(_OUTER_WITH, None)
+            findings = lint_resolved(copy, self.source, res)
         self.analysed += 1
         return self._analysis(node, findings, res, standins)
 
@@ -262,6 +269,57 @@ def _outside_names(res: Resolution, live: list[N.Node]) -> tuple[tuple[str, ...]
                 if ref.kind != "definition":
                     live_names.add(name)
     return tuple(sorted(outside)), frozenset(live_names)
+
+
+def _in_signature(res: Resolution, kinds: dict[str, str]) -> Resolution:
+    """``res`` (of a unit resolved without surroundings) as ``resolve`` would
+    have made it with its outside names as ``kinds`` says: references to
+    them become references to a binding outside (``D``) or lookups in the
+    ``with``s around (``W``); the ``with``s used follow."""
+    if all(k in "BU" for k in kinds.values()):
+        return res
+    out = Resolution(
+        dict(res.refs),
+        dict(res.implicit),
+        res.definitions,
+        res.scopes,
+        dict.fromkeys(res.with_used, False),
+        res.by_binder,
+    )
+    outside: dict[str, Ref] = {}
+
+    def patch(name: str, ref: Ref) -> Ref:
+        if ref.kind == "definition" or ref.kind == "builtin":
+            return ref
+        kind = kinds[name]
+        if kind == "D":
+            new = outside.get(name)
+            if new is None:
+                d = Definition(name, "let", _NOWHERE, _OUTSIDE)
+                new = outside[name] = Ref("definition", d)
+            return new
+        if kind == "W":
+            return Ref("with", None, (*ref.withs, _OUTER_WITH))
+        return ref
+
+    refs = out.refs
+    for var, ref in res.refs.items():
+        if ref.kind != "definition":
+            refs[var] = patch(var.name, ref)
+    for sp, pair in res.implicit.items():
+        out.implicit[sp] = [patch(n, r) for n, r in zip(_IMPLICIT, pair, strict=True)]
+    used = out.with_used
+    for ref in refs.values():
+        if ref.kind == "with":
+            for w in ref.withs:
+                used[w] = True
+    for pair in out.implicit.values():
+        for ref in pair:
+            if ref.kind == "with":
+                for w in ref.withs:
+                    used[w] = True
+    used.pop(_OUTER_WITH, None)
+    return out
 
 
 # The names ``<p>`` looks up (``scope.Resolution.implicit``).

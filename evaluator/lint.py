@@ -50,14 +50,13 @@ def lint_resolved(
     root: N.Node,
     source: N.Source,
     res: Resolution,
-    live: list[N.Node] | None = None,
+    unused: list[Definition] | None = None,
 ) -> list[Diagnostic]:
-    """``lint``'s diagnostics in no particular order; ``live`` (if given)
-    receives the variables the program reaches without going through an
-    unused let binding (``unused_let_bindings``'s first round)."""
+    """``lint``'s diagnostics in no particular order (``unused``: the
+    ``unused_let_bindings`` of ``root``, if known already)."""
     out: list[Diagnostic] = []
     _undefined(res, out)
-    _unused(root, res, out, live)
+    _unused(root, res, out, unused)
     _unused_withs(res, source, out)
     _shadowed_builtins(res, out)
     _node_lints(root, res, source, out)
@@ -207,9 +206,9 @@ def _reach(
 
 
 def _unused(
-    root: N.Node, res: Resolution, out: list[Diagnostic], live: list[N.Node] | None = None
+    root: N.Node, res: Resolution, out: list[Diagnostic], unused: list[Definition] | None = None
 ) -> None:
-    for d in unused_let_bindings(root, res, live):
+    for d in unused if unused is not None else unused_let_bindings(root, res):
         if not _ignored(d.name):
             out.append(
                 Diagnostic(
