@@ -433,15 +433,29 @@ def _empty_inherits(node: N.Attrs | N.Let, source: N.Source, out: list[Diagnosti
         occupied.append((node.body.span.start, node.body.span.end))
     occupied.sort()
     # Token stream of the gaps, with ("occ", start, end) for occupied stretches.
+    # Only gaps holding `inherit`, and the gap after each (`) ;` of
+    # `inherit (e);`), are tokenized: the others are one ("skip", …) each,
+    # which no pattern below looks at (a large set has thousands of gaps).
     stream: list[tuple[str, int, int]] = []
     pos = node.span.start
+    after_inherit = False
+
+    def gap(start: int, end: int) -> None:
+        nonlocal after_inherit
+        has = text.find(b"inherit", start, end) >= 0
+        if has or after_inherit:
+            stream.extend(("tok", x, y) for x, y in _tokens(text, start, end))
+        else:
+            stream.append(("skip", start, end))
+        after_inherit = has
+
     for a, b in occupied:
         if a > pos:
-            stream.extend(("tok", x, y) for x, y in _tokens(text, pos, a))
+            gap(pos, a)
         if b > pos:
             stream.append(("occ", max(a, pos), b))
             pos = b
-    stream.extend(("tok", x, y) for x, y in _tokens(text, pos, node.span.end))
+    gap(pos, node.span.end)
 
     used_from = {ad.from_index for ad in node.attrs.values() if ad.kind == "inherit_from"}
     empty_sources = {e.span.start for i, e in enumerate(node.inherit_from) if i not in used_from}
