@@ -36,7 +36,7 @@ from tree_sitter import Tree
 
 from . import nodes as N
 from .nodes import ParseResult, Source
-from .parse import Kept, lower
+from .parse import Kept, KeptPath, lower
 
 
 class Lowering:
@@ -52,6 +52,8 @@ class Lowering:
         self.path, self.name, self.home = path, name, home
         self.source: Source | None = None
         self.kept: dict[int, Kept] = {}
+        self.paths: dict[int, KeptPath] = {}
+        self.names: dict[bytes, str] = {}
         self._baseline = 0
 
     def lower(
@@ -63,6 +65,7 @@ class Lowering:
             self.source is None
             or b"\0" in data  # NUL errors are reported after lowering: no reuse
             or len(self.kept) > self.GROWTH * self._baseline + self.SLACK
+            or len(self.paths) > self.GROWTH * self._baseline + self.SLACK
         )
         if self.source is None:
             self.source = Source(data, self.path, self.name)
@@ -71,10 +74,21 @@ class Lowering:
             self.source.replace_text(data)
         kept = {} if fresh else self.kept
         self.kept = {}  # empty until this lowering is done (on failure: start over)
+        if fresh:
+            self.paths, self.names = {}, {}
         record: dict[int, Kept] = dict(kept)
         expr = tree.root_node.child_by_field_name("expression")
         whole = expr is not None and expr.id in kept
-        result = lower(tree, self.source, home=self.home, check=check, reuse=kept, record=record)
+        result = lower(
+            tree,
+            self.source,
+            home=self.home,
+            check=check,
+            reuse=kept,
+            record=record,
+            paths=self.paths,
+            names=self.names,
+        )
         if whole and result.partial is not None:
             # The whole expression was kept: a new root object all the same,
             # so that caches keyed on the root (tree indexes) see a new tree.

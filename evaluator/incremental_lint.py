@@ -36,12 +36,14 @@ made: editor features make it when they need it.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 
 from . import nodes as N
 from .diagnostics import Diagnostic, Severity, Tag
 from .lint import lint_resolved, sort_key, unused_let_bindings
 from .scope import GLOBAL_NAMES, Definition, Ref, Resolution, resolve
+from .walk import children as walk_children
 
 #: Expressions at least this long (bytes) are units of their own.
 UNIT_BYTES = 256
@@ -93,16 +95,17 @@ class IncrementalLint:
 
     def __init__(self) -> None:
         self.units: dict[int, _Unit] = {}
+        self.root: _RootRecord | None = None
         self.analysed = 0  # units analysed by the last run (for tests)
 
     def lint(self, root: N.Node, source: N.Source) -> list[Diagnostic]:
         """``lint(root, source)``, reusing the previous runs' unit analyses."""
-        old = self.units
-        self.units = {}  # (on failure, the next run starts over)
-        run = _Run(old, source)
+        old, previous = self.units, self.root
+        self.units, self.root = {}, None  # (on failure, the next run starts over)
+        run = _Run(old, source, previous)
         run.summarise(root)
         out = run.collect(root)
-        self.units = run.units
+        self.units, self.root = run.units, run.root
         self.analysed = run.analysed
         out.sort(key=sort_key)
         return out
@@ -111,9 +114,11 @@ class IncrementalLint:
 class _Run:
     """One run: the units it reached (old ones kept, new ones made)."""
 
-    def __init__(self, old: dict[int, _Unit], source: N.Source) -> None:
+    def __init__(self, old: dict[int, _Unit], source: N.Source, previous: _RootRecord | None):
         self.old = old
         self.source = source
+        self.previous = previous
+        self.root: _RootRecord | None = None
         self.units: dict[int, _Unit] = {}
         # Local copies made by this run (new units), with their stand-ins.
         self.copies: dict[int, tuple[N.Node, list[tuple[N.Node, N.List]]]] = {}
@@ -150,6 +155,10 @@ class _Run:
             copy, standins = self.copies[id(node)]
             for sub, standin in standins:
                 self._fill(standin, self.unit(sub))
+            if node is root:
+                # No parent needs the root's outside names (``_analyse_root``).
+                self.units[id(node)] = _Unit(node, [sub for sub, _ in standins], (), frozenset())
+                continue
             # Only what the parent's stand-in needs: the findings come in
             # ``collect``, in the unit's signature.
             res = resolve(copy)
@@ -209,7 +218,7 @@ class _Run:
             self.units[id(node)] = unit
             analysis = unit.by_signature.get(sig)
             if analysis is None:
-                analysis = self._analyse_in(unit, sig)
+                analysis = self._analyse_root(unit) if node is root else self._analyse_in(unit, sig)
                 while len(unit.by_signature) >= SIGNATURES_KEPT:
                     del unit.by_signature[next(iter(unit.by_signature))]
                 unit.by_signature[sig] = analysis
@@ -219,6 +228,52 @@ class _Run:
                 out.append(Diagnostic(code, severity, message, span, tags=tags))
             stack.extend(zip(unit.subunits, analysis.sub_signatures, strict=True))
         return out
+
+    def _analyse_root(self, unit: _Unit) -> _Analysis:
+        """The root's analysis: the previous root's, moved, when the text of
+        its local part, its shape and what its sub-units use from outside are
+        all as they were (an edit inside one sub-unit that uses the same
+        names); else made."""
+        node = unit.node
+        made = self.copies.get(id(node))
+        if made is None:
+            made = _local_copy(node)
+        copy, standins = made
+        summaries: dict[int, tuple[tuple[str, ...], frozenset[str]]] = {}
+        for sub, standin in standins:
+            u = self.unit(sub)
+            assert u is not None
+            self._fill(standin, u)
+            summaries[id(standin)] = (u.outside, u.live)
+        text = self.source.text
+        extents = sorted((sub.span.start, sub.span.end) for sub, _ in standins)
+        start, end = node.span.start, node.span.end
+        bounds = [start, *(x for e in extents for x in e), end]
+        pieces = [text[bounds[k] : bounds[k + 1]] for k in range(0, len(bounds), 2)]
+        shape = _shape(copy, summaries)
+        prev = self.previous
+        if prev is not None and prev.pieces == pieces and prev.shape == shape:
+            at = node.span.start
+            ends = [e for _, e in prev.extents]
+
+            def moved(x: int) -> int:
+                j = bisect.bisect_right(ends, x)
+                delta = extents[j - 1][1] - ends[j - 1] if j else start - prev.start
+                return x + delta - at
+
+            findings = [
+                (code, severity, message, moved(a), moved(b), tags)
+                for code, severity, message, a, b, tags in prev.findings
+            ]
+            analysis = _Analysis(at, findings, prev.sub_signatures)
+        else:
+            analysis = self._analyse_in(unit, ())
+        absolute = [
+            (code, severity, message, a + analysis.anchor, b + analysis.anchor, tags)
+            for code, severity, message, a, b, tags in analysis.findings
+        ]
+        self.root = _RootRecord(start, extents, pieces, shape, absolute, analysis.sub_signatures)
+        return analysis
 
     def _analyse_in(self, unit: _Unit, sig: _Signature) -> _Analysis:
         """Analyse ``unit`` with its outside names as ``sig`` says."""
@@ -245,6 +300,67 @@ class _Run:
             findings = lint_resolved(copy, self.source, res)
         self.analysed += 1
         return self._analysis(node, findings, res, standins)
+
+
+@dataclass(slots=True)
+class _RootRecord:
+    """What the previous run's root analysis depended on, and found."""
+
+    start: int
+    extents: list[tuple[int, int]]  # its sub-units' spans, in order
+    pieces: list[bytes]  # the text between them (and the root's ends)
+    shape: list[object]  # ``_shape`` of its local copy
+    findings: list[_Finding]  # with absolute offsets
+    sub_signatures: list[_Signature]
+
+
+def _shape(
+    copy: N.Node, standins: dict[int, tuple[tuple[str, ...], frozenset[str]]]
+) -> list[object]:
+    """The structure of a local copy, pre-order, without spans (what the
+    sub-units use from outside in place of their stand-ins): with the same
+    text around them, the same shape is the same tree."""
+    out: list[object] = []
+    stack = [copy]
+    while stack:
+        node = stack.pop()
+        cls = node.__class__
+        summary = standins.get(id(node))
+        if summary is not None:
+            out.append(summary)
+            continue
+        if cls is N.Attrs or cls is N.Let:
+            binds: N.Attrs | N.Let = node  # type: ignore[assignment]
+            keys = tuple((k, d.kind, d.from_index) for k, d in binds.attrs.items())
+            extra = (binds.rec, len(binds.dynamic)) if isinstance(binds, N.Attrs) else ()
+            out.append((cls, keys, len(binds.inherit_from), extra))
+        elif cls is N.Var:
+            out.append((cls, node.name))  # type: ignore[attr-defined]
+        elif cls is N.Lambda:
+            lam: N.Lambda = node  # type: ignore[assignment]
+            formals = None
+            if lam.formals is not None:
+                formals = tuple((f.name, f.default is None) for f in lam.formals)
+            out.append((cls, lam.arg, formals, lam.ellipsis))
+        elif cls is N.Select or cls is N.HasAttr:
+            path = tuple(k if isinstance(k, str) else None for k in node.path)  # type: ignore[attr-defined]
+            out.append((cls, path, getattr(node, "default", None) is None))
+        elif cls is N.Str or cls is N.Path:
+            out.append((cls, tuple(p if isinstance(p, str) else None for p in node.parts)))  # type: ignore[attr-defined]
+        elif cls is N.BinOp:
+            out.append((cls, node.op))  # type: ignore[attr-defined]
+        elif cls is N.List:
+            out.append((cls, len(node.items)))  # type: ignore[attr-defined]
+        elif cls is N.Int or cls is N.Float or cls is N.Uri:
+            out.append((cls, node.value))  # type: ignore[attr-defined]
+        elif cls is N.SearchPath:
+            out.append((cls, node.name))  # type: ignore[attr-defined]
+        else:
+            out.append(cls)
+        kids = walk_children(node)
+        kids.reverse()
+        stack.extend(kids)
+    return out
 
 
 def _outside_names(res: Resolution, live: list[N.Node]) -> tuple[tuple[str, ...], frozenset[str]]:

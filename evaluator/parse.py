@@ -113,15 +113,20 @@ def lower(
     check: Callable[[], None] | None = None,
     reuse: dict[int, Kept] | None = None,
     record: dict[int, Kept] | None = None,
+    paths: dict[int, KeptPath] | None = None,
+    names: dict[bytes, str] | None = None,
 ) -> ParseResult:
     """Lower a tree-sitter tree of ``prepare_text(source.text)`` into AST nodes.
 
     Incremental lowering (``evaluator.incremental``): subtrees of ``tree``
     with a lowering in ``reuse`` are not lowered again; ``record`` receives
-    this lowering's reusable subtrees."""
+    this lowering's reusable subtrees; ``paths`` keeps bindings' attribute
+    paths and ``names`` identifiers' strings, both read and added to."""
     lowerer = _Lowerer(source, home)
     lowerer.check = check
-    lowerer.reuse, lowerer.record = reuse or None, record
+    lowerer.reuse, lowerer.record, lowerer.paths = reuse or None, record, paths
+    if names is not None:
+        lowerer.names = names
     lowerer.syntax_errors(tree.root_node)
     root: N.Node | None
     try:
@@ -337,6 +342,10 @@ def _empty_inherit(n: Node) -> bool:
 #: move), and whether the lowered string is a concatenation.
 Kept = tuple[Node, N.Node, int, bool]
 
+#: A kept attribute path of a binding: the binding node, the names, their
+#: spans, and the binding's start when they were made.
+KeptPath = tuple[Node, list[N.AttrName], list[Span], int]
+
 #: Subtrees shorter than this (bytes) are lowered again rather than kept:
 #: as quick, and half the memory of keeping every node.
 KEEP_BYTES = 16
@@ -372,6 +381,8 @@ class _Lowerer:
         # are recorded for the next one.
         self.reuse: dict[int, Kept] | None = None
         self.record: dict[int, Kept] | None = None
+        # The attribute paths of bindings, by tree-sitter node id (as ``Kept``).
+        self.paths: dict[int, KeptPath] | None = None
         # Lowered sets changed after they were built (literal sets merged by
         # ``add_attr_def``): never to be reused on their own.
         self.mutated: set[int] = set()
@@ -1138,7 +1149,7 @@ class _Lowerer:
             return out
         for b in bs.children:
             if b.type == "binding":
-                names, spans = self.attrpath(b.child_by_field_name("attrpath"))
+                names, spans = self.binding_path(b)
                 if not names:
                     continue
                 value = self.get(b.child_by_field_name("expression"), b)
@@ -1146,6 +1157,32 @@ class _Lowerer:
             elif b.type in ("inherit", "inherit_from"):
                 self.inherit(out, b)
         return out
+
+    def binding_path(self, b: Node) -> tuple[list[N.AttrName], list[Span]]:
+        """The attribute path of binding ``b``; with ``paths`` (incremental
+        lowering), that of a binding tree-sitter kept is not lowered again
+        (only static paths that reported no error are kept)."""
+        paths = self.paths
+        if paths is not None:
+            kept = paths.get(b.id)
+            if kept is not None:
+                names, spans, at = kept[1], kept[2], kept[3]
+                delta = b.start_byte - at
+                if delta:
+                    source = self.source
+                    spans = [Span(source, sp.start + delta, sp.end + delta) for sp in spans]
+                    paths[b.id] = (b, names, spans, b.start_byte)
+                return list(names), spans
+        mark = len(self.errors)
+        names, spans = self.attrpath(b.child_by_field_name("attrpath"))
+        if (
+            paths is not None
+            and len(self.errors) == mark
+            and not b.has_error
+            and all(isinstance(n, str) for n in names)
+        ):
+            paths[b.id] = (b, list(names), spans, b.start_byte)
+        return names, spans
 
     def inherit(self, out: _Binds, b: Node) -> None:
         from_index = -1
