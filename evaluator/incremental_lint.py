@@ -235,7 +235,7 @@ class _Run:
         all as they were (an edit inside one sub-unit that uses the same
         names); else made."""
         node = unit.node
-        made = self.copies.get(id(node))
+        made = self.copies.pop(id(node), None)
         if made is None:
             made = _local_copy(node)
         copy, standins = made
@@ -267,7 +267,7 @@ class _Run:
             ]
             analysis = _Analysis(at, findings, prev.sub_signatures)
         else:
-            analysis = self._analyse_in(unit, ())
+            analysis = self._analyse_in(unit, (), made)
         absolute = [
             (code, severity, message, a + analysis.anchor, b + analysis.anchor, tags)
             for code, severity, message, a, b, tags in analysis.findings
@@ -275,16 +275,22 @@ class _Run:
         self.root = _RootRecord(start, extents, pieces, shape, absolute, analysis.sub_signatures)
         return analysis
 
-    def _analyse_in(self, unit: _Unit, sig: _Signature) -> _Analysis:
+    def _analyse_in(
+        self,
+        unit: _Unit,
+        sig: _Signature,
+        made: tuple[N.Node, list[tuple[N.Node, N.List]]] | None = None,
+    ) -> _Analysis:
         """Analyse ``unit`` with its outside names as ``sig`` says."""
         node = unit.node
-        made = self.copies.get(id(node))
+        if made is None:
+            made = self.copies.pop(id(node), None)  # (analysed once per run)
         if made is None:
             made = _local_copy(node)
         copy, standins = made
         for sub, standin in standins:
             self._fill(standin, self.unit(sub))
-        resolved = self.resolved.get(id(node))
+        resolved = self.resolved.pop(id(node), None)
         if resolved is not None:
             res = _in_signature(resolved[0], dict(zip(unit.outside, sig, strict=True)))
             findings = lint_resolved(copy, self.source, res, unused=resolved[1])

@@ -346,6 +346,10 @@ Kept = tuple[Node, N.Node, int, bool]
 #: spans, and the binding's start when they were made.
 KeptPath = tuple[Node, list[N.AttrName], list[Span], int]
 
+#: Sets and lets with at least this many bindings keep their bindings'
+#: attribute paths across incremental lowerings.
+KEEP_PATHS = 64
+
 #: Subtrees shorter than this (bytes) are lowered again rather than kept:
 #: as quick, and half the memory of keeping every node.
 KEEP_BYTES = 16
@@ -1147,9 +1151,16 @@ class _Lowerer:
         out = _Binds()
         if bs is None:
             return out
+        # Only the paths of large sets are kept (``binding_path``): a small
+        # one is as quick to lower again.
+        keep = bs.named_child_count >= KEEP_PATHS
         for b in bs.children:
             if b.type == "binding":
-                names, spans = self.binding_path(b)
+                names, spans = (
+                    self.binding_path(b)
+                    if keep
+                    else self.attrpath(b.child_by_field_name("attrpath"))
+                )
                 if not names:
                     continue
                 value = self.get(b.child_by_field_name("expression"), b)

@@ -250,7 +250,7 @@ def test_generated_file_reuses_after_a_one_line_edit() -> None:
         checker.edit(at, at + old_len, new)
         # Only the file's root and the edited binding's unit were analysed
         # again, and almost every subtree was kept.
-        assert checker.lints.analysed <= 3
+        assert checker.lints.analysed == 1
         assert len(checker.lowering.kept) > 1000
 
 
@@ -263,7 +263,7 @@ def test_generated_file_small_units(small_units: None, seed: int) -> None:
 
 def _lang_tests() -> list[str]:
     files = sorted(glob.glob(os.path.join(LANG_TESTS, "*.nix")))
-    return files[::7]  # a fixed sample, every kind of test
+    return files[::10]  # a fixed sample, every kind of test
 
 
 @pytest.mark.skipif(not os.path.isdir(LANG_TESTS), reason="nix-lang-tests not available")
@@ -271,7 +271,7 @@ def _lang_tests() -> list[str]:
 def test_lang_tests_random_edits(small_units: None, path: str) -> None:
     with open(path, "rb") as f:
         data = f.read()
-    run_edits(data, seed=len(data), count=25, resolution_every=5)
+    run_edits(data, seed=len(data), count=20, resolution_every=5)
 
 
 @pytest.mark.skipif(not os.path.isdir(NIXPKGS_LIB), reason="nixpkgs-lib not available")
