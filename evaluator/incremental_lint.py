@@ -1,8 +1,10 @@
 """Incremental lints: the lints of a tree whose subtrees an incremental
 lowering (``evaluator.incremental``) reused, recomputed only where needed.
 
-The tree is cut into *units*: the root, and every expression of at least
-``UNIT_BYTES`` bytes (not a variable) below it.  A unit's *local part* is
+The tree is cut into *units*: the root, and below it every expression (not
+a variable) of at least ``UNIT_BYTES`` bytes and at most half of the unit
+around it (so a function, its body and the ``with`` in that are one unit,
+not three).  A unit's *local part* is
 what it holds outside its sub-units.  Each unit is analysed by the ordinary
 ``scope.resolve`` and ``lint`` code, run on a copy of its local part in which
 each sub-unit is replaced by a *stand-in*: a list (with the sub-unit's span)
@@ -25,9 +27,14 @@ outer_withs=…)``).
 
 So after an edit only the units whose node is new (lowered again) or whose
 signature changed are analysed again; a unit's findings are kept relative to
-its start (reused subtrees move as a whole).  A run analyses new units twice:
+its start (reused subtrees move as a whole).  A run resolves new units
 bottom-up without surroundings (for the names they use, which their parent's
-stand-ins need), then top-down in their signature (when it differs).
+stand-ins need), then lints them top-down, each in its signature (that
+resolution re-signed: references to outside names turned into what the
+signature says, ``_in_signature``).  The root is new after every edit: its
+findings are the previous root's, moved, when the text of its local part,
+its shape and its sub-units' outside names are as they were (an edit inside
+one binding's value that uses the same names).
 
 The result equals ``lint(root, source)`` (``tests/test_incremental.py``
 checks that after random edits).  The resolution of the whole tree is not
