@@ -322,3 +322,35 @@ def test_static_diagnostics_incremental_equals_from_scratch() -> None:
                 want = static_diagnostics(Snapshot(doc.data, doc.tree.copy(), k), path)
             assert findings(got) == findings(want)
             doc.edit_bytes(start, end, new)
+
+
+def test_host_lints_a_large_document_incrementally() -> None:
+    """The analysis helper's host keeps a large document's state across
+    versions; its lints and evaluation equal a fresh host's."""
+    from server.host import LARGE_BYTES, AnalysisHost, Request
+    from server.wire import Context
+
+    text, where = generate(4000)
+    data = text.encode()
+    assert len(data) > LARGE_BYTES
+    uri, path = "file:///tmp/incremental/host.nix", "/tmp/incremental/host.nix"
+    line, col = where["edit"]
+    at = len("\n".join(text.split("\n")[:line])) + 1 + col
+
+    def answers(host: AnalysisHost) -> tuple[list[Any], list[Any]]:
+        view = host.view(uri)
+        lints = host.run("lint", Request(view, Context()), ())
+        evaluated = host.run("evaluate", Request(view, Context()), ())
+        return findings(lints), [(d.code, d.message) for d in evaluated.diagnostics]
+
+    host = AnalysisHost()
+    host.open(uri, path, 1, data, True)
+    answers(host)
+    for version, edit in enumerate([(at, at + 1, b"4"), (at, at, b"12"), (0, 0, b"# top\n")], 2):
+        host.change(uri, version, [edit])
+        got = answers(host)
+        fresh = AnalysisHost()
+        fresh.open(uri, path, version, host.docs[uri].data, True)
+        assert got == answers(fresh)
+        state = host.docs[uri].incremental
+        assert state is not None and len(state.lowering.kept) > 1000
