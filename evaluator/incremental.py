@@ -3,9 +3,9 @@ lowered subtrees tree-sitter kept.
 
 After an edit, tree-sitter's incremental reparse shares every subtree the
 edit did not touch with the previous tree: the same subtree, the same
-``Node.id``.  ``Lowering`` keeps each lowered expression by the id of its
-tree-sitter node (holding the node, so the id stays unique while kept); the
-next lowering takes a kept expression instead of descending into a subtree
+``Node.id`` (the subtree's address).  ``Lowering`` keeps each lowered
+expression of the last tree by the id of its tree-sitter node (and that
+tree alive, so no other subtree can get one of those ids); the next lowering takes a kept expression instead of descending into a subtree
 that has one, so only the nodes on the path to the edit are lowered again.
 The result is the same tree, span for span, as a lowering from scratch
 (``tests/test_incremental.py`` checks that after random edits).
@@ -21,6 +21,10 @@ What makes a kept expression valid at its new place:
   ``a = { … }; a = { … };`` are changed in place (never kept);
 * errors: a subtree that reported a lowering error, or holds an ERROR node,
   is never kept (its errors are reported again by lowering it again).
+
+Only the lowerings of the last tree's subtrees are kept (each lists the
+kept ones nearest inside it, so those inside a moved subtree stay), and
+only that tree: older ones are released.
 
 The lowered nodes are shared between versions and changed in place, so an
 older version's tree is not valid any more once a newer one is lowered: the
@@ -42,41 +46,37 @@ from .parse import Kept, KeptPath, lower
 class Lowering:
     """The incremental lowering of one document (its versions in order)."""
 
-    #: Kept lowerings may grow (old versions' subtrees) to this many times
-    #: the count after a lowering from scratch, plus ``SLACK``, before the
-    #: next lowering starts from scratch again (releasing older trees).
-    GROWTH = 2
-    SLACK = 10_000
-
     def __init__(self, path: str | None, name: str | None = None, home: str | None = None):
         self.path, self.name, self.home = path, name, home
         self.source: Source | None = None
+        # The tree of the last lowering: alive, so that the subtree ids of
+        # ``kept`` and ``paths`` (addresses) are never those of other subtrees.
+        self.tree: Tree | None = None
         self.kept: dict[int, Kept] = {}
         self.paths: dict[int, KeptPath] = {}
         self.names: dict[bytes, str] = {}
-        self._baseline = 0
 
     def lower(
         self, tree: Tree, data: bytes, *, check: Callable[[], None] | None = None
     ) -> ParseResult:
         """Lower ``tree`` (of ``prepare_text(data)``), reusing what the previous
         lowering kept of subtrees ``tree`` shares with the previous tree."""
-        fresh = (
-            self.source is None
-            or b"\0" in data  # NUL errors are reported after lowering: no reuse
-            or len(self.kept) > self.GROWTH * self._baseline + self.SLACK
-            or len(self.paths) > self.GROWTH * self._baseline + self.SLACK
-        )
+        fresh = self.source is None or b"\0" in data  # (NUL errors come after lowering)
         if self.source is None:
             self.source = Source(data, self.path, self.name)
         else:
             # One Source for every version: spans that did not move stay valid.
             self.source.replace_text(data)
         kept = {} if fresh else self.kept
-        self.kept = {}  # empty until this lowering is done (on failure: start over)
-        if fresh:
-            self.paths, self.names = {}, {}
-        record: dict[int, Kept] = dict(kept)
+        paths = {} if fresh else self.paths
+        if fresh or len(self.names) > 100_000:
+            self.names = {}  # (every name typed since would be kept)
+        # Empty until this lowering is done (on failure: start over); the
+        # previous tree stays alive meanwhile (``kept`` has its ids).
+        previous = self.tree
+        self.kept, self.paths, self.tree = {}, {}, None
+        record: dict[int, Kept] = {}
+        paths_out: dict[int, KeptPath] = {}
         expr = tree.root_node.child_by_field_name("expression")
         whole = expr is not None and expr.id in kept
         result = lower(
@@ -86,16 +86,16 @@ class Lowering:
             check=check,
             reuse=kept,
             record=record,
-            paths=self.paths,
+            paths=paths,
+            paths_out=paths_out,
             names=self.names,
         )
         if whole and result.partial is not None:
             # The whole expression was kept: a new root object all the same,
             # so that caches keyed on the root (tree indexes) see a new tree.
             result = _with_root(result, result.partial)
-        self.kept = record
-        if fresh:
-            self._baseline = len(record)
+        self.kept, self.paths, self.tree = record, paths_out, tree
+        del previous
         return result
 
 

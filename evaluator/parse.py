@@ -114,17 +114,22 @@ def lower(
     reuse: dict[int, Kept] | None = None,
     record: dict[int, Kept] | None = None,
     paths: dict[int, KeptPath] | None = None,
+    paths_out: dict[int, KeptPath] | None = None,
     names: dict[bytes, str] | None = None,
 ) -> ParseResult:
     """Lower a tree-sitter tree of ``prepare_text(source.text)`` into AST nodes.
 
     Incremental lowering (``evaluator.incremental``): subtrees of ``tree``
     with a lowering in ``reuse`` are not lowered again; ``record`` receives
-    this lowering's reusable subtrees; ``paths`` keeps bindings' attribute
-    paths and ``names`` identifiers' strings, both read and added to."""
+    this lowering's reusable subtrees (those in its tree: kept ones of
+    older trees are dropped); ``paths`` has kept attribute paths of
+    bindings, ``paths_out`` receives this lowering's; ``names`` maps
+    identifiers' bytes to their strings (read and added to)."""
     lowerer = _Lowerer(source, home)
     lowerer.check = check
-    lowerer.reuse, lowerer.record, lowerer.paths = reuse or None, record, paths
+    lowerer.reuse, lowerer.paths, lowerer.paths_out = reuse or None, paths, paths_out
+    made: dict[int, Kept] | None = None if record is None else {}
+    lowerer.record = made
     if names is not None:
         lowerer.names = names
     lowerer.syntax_errors(tree.root_node)
@@ -141,10 +146,21 @@ def lower(
         lowerer.error("unexpected NUL character", at, at + 1)
     errors = lowerer.errors
     errors.sort(key=lambda e: (e.span.start, e.span.end))
-    if record is not None and lowerer.mutated:
+    if record is not None and made is not None:
+        # The kept subtrees of this tree: made or moved by this lowering, and
+        # those inside the moved ones (kept by earlier lowerings).  Sets that
+        # merging changed in place are not kept (their insides are).
+        old = reuse or {}
         mutated = lowerer.mutated
-        for key in [k for k, e in record.items() if id(e[1]) in mutated]:
-            del record[key]
+        stack = list(lowerer.top)
+        while stack:
+            key = stack.pop()
+            entry = made.get(key) or old.get(key)
+            if entry is None:
+                continue
+            if id(entry[0]) not in mutated:
+                record[key] = entry
+            stack.extend(entry[3])
     return ParseResult(source, None if errors else root, errors, root)
 
 
@@ -336,15 +352,16 @@ def _empty_inherit(n: Node) -> bool:
     )
 
 
-#: A kept lowering of a tree-sitter subtree: the tree-sitter node (it keeps
-#: its tree, so its id is never reused for another subtree), the lowered node,
-#: the node's start minus the lowered node's span start (constant as both
-#: move), and whether the lowered string is a concatenation.
-Kept = tuple[Node, N.Node, int, bool]
+#: A kept lowering of a tree-sitter subtree (by the subtree's id, which is
+#: its address: the owner keeps the tree alive, so no other subtree gets it):
+#: the lowered node, the node's start minus the lowered node's span start
+#: (constant as both move), whether the lowered string is a concatenation,
+#: and the ids of the kept subtrees nearest inside it.
+Kept = tuple[N.Node, int, bool, tuple[int, ...]]
 
-#: A kept attribute path of a binding: the binding node, the names, their
+#: A kept attribute path of a binding (by its node's id): the names, their
 #: spans, and the binding's start when they were made.
-KeptPath = tuple[Node, list[N.AttrName], list[Span], int]
+KeptPath = tuple[list[N.AttrName], list[Span], int]
 
 #: Sets and lets with at least this many bindings keep their bindings'
 #: attribute paths across incremental lowerings.
@@ -385,8 +402,11 @@ class _Lowerer:
         # are recorded for the next one.
         self.reuse: dict[int, Kept] | None = None
         self.record: dict[int, Kept] | None = None
-        # The attribute paths of bindings, by tree-sitter node id (as ``Kept``).
+        self.top: list[int] = []  # the kept subtrees nearest below the root
+        # The attribute paths of bindings, by tree-sitter node id (as
+        # ``Kept``): those of the previous lowering, and this one's.
         self.paths: dict[int, KeptPath] | None = None
+        self.paths_out: dict[int, KeptPath] | None = None
         # Lowered sets changed after they were built (literal sets merged by
         # ``add_attr_def``): never to be reused on their own.
         self.mutated: set[int] = set()
@@ -672,6 +692,9 @@ class _Lowerer:
         # Errors reported before each open node was entered: a subtree that
         # reported any (or holds an ERROR) is never kept for reuse.
         marks = [len(errors)]
+        # With ``record``: the ids of the kept subtrees nearest below each
+        # open node (``self.top``: below the root).
+        groups: list[list[int]] = [self.top, []]
         # A tree cursor, not ``Node.children``: py-tree-sitter caches a node's
         # children list on the node, so walking by ``children`` from a root
         # kept alive throughout would keep a Python object for every node of
@@ -699,6 +722,7 @@ class _Lowerer:
                 if entered:
                     depth += 1
                     marks.append(len(errors))
+                    groups.append([])
                     kept = reuse.get(c.id) if reuse is not None else None
                     continue
             # The node is done (post-order): lower it, then on to its next
@@ -710,12 +734,17 @@ class _Lowerer:
                         check()
                         countdown = 4096
                 c = cursor.node  # type: ignore[assignment]
+                inner = groups.pop()
                 if kept is not None:
                     results[c.id] = place(c, kept)
+                    groups[-1].append(c.id)
                     kept = None
                 else:
                     h = handlers.get(c.type)
-                    if h is not None:
+                    if h is None:
+                        if inner:
+                            groups[-1].extend(inner)
+                    else:
                         node = results[c.id] = h(c)
                         if (
                             record is not None
@@ -724,11 +753,14 @@ class _Lowerer:
                             and not c.has_error
                         ):
                             record[c.id] = (
-                                c,
                                 node,
                                 c.start_byte - node.span.start,
                                 id(node) in self.concat,
+                                tuple(inner),
                             )
+                            groups[-1].append(c.id)
+                        elif inner:
+                            groups[-1].extend(inner)
                 marks.pop()
                 if not depth:
                     return results.get(expr.id)
@@ -740,6 +772,7 @@ class _Lowerer:
                         break
                 if found:
                     marks.append(len(errors))
+                    groups.append([])
                     kept = reuse.get(c.id) if reuse is not None else None
                     break
                 cursor.goto_parent()
@@ -747,7 +780,7 @@ class _Lowerer:
 
     def _place(self, c: Node, entry: Kept) -> N.Node:
         """The kept lowering of ``c``'s subtree, moved to where ``c`` is now."""
-        node, offset, concat = entry[1], entry[2], entry[3]
+        node, offset, concat = entry[0], entry[1], entry[2]
         delta = c.start_byte - offset - node.span.start
         if delta:
             shift_spans(node, delta)
@@ -760,7 +793,7 @@ class _Lowerer:
             value.name = None  # type: ignore[attr-defined]
             value = value.body  # type: ignore[attr-defined]
         if self.record is not None:
-            self.record[c.id] = (c, node, offset, concat)
+            self.record[c.id] = (node, offset, concat, entry[3])
         return node
 
     def _handlers(self) -> dict[str, Callable[[Node], N.Node]]:
@@ -1173,26 +1206,26 @@ class _Lowerer:
         """The attribute path of binding ``b``; with ``paths`` (incremental
         lowering), that of a binding tree-sitter kept is not lowered again
         (only static paths that reported no error are kept)."""
-        paths = self.paths
-        if paths is not None:
+        paths, out = self.paths, self.paths_out
+        if paths is not None and out is not None:
             kept = paths.get(b.id)
             if kept is not None:
-                names, spans, at = kept[1], kept[2], kept[3]
+                names, spans, at = kept
                 delta = b.start_byte - at
                 if delta:
                     source = self.source
                     spans = [Span(source, sp.start + delta, sp.end + delta) for sp in spans]
-                    paths[b.id] = (b, names, spans, b.start_byte)
+                out[b.id] = (names, spans, b.start_byte)
                 return list(names), spans
         mark = len(self.errors)
         names, spans = self.attrpath(b.child_by_field_name("attrpath"))
         if (
-            paths is not None
+            out is not None
             and len(self.errors) == mark
             and not b.has_error
             and all(isinstance(n, str) for n in names)
         ):
-            paths[b.id] = (b, list(names), spans, b.start_byte)
+            out[b.id] = (list(names), spans, b.start_byte)
         return names, spans
 
     def inherit(self, out: _Binds, b: Node) -> None:

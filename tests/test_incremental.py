@@ -354,3 +354,17 @@ def test_host_lints_a_large_document_incrementally() -> None:
         assert got == answers(fresh)
         state = host.docs[uri].incremental
         assert state is not None and len(state.lowering.kept) > 1000
+
+
+def test_kept_lowerings_do_not_accumulate() -> None:
+    """Edits that move most of the file keep only the current tree's
+    subtrees (an older tree's are dropped with it)."""
+    text, _ = generate(2000)
+    checker = Checker(text.encode())
+    before = len(checker.lowering.kept)
+    rng = random.Random(5)
+    for _ in range(30):
+        data = checker.doc.data
+        at = data.find(b";\n", rng.randrange(len(data) // 2)) + 1
+        checker.edit(at, at, b" ")
+    assert len(checker.lowering.kept) == before
