@@ -26,7 +26,8 @@ from __future__ import annotations
 
 from . import nodes as N
 from .diagnostics import Diagnostic, Severity, Tag
-from .scope import GLOBAL_NAMES, Definition, Resolution, children, resolve
+from .scope import GLOBAL_NAMES, Definition, Resolution, resolve
+from .walk import children as walk_children
 
 _UNNECESSARY = frozenset({Tag.UNNECESSARY})
 _DEPRECATED = frozenset({Tag.DEPRECATED})
@@ -35,14 +36,51 @@ _DEPRECATED = frozenset({Tag.DEPRECATED})
 def lint(root: N.Node, source: N.Source, resolution: Resolution | None = None) -> list[Diagnostic]:
     """All static diagnostics for ``root``, sorted by position."""
     res = resolution if resolution is not None else resolve(root)
+    out = lint_resolved(root, source, res)
+    out.sort(key=sort_key)
+    return out
+
+
+def sort_key(d: Diagnostic) -> tuple[int, int, str]:
+    """The order ``lint`` returns diagnostics in."""
+    return (d.span.start, d.span.end, d.code) if d.span else (-1, -1, d.code)
+
+
+def lint_resolved(
+    root: N.Node,
+    source: N.Source,
+    res: Resolution,
+    unused: list[Definition] | None = None,
+) -> list[Diagnostic]:
+    """``lint``'s diagnostics in no particular order (``unused``: the
+    ``unused_let_bindings`` of ``root``, if known already)."""
     out: list[Diagnostic] = []
     _undefined(res, out)
-    _unused(root, res, out)
+    _unused(root, res, out, unused)
     _unused_withs(res, source, out)
     _shadowed_builtins(res, out)
     _node_lints(root, res, source, out)
-    out.sort(key=lambda d: (d.span.start, d.span.end, d.code) if d.span else (-1, -1, d.code))
     return out
+
+
+def _children(node: N.Node) -> list[N.Node]:
+    """``scope.children`` in no particular order (the lints are sorted at
+    the end): sub-expressions, with the variable of each ``inherit x;``."""
+    cls = node.__class__
+    if cls is N.Attrs or cls is N.Let:
+        binds: N.Attrs | N.Let = node  # type: ignore[assignment]
+        out: list[N.Node] = list(binds.inherit_from)
+        for d in binds.attrs.values():
+            if d.kind != "inherit_from":
+                out.append(d.value)
+        if cls is N.Attrs:
+            for dyn in binds.dynamic:  # type: ignore[union-attr]
+                out.append(dyn.key)
+                out.append(dyn.value)
+        else:
+            out.append(binds.body)  # type: ignore[union-attr]
+        return out
+    return walk_children(node)
 
 
 def _ignored(name: str) -> bool:
@@ -105,9 +143,13 @@ def _is_builtins_source(d: Definition, res: Resolution) -> bool:
 
 
 # ----------------------------------------------------------------- liveness
-def unused_let_bindings(root: N.Node, res: Resolution) -> list[Definition]:
+def unused_let_bindings(
+    root: N.Node, res: Resolution, live: list[N.Node] | None = None
+) -> list[Definition]:
     """Let bindings not reachable from their let's body (nil's liveness):
-    closed under "only used by unused bindings", in discovery order."""
+    closed under "only used by unused bindings", in discovery order.
+    ``live`` receives the variables (and ``<p>``s) of the first round: those
+    reached without going through an unused binding."""
     unused: list[Definition] = []
     seen_rhs: set[int] = set()
     stack: list[N.Node] = [root]
@@ -116,6 +158,8 @@ def unused_let_bindings(root: N.Node, res: Resolution) -> list[Definition]:
         pending.clear()
         while stack:
             node = stack.pop()
+            if live is not None and (node.__class__ is N.Var or node.__class__ is N.SearchPath):
+                live.append(node)
             if isinstance(node, N.Var):
                 ref = res.refs.get(node)
                 if ref is not None and ref.definition is not None:
@@ -142,8 +186,9 @@ def unused_let_bindings(root: N.Node, res: Resolution) -> list[Definition]:
                         stack.append(src)
                 stack.append(let.body)
             else:
-                stack.extend(children(node))
+                stack.extend(_children(node))
         unused.extend(pending)
+        live = None
         for rhs in pending.values():
             if id(rhs) not in seen_rhs:
                 seen_rhs.add(id(rhs))
@@ -160,8 +205,10 @@ def _reach(
         stack.append(rhs)
 
 
-def _unused(root: N.Node, res: Resolution, out: list[Diagnostic]) -> None:
-    for d in unused_let_bindings(root, res):
+def _unused(
+    root: N.Node, res: Resolution, out: list[Diagnostic], unused: list[Definition] | None = None
+) -> None:
+    for d in unused if unused is not None else unused_let_bindings(root, res):
         if not _ignored(d.name):
             out.append(
                 Diagnostic(
@@ -223,7 +270,7 @@ def _node_lints(root: N.Node, res: Resolution, source: N.Source, out: list[Diagn
     stack = [root]
     while stack:
         node = stack.pop()
-        stack.extend(children(node))
+        stack.extend(_children(node))
         if isinstance(node, N.Uri):
             out.append(
                 Diagnostic(
@@ -370,7 +417,7 @@ def _keyword(source: N.Source, start: int, word: str) -> N.Span:
 def _empty_inherits(node: N.Attrs | N.Let, source: N.Source, out: list[Diagnostic]) -> None:
     """``inherit;`` and ``inherit (e);``: bindings that bind nothing."""
     text = source.text
-    if b"inherit" not in text[node.span.start : node.span.end]:
+    if text.find(b"inherit", node.span.start, node.span.end) < 0:
         return
     occupied: list[tuple[int, int]] = []
     for ad in node.attrs.values():
@@ -386,15 +433,29 @@ def _empty_inherits(node: N.Attrs | N.Let, source: N.Source, out: list[Diagnosti
         occupied.append((node.body.span.start, node.body.span.end))
     occupied.sort()
     # Token stream of the gaps, with ("occ", start, end) for occupied stretches.
+    # Only gaps holding `inherit`, and the gap after each (`) ;` of
+    # `inherit (e);`), are tokenized: the others are one ("skip", …) each,
+    # which no pattern below looks at (a large set has thousands of gaps).
     stream: list[tuple[str, int, int]] = []
     pos = node.span.start
+    after_inherit = False
+
+    def gap(start: int, end: int) -> None:
+        nonlocal after_inherit
+        has = text.find(b"inherit", start, end) >= 0
+        if has or after_inherit:
+            stream.extend(("tok", x, y) for x, y in _tokens(text, start, end))
+        else:
+            stream.append(("skip", start, end))
+        after_inherit = has
+
     for a, b in occupied:
         if a > pos:
-            stream.extend(("tok", x, y) for x, y in _tokens(text, pos, a))
+            gap(pos, a)
         if b > pos:
             stream.append(("occ", max(a, pos), b))
             pos = b
-    stream.extend(("tok", x, y) for x, y in _tokens(text, pos, node.span.end))
+    gap(pos, node.span.end)
 
     used_from = {ad.from_index for ad in node.attrs.values() if ad.kind == "inherit_from"}
     empty_sources = {e.span.start for i, e in enumerate(node.inherit_from) if i not in used_from}

@@ -30,6 +30,12 @@ class Source:
         self.text = text
         self._lines: list[int] | None = None
 
+    def replace_text(self, text: bytes) -> None:
+        """Become the source of a new version of the same document (an
+        incremental lowering keeps one ``Source`` for all of them)."""
+        self.text = text
+        self._lines = None
+
     @property
     def base_dir(self) -> str:
         """Directory relative paths in this source resolve against."""
@@ -307,3 +313,73 @@ class ParseResult:
     # With errors: the tree lowered anyway, each unparsable part replaced by a
     # placeholder ``Var`` named "" (for static analysis of broken buffers only).
     partial: Node | None = None
+
+
+def _moved(span: Span, delta: int) -> Span:
+    return Span(span.source, span.start + delta, span.end + delta)
+
+
+def shift_spans(root: Node, delta: int) -> None:
+    """Move every span in ``root``'s subtree by ``delta`` bytes, in place (a
+    subtree an incremental lowering reuses where the text before it changed
+    length).  Covers every span a node holds, not only ``Node.span``; a node
+    reached twice (an ``inherit (e)`` source) moves once."""
+    seen: set[int] = set()
+    stack: list[Node] = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        node.span = _moved(node.span, delta)
+        cls = node.__class__
+        if cls is Str or cls is Path:
+            stack.extend(p for p in node.parts if not isinstance(p, str))  # type: ignore[attr-defined]
+            if cls is Str:
+                node.segments = [_moved(s, delta) for s in node.segments]  # type: ignore[attr-defined]
+        elif cls is Select or cls is HasAttr:
+            stack.append(node.expr)  # type: ignore[attr-defined]
+            stack.extend(p for p in node.path if not isinstance(p, str))  # type: ignore[attr-defined]
+            node.path_spans = [_moved(s, delta) for s in node.path_spans]  # type: ignore[attr-defined]
+            if cls is Select and node.default is not None:  # type: ignore[attr-defined]
+                stack.append(node.default)  # type: ignore[attr-defined]
+        elif cls is Apply:
+            stack.extend((node.fn, node.arg))  # type: ignore[attr-defined]
+        elif cls is Lambda:
+            lam: Lambda = node  # type: ignore[assignment]
+            if lam.arg_span is not None:
+                lam.arg_span = _moved(lam.arg_span, delta)
+            for f in lam.formals or ():
+                f.span = _moved(f.span, delta)
+                if f.default is not None:
+                    stack.append(f.default)
+            stack.append(lam.body)
+        elif cls is Attrs or cls is Let:
+            binds: Attrs | Let = node  # type: ignore[assignment]
+            for ad in binds.attrs.values():
+                ad.span = _moved(ad.span, delta)
+                stack.append(ad.value)
+            stack.extend(binds.inherit_from)
+            if cls is Attrs:
+                for dyn in binds.dynamic:  # type: ignore[union-attr]
+                    dyn.span = _moved(dyn.span, delta)
+                    stack.extend((dyn.key, dyn.value))
+            else:
+                stack.append(binds.body)  # type: ignore[union-attr]
+        elif cls is LegacyLet:
+            stack.append(node.attrs)  # type: ignore[attr-defined]
+        elif cls is With:
+            stack.extend((node.env, node.body))  # type: ignore[attr-defined]
+        elif cls is If:
+            stack.extend((node.cond, node.then, node.else_))  # type: ignore[attr-defined]
+        elif cls is Assert:
+            stack.extend((node.cond, node.body))  # type: ignore[attr-defined]
+        elif cls is List:
+            stack.extend(node.items)  # type: ignore[attr-defined]
+        elif cls is BinOp:
+            b: BinOp = node  # type: ignore[assignment]
+            if b.op_span is not None:
+                b.op_span = _moved(b.op_span, delta)
+            stack.extend((b.left, b.right))
+        elif cls is Not or cls is Neg:
+            stack.append(node.expr)  # type: ignore[attr-defined]

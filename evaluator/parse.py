@@ -29,7 +29,7 @@ from tree_sitter import Language, Node, Parser, Tree
 
 from . import nodes as N
 from .literals import KEYWORDS, show_identifier
-from .nodes import ParseError, ParseResult, Source, Span
+from .nodes import ParseError, ParseResult, Source, Span, shift_spans
 
 LANGUAGE = Language(tree_sitter_nix.language())
 
@@ -115,10 +115,28 @@ def lower(
     home: str | None = None,
     check: Callable[[], None] | None = None,
     base: str | None = None,
+    reuse: dict[int, Kept] | None = None,
+    record: dict[int, Kept] | None = None,
+    paths: dict[int, KeptPath] | None = None,
+    paths_out: dict[int, KeptPath] | None = None,
+    names: dict[bytes, str] | None = None,
 ) -> ParseResult:
-    """Lower a tree-sitter tree of ``prepare_text(source.text)`` into AST nodes."""
+    """Lower a tree-sitter tree of ``prepare_text(source.text)`` into AST nodes
+    (relative paths resolved against ``base``, default the file's folder).
+
+    Incremental lowering (``evaluator.incremental``): subtrees of ``tree``
+    with a lowering in ``reuse`` are not lowered again; ``record`` receives
+    this lowering's reusable subtrees (those in its tree: kept ones of
+    older trees are dropped); ``paths`` has kept attribute paths of
+    bindings, ``paths_out`` receives this lowering's; ``names`` maps
+    identifiers' bytes to their strings (read and added to)."""
     lowerer = _Lowerer(source, home, base)
     lowerer.check = check
+    lowerer.reuse, lowerer.paths, lowerer.paths_out = reuse or None, paths, paths_out
+    made: dict[int, Kept] | None = None if record is None else {}
+    lowerer.record = made
+    if names is not None:
+        lowerer.names = names
     lowerer.syntax_errors(tree.root_node)
     root: N.Node | None
     try:
@@ -133,6 +151,21 @@ def lower(
         lowerer.error("unexpected NUL character", at, at + 1)
     errors = lowerer.errors
     errors.sort(key=lambda e: (e.span.start, e.span.end))
+    if record is not None and made is not None:
+        # The kept subtrees of this tree: made or moved by this lowering, and
+        # those inside the moved ones (kept by earlier lowerings).  Sets that
+        # merging changed in place are not kept (their insides are).
+        old = reuse or {}
+        mutated = lowerer.mutated
+        stack = list(lowerer.top)
+        while stack:
+            key = stack.pop()
+            entry = made.get(key) or old.get(key)
+            if entry is None:
+                continue
+            if id(entry[0]) not in mutated:
+                record[key] = entry
+            stack.extend(entry[3])
     return ParseResult(source, None if errors else root, errors, root)
 
 
@@ -324,6 +357,26 @@ def _empty_inherit(n: Node) -> bool:
     )
 
 
+#: A kept lowering of a tree-sitter subtree (by the subtree's id, which is
+#: its address: the owner keeps the tree alive, so no other subtree gets it):
+#: the lowered node, the node's start minus the lowered node's span start
+#: (constant as both move), whether the lowered string is a concatenation,
+#: and the ids of the kept subtrees nearest inside it.
+Kept = tuple[N.Node, int, bool, tuple[int, ...]]
+
+#: A kept attribute path of a binding (by its node's id): the names, their
+#: spans, and the binding's start when they were made.
+KeptPath = tuple[list[N.AttrName], list[Span], int]
+
+#: Sets and lets with at least this many bindings keep their bindings'
+#: attribute paths across incremental lowerings.
+KEEP_PATHS = 64
+
+#: Subtrees shorter than this (bytes) are lowered again rather than kept:
+#: as quick, and half the memory of keeping every node.
+KEEP_BYTES = 16
+
+
 class _Binds:
     """Bindings being collected for an attribute set or ``let``."""
 
@@ -350,6 +403,19 @@ class _Lowerer:
         self._error_at: set[int] = set()
         self.names: dict[bytes, str] = {}
         self.nul_reported = False
+        # Incremental lowering (``evaluator.incremental``): the kept lowerings
+        # of an earlier tree by tree-sitter node id, and where this lowering's
+        # are recorded for the next one.
+        self.reuse: dict[int, Kept] | None = None
+        self.record: dict[int, Kept] | None = None
+        self.top: list[int] = []  # the kept subtrees nearest below the root
+        # The attribute paths of bindings, by tree-sitter node id (as
+        # ``Kept``): those of the previous lowering, and this one's.
+        self.paths: dict[int, KeptPath] | None = None
+        self.paths_out: dict[int, KeptPath] | None = None
+        # Lowered sets changed after they were built (literal sets merged by
+        # ``add_attr_def``): never to be reused on their own.
+        self.mutated: set[int] = set()
 
     # ---------------------------------------------------------------- utils
     def span(self, start: int, end: int) -> Span:
@@ -627,6 +693,14 @@ class _Lowerer:
         handlers = self._handlers()
         results = self.results
         check, countdown = self.check, 4096
+        errors = self.errors
+        reuse, record, place = self.reuse, self.record, self._place
+        # Errors reported before each open node was entered: a subtree that
+        # reported any (or holds an ERROR) is never kept for reuse.
+        marks = [len(errors)]
+        # With ``record``: the ids of the kept subtrees nearest below each
+        # open node (``self.top``: below the root).
+        groups: list[list[int]] = [self.top, []]
         # A tree cursor, not ``Node.children``: py-tree-sitter caches a node's
         # children list on the node, so walking by ``children`` from a root
         # kept alive throughout would keep a Python object for every node of
@@ -635,10 +709,13 @@ class _Lowerer:
         goto_first_child, goto_next_sibling = cursor.goto_first_child, cursor.goto_next_sibling
         depth = 0
         c: Node  # (the cursor is always on a node)
+        # The previous lowering of the node under the cursor, when tree-sitter
+        # kept its subtree (same id: same text): not descended into.
+        kept = reuse.get(expr.id) if reuse is not None else None
         while True:
             # Down to the first child worth visiting (one with children or an
             # expression, not an ERROR: its text was reported, not lowered).
-            if goto_first_child():
+            if kept is None and goto_first_child():
                 entered = False
                 while True:
                     c = cursor.node  # type: ignore[assignment]
@@ -650,6 +727,9 @@ class _Lowerer:
                         break
                 if entered:
                     depth += 1
+                    marks.append(len(errors))
+                    groups.append([])
+                    kept = reuse.get(c.id) if reuse is not None else None
                     continue
             # The node is done (post-order): lower it, then on to its next
             # sibling worth visiting, or up to its parent, done in turn.
@@ -660,9 +740,34 @@ class _Lowerer:
                         check()
                         countdown = 4096
                 c = cursor.node  # type: ignore[assignment]
-                h = handlers.get(c.type)
-                if h is not None:
-                    results[c.id] = h(c)
+                inner = groups.pop()
+                if kept is not None:
+                    results[c.id] = place(c, kept)
+                    groups[-1].append(c.id)
+                    kept = None
+                else:
+                    h = handlers.get(c.type)
+                    if h is None:
+                        if inner:
+                            groups[-1].extend(inner)
+                    else:
+                        node = results[c.id] = h(c)
+                        if (
+                            record is not None
+                            and c.end_byte - c.start_byte >= KEEP_BYTES
+                            and len(errors) == marks[-1]
+                            and not c.has_error
+                        ):
+                            record[c.id] = (
+                                node,
+                                c.start_byte - node.span.start,
+                                id(node) in self.concat,
+                                tuple(inner),
+                            )
+                            groups[-1].append(c.id)
+                        elif inner:
+                            groups[-1].extend(inner)
+                marks.pop()
                 if not depth:
                     return results.get(expr.id)
                 found = False
@@ -672,9 +777,30 @@ class _Lowerer:
                         found = True
                         break
                 if found:
+                    marks.append(len(errors))
+                    groups.append([])
+                    kept = reuse.get(c.id) if reuse is not None else None
                     break
                 cursor.goto_parent()
                 depth -= 1
+
+    def _place(self, c: Node, entry: Kept) -> N.Node:
+        """The kept lowering of ``c``'s subtree, moved to where ``c`` is now."""
+        node, offset, concat = entry[0], entry[1], entry[2]
+        delta = c.start_byte - offset - node.span.start
+        if delta:
+            shift_spans(node, delta)
+        if concat:
+            self.concat.add(id(node))
+        # Nix names a lambda after the binding it is the value of: the
+        # binding that holds it now names it again (``add_attr_def``).
+        value = node
+        while value.__class__ is N.Lambda:
+            value.name = None  # type: ignore[attr-defined]
+            value = value.body  # type: ignore[attr-defined]
+        if self.record is not None:
+            self.record[c.id] = (node, offset, concat, entry[3])
+        return node
 
     def _handlers(self) -> dict[str, Callable[[Node], N.Node]]:
         return {
@@ -1064,9 +1190,16 @@ class _Lowerer:
         out = _Binds()
         if bs is None:
             return out
+        # Only the paths of large sets are kept (``binding_path``): a small
+        # one is as quick to lower again.
+        keep = bs.named_child_count >= KEEP_PATHS
         for b in bs.children:
             if b.type == "binding":
-                names, spans = self.attrpath(b.child_by_field_name("attrpath"))
+                names, spans = (
+                    self.binding_path(b)
+                    if keep
+                    else self.attrpath(b.child_by_field_name("attrpath"))
+                )
                 if not names:
                     continue
                 value = self.get(b.child_by_field_name("expression"), b)
@@ -1074,6 +1207,32 @@ class _Lowerer:
             elif b.type in ("inherit", "inherit_from"):
                 self.inherit(out, b)
         return out
+
+    def binding_path(self, b: Node) -> tuple[list[N.AttrName], list[Span]]:
+        """The attribute path of binding ``b``; with ``paths`` (incremental
+        lowering), that of a binding tree-sitter kept is not lowered again
+        (only static paths that reported no error are kept)."""
+        paths, out = self.paths, self.paths_out
+        if paths is not None and out is not None:
+            kept = paths.get(b.id)
+            if kept is not None:
+                names, spans, at = kept
+                delta = b.start_byte - at
+                if delta:
+                    source = self.source
+                    spans = [Span(source, sp.start + delta, sp.end + delta) for sp in spans]
+                out[b.id] = (names, spans, b.start_byte)
+                return list(names), spans
+        mark = len(self.errors)
+        names, spans = self.attrpath(b.child_by_field_name("attrpath"))
+        if (
+            out is not None
+            and len(self.errors) == mark
+            and not b.has_error
+            and all(isinstance(n, str) for n in names)
+        ):
+            out[b.id] = (list(names), spans, b.start_byte)
+        return names, spans
 
     def inherit(self, out: _Binds, b: Node) -> None:
         from_index = -1
@@ -1156,6 +1315,7 @@ class _Lowerer:
             return
         # Both are attribute-set literals: move ae's contents into je.  As in
         # Nix, a `rec` on ae is dropped and je's `rec` applies (NixOS/nix#9020).
+        self.mutated.update((id(ae), id(je)))
         offset = len(je.inherit_from)
         for k, ad in list(ae.attrs.items()):
             if ad.kind == "inherit_from":

@@ -24,7 +24,7 @@ stack.  Maps are keyed on node objects (nodes hash by identity).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -112,11 +112,20 @@ class Resolution:
 _Stack = list[tuple[str, object]]
 
 
-def resolve(root: N.Node) -> Resolution:
-    """Resolve every variable under ``root`` (iteratively, any depth)."""
+def resolve(
+    root: N.Node,
+    outer: dict[str, Definition] | None = None,
+    outer_withs: Sequence[N.With] = (),
+) -> Resolution:
+    """Resolve every variable under ``root`` (iteratively, any depth).
+
+    ``outer`` and ``outer_withs`` are names bound and ``with``s around
+    ``root`` (a part of a larger tree resolved on its own, as incremental
+    lints do); they are not among the result's definitions or scopes."""
     res = Resolution()
-    bound: dict[str, list[Definition]] = {}  # name -> definitions, innermost last
-    withs: list[N.With] = []  # enclosing withs, outermost first
+    # name -> definitions, innermost last
+    bound: dict[str, list[Definition]] = {n: [d] for n, d in (outer or {}).items()}
+    withs: list[N.With] = list(outer_withs)  # enclosing withs, outermost first
     stack: _Stack = [("visit", root)]
     # Refs are immutable: one per definition, per set of enclosing withs and
     # for builtins and undefined names (a large file has ~50,000 variables).

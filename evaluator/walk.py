@@ -3,54 +3,78 @@ that contain a byte offset (iterative, so any nesting depth is fine)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from . import nodes as N
 
 
+def _parts(node: N.Str | N.Path) -> list[N.Node]:
+    return [p for p in node.parts if not isinstance(p, str)]
+
+
+def _select(node: N.Select) -> list[N.Node]:
+    out = [node.expr]
+    for k in node.path:
+        if not isinstance(k, str):
+            out.append(k)
+    if node.default is not None:
+        out.append(node.default)
+    return out
+
+
+def _has_attr(node: N.HasAttr) -> list[N.Node]:
+    return [node.expr] + [k for k in node.path if not isinstance(k, str)]
+
+
+def _lambda(node: N.Lambda) -> list[N.Node]:
+    out: list[N.Node] = []
+    if node.formals:
+        out = [f.default for f in node.formals if f.default is not None]
+    out.append(node.body)
+    return out
+
+
+def _binds(node: N.Attrs | N.Let) -> list[N.Node]:
+    out = list(node.inherit_from)
+    for d in node.attrs.values():
+        if d.kind == "plain":
+            out.append(d.value)
+    if node.__class__ is N.Attrs:
+        for dyn in node.dynamic:  # type: ignore[union-attr]
+            out.append(dyn.key)
+            out.append(dyn.value)
+    else:
+        out.append(node.body)  # type: ignore[union-attr]
+    return out
+
+
+# Children of each node class, in source order (one lookup, not a chain of
+# class tests: static analyses call this for every node of large files).
+_CHILDREN: dict[type, Callable[[Any], list[N.Node]]] = {
+    N.Str: _parts,
+    N.Path: _parts,
+    N.Select: _select,
+    N.HasAttr: _has_attr,
+    N.Apply: lambda n: [n.fn, n.arg],
+    N.Lambda: _lambda,
+    N.Attrs: _binds,
+    N.Let: _binds,
+    N.LegacyLet: lambda n: [n.attrs],
+    N.With: lambda n: [n.env, n.body],
+    N.If: lambda n: [n.cond, n.then, n.else_],
+    N.Assert: lambda n: [n.cond, n.body],
+    N.List: lambda n: list(n.items),
+    N.BinOp: lambda n: [n.left, n.right],
+    N.Not: lambda n: [n.expr],
+    N.Neg: lambda n: [n.expr],
+}
+
+
 def children(node: N.Node) -> list[N.Node]:
     """The direct sub-expressions of ``node`` in source order."""
-    cls = node.__class__
-    out: list[N.Node] = []
-    if cls in (N.Str, N.Path):
-        out = [p for p in node.parts if not isinstance(p, str)]  # type: ignore[attr-defined]
-    elif cls is N.Select:
-        out = [node.expr] + [k for k in node.path if not isinstance(k, str)]  # type: ignore[attr-defined]
-        if node.default is not None:  # type: ignore[attr-defined]
-            out.append(node.default)  # type: ignore[attr-defined]
-    elif cls is N.HasAttr:
-        out = [node.expr] + [k for k in node.path if not isinstance(k, str)]  # type: ignore[attr-defined]
-    elif cls is N.Apply:
-        out = [node.fn, node.arg]  # type: ignore[attr-defined]
-    elif cls is N.Lambda:
-        if node.formals:  # type: ignore[attr-defined]
-            out = [f.default for f in node.formals if f.default is not None]  # type: ignore[attr-defined]
-        out.append(node.body)  # type: ignore[attr-defined]
-    elif cls is N.Attrs or cls is N.Let:
-        out = list(node.inherit_from)  # type: ignore[attr-defined]
-        for d in node.attrs.values():  # type: ignore[attr-defined]
-            if d.kind == "plain":
-                out.append(d.value)
-        if cls is N.Attrs:
-            for dyn in node.dynamic:  # type: ignore[attr-defined]
-                out.extend((dyn.key, dyn.value))
-        else:
-            out.append(node.body)  # type: ignore[attr-defined]
-    elif cls is N.LegacyLet:
-        out = [node.attrs]  # type: ignore[attr-defined]
-    elif cls is N.With:
-        out = [node.env, node.body]  # type: ignore[attr-defined]
-    elif cls is N.If:
-        out = [node.cond, node.then, node.else_]  # type: ignore[attr-defined]
-    elif cls is N.Assert:
-        out = [node.cond, node.body]  # type: ignore[attr-defined]
-    elif cls is N.List:
-        out = list(node.items)  # type: ignore[attr-defined]
-    elif cls is N.BinOp:
-        out = [node.left, node.right]  # type: ignore[attr-defined]
-    elif cls is N.Not or cls is N.Neg:
-        out = [node.expr]  # type: ignore[attr-defined]
-    return out
+    f = _CHILDREN.get(node.__class__)
+    return f(node) if f is not None else []
 
 
 def path_to(root: N.Node, offset: int) -> list[N.Node]:

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from tree_sitter import Tree
 
 from evaluator.diagnostics import Diagnostic, Severity
-from evaluator.ide._doc import Doc, remember, shared_analysis
+from evaluator.ide._doc import Doc, forget_source, remember, shared_analysis
+from evaluator.incremental import Lowering
+from evaluator.incremental_lint import IncrementalLint
 from evaluator.lint import lint
 from evaluator.nodes import ParseResult, Source
 from evaluator.parse import lower, tree_syntax_errors
@@ -61,12 +63,29 @@ def syntax_diagnostics(doc: Document | Snapshot, path: str | None) -> list[Diagn
     ]
 
 
-def static_diagnostics(doc: Document | Snapshot, path: str | None) -> list[Diagnostic]:
+class Incremental:
+    """A large document's analysis state across versions: its lowering and
+    its lints, each reusing what the previous version's kept."""
+
+    __slots__ = ("lowering", "lints")
+
+    def __init__(self, path: str | None) -> None:
+        self.lowering = Lowering(path, None if path else "«buffer»")
+        self.lints = IncrementalLint()
+
+
+def static_diagnostics(
+    doc: Document | Snapshot, path: str | None, incremental: Incremental | None = None
+) -> list[Diagnostic]:
     """Syntax errors (every ERROR/MISSING node) and lints.
 
     On a buffer with syntax errors the lints run on the partially lowered tree
     (each unparsable part a placeholder) and are filtered so that nothing is
     claimed that the unparsed text might contradict.
+
+    With ``incremental`` (the document's state, ``doc.tree`` incrementally
+    reparsed from the tree it saw last), subtrees unchanged since then are
+    not lowered nor linted again: the same result, sooner.
     """
     # The editor analyses (server.navigation) and this share one parse and
     # resolution per text: whichever comes first makes it, and the other
@@ -76,9 +95,15 @@ def static_diagnostics(doc: Document | Snapshot, path: str | None) -> list[Diagn
     lowered: list[ParseResult] = []
 
     def make() -> Doc:
-        result = lower(doc.tree, source)
+        if incremental is not None:
+            # The previous version's analysis is about to change in place.
+            if incremental.lowering.source is not None:
+                forget_source(incremental.lowering.source)
+            result = incremental.lowering.lower(doc.tree, doc.data)
+        else:
+            result = lower(doc.tree, source)
         lowered.append(result)
-        return Doc(source, None if result.errors else result.root, list(result.errors), path)
+        return Doc(result.source, None if result.errors else result.root, list(result.errors), path)
 
     if path:
         parsed = shared_analysis(doc.data, path, make)
@@ -87,11 +112,15 @@ def static_diagnostics(doc: Document | Snapshot, path: str | None) -> list[Diagn
     if not lowered:  # an untitled buffer, or a parse with errors made elsewhere
         parsed = remember(make())
     result = lowered[0]
+    source = result.source
     syntax = [Diagnostic(e.code, Severity.ERROR, e.message, e.span) for e in result.errors]
     root = result.root if not result.errors else result.partial
     if root is None:
         return syntax
-    lints = lint(root, source, parsed.res if parsed.root is not None else None)
+    if incremental is not None:
+        lints = incremental.lints.lint(root, source)
+    else:
+        lints = lint(root, source, parsed.res if parsed.root is not None else None)
     if not result.errors:
         return lints
     return syntax + _trustworthy(lints, doc, result.errors)

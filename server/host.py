@@ -107,7 +107,7 @@ from evaluator.project.context import (
 from evaluator.project.snapshot import ProjectCache
 
 from . import outline as outline_mod
-from .analysis import Snapshot, static_diagnostics
+from .analysis import Incremental, Snapshot, static_diagnostics
 from .documents import Document
 from .wire import Context, ProjectRef
 
@@ -133,7 +133,7 @@ HOVERS_KEPT = 256
 class HostDoc:
     """A helper's mirror of one open document."""
 
-    __slots__ = ("uri", "path", "version", "data", "owned", "_tree_doc")
+    __slots__ = ("uri", "path", "version", "data", "owned", "_tree_doc", "incremental")
 
     def __init__(
         self, uri: str, path: str | None, version: int | None, data: bytes, owned: bool
@@ -141,6 +141,8 @@ class HostDoc:
         self.uri, self.path, self.version, self.data = uri, path, version, data
         self.owned = owned  # routed to this helper: it keeps a tree
         self._tree_doc: Document | None = None
+        # A large document's lowering and lints, kept across versions (``lint``).
+        self.incremental: Incremental | None = None
 
     def tree_doc(self, host: AnalysisHost) -> Document:
         """The document with its tree-sitter tree (parsed on first use, then
@@ -437,7 +439,18 @@ class AnalysisHost:
                     del self.results[req.d.uri]
                     self._retire(old[1])
         tree, _index = self._tree(req.d)
-        return static_diagnostics(Snapshot(req.d.data, tree, req.d.version), req.d.path)
+        incremental = None
+        if len(req.d.data) > LARGE_BYTES:
+            # Only the background thread lints: the state is never shared.
+            with self.lock:
+                doc = self.docs.get(req.d.uri)
+                if doc is not None and doc.owned:
+                    if doc.incremental is None:
+                        doc.incremental = Incremental(doc.path)
+                    incremental = doc.incremental
+        return static_diagnostics(
+            Snapshot(req.d.data, tree, req.d.version), req.d.path, incremental
+        )
 
     def evaluate(self, req: Request, project: ProjectRef | None = None) -> Evaluated:
         """Evaluate the document (or the context's entry, or the project entry

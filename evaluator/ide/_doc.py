@@ -187,6 +187,15 @@ class AnalysisCache:
                         total -= len(old.root.span.source.text)
         return index
 
+    def forget_source(self, source: N.Source) -> None:
+        """Forget the analyses of ``source`` (an incremental lowering is about
+        to change their trees in place for the document's next version)."""
+        with self._lock:
+            for key in [k for k, d in self._docs.items() if d.source is source]:
+                del self._docs[key]
+            for root_id in [k for k, i in self._indexes.items() if i.root.span.source is source]:
+                del self._indexes[root_id]
+
     def clear(self) -> None:
         """Forget every analysis (files on disk changed, or memory is wanted)."""
         with self._lock:
@@ -230,6 +239,11 @@ def _parsed(data: bytes, path: str | None) -> Doc:
 def shared_analysis(data: bytes, path: str | None, make: Callable[[], Doc]) -> Doc:
     """``AnalysisCache.shared`` of the active cache."""
     return _ACTIVE.get().shared(data, path, make)
+
+
+def forget_source(source: N.Source) -> None:
+    """``AnalysisCache.forget_source`` of the active cache."""
+    _ACTIVE.get().forget_source(source)
 
 
 def remember(doc: Doc) -> Doc:
