@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from ..errors import EvalLimit, NixError
-from .options import Configuration, Declaration, OptionChild, OptionInfo
+from .options import Configuration, Declaration, OptionChild, OptionInfo, declarations_of
 
 #: Stands for the free name of an ``attrsOf (submodule …)`` option in a path.
 ANY_NAME = "<name>"
@@ -157,15 +157,7 @@ class CachedConfiguration:
 
     def declarations(self, ev: Any, path: tuple[str, ...]) -> list[Declaration]:
         """Where option ``path`` is declared (as ``Configuration.declarations``)."""
-        info = self.info(ev, path)
-        if info is not None:
-            return info.declarations
-        out: list[Declaration] = []
-        for child in self.children(ev, path)[:5]:
-            for d in self.declarations(ev, (*path, child.name)):
-                if d not in out:
-                    out.append(d)
-        return out[:3]
+        return declarations_of(self, ev, path, self.info(ev, path))
 
 
 class CachedModules:

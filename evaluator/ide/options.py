@@ -101,6 +101,20 @@ def _code(text: str) -> str:
     return f"`{text}`" if "`" not in text else f"``{text}``"
 
 
+def declarations_of(cfg: Any, ev: Any, path: tuple[str, ...], info: Any) -> list[Declaration]:
+    """Where option ``path`` of ``cfg`` (a live or cached configuration) is
+    declared: ``info``'s declarations, or for a set of options those of the
+    first few options in it."""
+    if info is not None:
+        return list(info.declarations)
+    out: list[Declaration] = []
+    for child in cfg.children(ev, path)[:5]:
+        for d in cfg.declarations(ev, (*path, child.name)):
+            if d not in out:
+                out.append(d)
+    return out[:3]
+
+
 def _declaration_link(d: Declaration) -> str:
     name = d.file.rsplit("/", 1)[-1]
     if d.line:
@@ -379,15 +393,7 @@ class Configuration:
     def declarations(self, ev: Any, path: tuple[str, ...]) -> list[Declaration]:
         """Where option ``path`` is declared (for a set of options, the
         declarations of the first few options in it)."""
-        info = self.info(ev, path, with_value=False)
-        if info is not None:
-            return info.declarations
-        out: list[Declaration] = []
-        for child in self.children(ev, path)[:5]:
-            for d in self.declarations(ev, (*path, child.name)):
-                if d not in out:
-                    out.append(d)
-        return out[:3]
+        return declarations_of(self, ev, path, self.info(ev, path, with_value=False))
 
     def walk(self, ev: Any, limit: int | None = None) -> Iterator[OptionChild]:
         """Every option (depth first, sorted), with type and description; the
