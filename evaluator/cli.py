@@ -11,6 +11,7 @@ from .ansi import filter_ansi
 from .codecache import CodeCache
 from .errors import NixError
 from .eval import Evaluator, ParseFailed, search_path_entries
+from .literals import split_attr_path
 from .printer import show_value
 from .report import format_error, format_warning
 from .values import Attrs, Lambda, Thunk
@@ -80,24 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _split_attr_path(s: str) -> list[str]:
-    out, cur, quoted = [], "", False
-    for ch in s:
-        if ch == '"':
-            quoted = not quoted
-        elif ch == "." and not quoted:
-            out.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    out.append(cur)
-    return [x for x in out if x != ""]
-
-
 def _select(ev: Evaluator, v: Any, path: str) -> Any:
     def gen() -> Any:
         cur = v
-        for key in _split_attr_path(path):
+        for key in [k for k in split_attr_path(path) if k]:
             if cur.__class__ is Thunk:
                 cur = yield cur
             if key.isdigit() and cur.__class__ is list:

@@ -38,3 +38,19 @@ def show_string(s: str) -> str:
             out.append(ch)
     out.append('"')
     return "".join(out)
+
+
+def split_attr_path(text: str) -> list[str]:
+    """An attribute path as Nix's command line and messages write it,
+    ``a.b."c.d"``, split into names: ``["a", "b", "c.d"]`` (empty names kept)."""
+    out, cur, quoted = [], "", False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "." and not quoted:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur)
+    return out

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..diagnostics import Diagnostic, Note, Severity
 from ..errors import EvalLimit, NixError
+from ..literals import split_attr_path
 from ..report import error_to_diagnostic
 from ..values import Attrs
 from ._doc import HOLE, Doc, analyse
@@ -33,17 +34,7 @@ _FILES = re.compile(r"^\s*- In [`‘]([^'’`]+)['’`]", re.M)
 
 def option_path(text: str) -> tuple[str, ...]:
     """``a.b."c.d"`` as ``("a", "b", "c.d")``."""
-    out, cur, quoted = [], "", False
-    for ch in text:
-        if ch == '"':
-            quoted = not quoted
-        elif ch == "." and not quoted:
-            out.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    out.append(cur)
-    return tuple(out)
+    return tuple(split_attr_path(text))
 
 
 def _code_of(message: str) -> str:
