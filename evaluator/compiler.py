@@ -1569,9 +1569,11 @@ def import_program(payload: dict[str, Any], base: dict[str, Any]) -> Any:
     ns["_nixlens_file"] = sys.intern(payload["file"])
     ns["_nixlens_notes"] = payload["notes"]
     ns["_nixlens_entry"] = payload["entry"]
-    fns = payload["fns"]
-    ns["_nixlens_fns"] = [name for name, _params, _state in fns]
-    for name, params, state in fns:
+    # Names interned: files share them (``T3``…) with each other and with
+    # their code's ``co_name`` (marshal interns it).
+    names = [sys.intern(name) for name, _params, _state in payload["fns"]]
+    ns["_nixlens_fns"] = names
+    for name, (_name, params, state) in zip(names, payload["fns"], strict=True):
         ns[name] = _make_stub(name, params, state, ns)
     return ns[payload["entry"]]
 
