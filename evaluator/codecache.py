@@ -4,8 +4,10 @@ Real evaluations read the same files again and again (nixpkgs lib, a
 project's modules): parsing, lowering, generating Python and compiling it
 cost more than running most of that code, which runs once.  The cache keeps,
 per file, the compiled program (``compiler.export_program``): the code of
-every generated function that ran (marshalled code objects), the compressed
-sources of the others, and the constants the code refers to.  A later
+every generated function that ran (marshalled code objects, one line per
+function in their location tables), the compressed sources of the others,
+the constants the code refers to and its trace notes (kept pickled until a
+trace reads one).  A later
 evaluation of the same text skips the whole front end.
 
 Entries live under ``$XDG_CACHE_HOME/nixlens`` (default ``~/.cache/nixlens``),

@@ -19,8 +19,11 @@ grows with syntactic nesting only, never with Nix call depth.
 from __future__ import annotations
 
 import array
+import io
 import itertools
 import marshal
+import pickle
+import sys
 import types
 import zlib
 from collections.abc import Callable
@@ -1356,6 +1359,7 @@ class _Deferred:
         scratch: dict[str, Any] = {}
         exec(compile(fn.source(), filename, "exec"), ns, scratch)
         real = scratch[fn.name]
+        real.__code__ = flat_lines(real.__code__)
         ns[fn.name] = real  # code run later finds it directly
         if self.desc is not None:
             ns["_nixlens_notes"][fn.name] = (self.desc, self.span)
@@ -1388,7 +1392,9 @@ def define(
     sealed.  A function of a focus program whose body is still to generate
     is its ``_Deferred`` itself."""
     ns["_nixlens_load_stub"] = _load_stub
-    ns["_nixlens_file"] = filename
+    # Interned: marshalled code then shares it (``import_program``) instead
+    # of each function's code holding a copy.
+    ns["_nixlens_file"] = sys.intern(filename)
     notes = ns.setdefault("_nixlens_notes", {})
     names = ns.setdefault("_nixlens_fns", [])
     for i, item in enumerate(items):
@@ -1401,7 +1407,7 @@ def define(
             ns["_nixlens_deferred"] = True  # not exported (``export_program``)
         else:
             ns[item.name] = _stub(item, ns)
-            names.append((item.name, item.params))
+            names.append(item.name)
 
 
 def _stub(fn: Fn, ns: dict[str, Any]) -> Any:
@@ -1433,6 +1439,32 @@ _STUB_CODES = {
 _STUB_CODE_SET = frozenset(_STUB_CODES.values())
 
 
+# CPython 3.11-3.13's location table: entries of up to 8 code units, a
+# first byte ``0x80 | kind << 3 | (units - 1)``; kind 13 is "line only", its
+# line delta a signed varint (0: one byte).
+_FLAT_LINES = (3, 11) <= sys.version_info[:2] <= (3, 13)
+
+
+def flat_lines(code: types.CodeType) -> types.CodeType:
+    """``code`` with a location table that gives every instruction the
+    function's first line.  Generated code's line and column positions mean
+    nothing to a user (errors carry Nix spans, never Python lines) and were
+    about a quarter of each code object's size: the code of every function
+    that ran is alive as long as its program, tens of thousands of them."""
+    if not _FLAT_LINES:
+        return code
+    units = len(code.co_code) // 2
+    table = bytearray()
+    while units > 0:
+        k = min(units, 8)
+        table += bytes((0x80 | 13 << 3 | (k - 1), 0))
+        units -= k
+    consts = code.co_consts
+    if any(c.__class__ is types.CodeType for c in consts):
+        consts = tuple(flat_lines(c) if c.__class__ is types.CodeType else c for c in consts)
+    return code.replace(co_linetable=bytes(table), co_consts=consts)
+
+
 def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
     """First call of a stub: compile the real function, hand its code to the
     stub (which stays in ``ns``, as values made before hold it) and call it."""
@@ -1441,8 +1473,8 @@ def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
         # Marshalled code (``import_program``): no compiling at all.
         code = marshal.loads(state)
         stub = ns[code.co_name]
-        # Not the marshalled bytes: ``compact`` makes them again if needed.
-        ns.setdefault("_nixlens_loaded", {})[code.co_name] = (stub.__code__, None)
+        # Nothing kept to undo it: ``compact`` marshals the code again if
+        # needed, and the stub's code follows from the parameters.
         stub.__code__ = code
         stub.__defaults__ = _REAL_DEFAULTS
         return stub(*args)
@@ -1452,7 +1484,7 @@ def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
         name = source[4 : source.index("(")]  # "def NAME(..."
         stub = ns[name]
         # How to make it a stub again (``compact``).
-        ns.setdefault("_nixlens_loaded", {})[name] = (stub.__code__, state)
+        ns.setdefault("_nixlens_loaded", {})[name] = state
     else:
         name = state[4 : state.index("(")]  # "def NAME(..."
         source = state
@@ -1460,7 +1492,7 @@ def _load_stub(state: Any, args: tuple[Any, ...], ns: dict[str, Any]) -> Any:
     # Defined into a scratch namespace: ``ns`` keeps the stub throughout.
     scratch: dict[str, Any] = {}
     exec(compile(source, filename, "exec"), ns, scratch)
-    stub.__code__ = scratch[name].__code__
+    stub.__code__ = flat_lines(scratch[name].__code__)
     stub.__defaults__ = _REAL_DEFAULTS
     return stub(*args)
 
@@ -1470,13 +1502,25 @@ def compact(ns: dict[str, Any]) -> None:
     e.g. for hover): its functions that were compiled become stubs again,
     so the compiled code of a large file does not stay alive as long as any
     of its values.  A later call compiles them again."""
-    loaded: dict[str, tuple[Any, Any]] = ns.pop("_nixlens_loaded", {})
-    for name, (code, state) in loaded.items():
+    loaded: dict[str, Any] = ns.pop("_nixlens_loaded", {})
+    for name in ns.get("_nixlens_fns", ()):
         stub = ns[name]
+        code = stub.__code__
+        if code in _STUB_CODE_SET:
+            continue
+        state = loaded.get(name)
         if state is None:  # loaded from the code cache (``import_program``)
-            state = marshal.dumps(stub.__code__)
-        stub.__code__ = code
+            state = marshal.dumps(code)
+        stub.__code__ = _STUB_CODES[_params(code)]
         stub.__defaults__ = (0, state)
+
+
+def _params(code: types.CodeType) -> str:
+    """The parameter list of a generated function's code (or its stub's):
+    what ``_STUB_CODES`` is keyed by."""
+    if code in _STUB_CODE_SET:
+        return _P_ENV if code is _stub_env.__code__ else _P_ARG
+    return _P_ENV if code.co_argcount == 2 else _P_ARG
 
 
 def export_program(ns: dict[str, Any]) -> dict[str, Any] | None:
@@ -1490,9 +1534,10 @@ def export_program(ns: dict[str, Any]) -> dict[str, Any] | None:
     cold = _ColdStore()
     if "_nixlens_deferred" in ns:
         return None
-    for name, params in ns["_nixlens_fns"]:
+    for name in ns["_nixlens_fns"]:
         f = ns[name]
         code = f.__code__
+        params = _params(code)
         if code in _STUB_CODE_SET:
             state = f.__defaults__[1]
             if state.__class__ is tuple:
@@ -1506,7 +1551,7 @@ def export_program(ns: dict[str, Any]) -> dict[str, Any] | None:
     return {
         "K": ns["K"],
         "cold": cold,
-        "notes": ns["_nixlens_notes"],
+        "notes": _Notes.pack(ns["_nixlens_notes"]),
         "file": ns["_nixlens_file"],
         "entry": ns["_nixlens_entry"],
         "fns": fns,
@@ -1521,14 +1566,65 @@ def import_program(payload: dict[str, Any], base: dict[str, Any]) -> Any:
     ns["_nixlens_cold"] = payload["cold"]
     ns["scope_fill"] = _scope_fill
     ns["_nixlens_load_stub"] = _load_stub
-    ns["_nixlens_file"] = payload["file"]
+    ns["_nixlens_file"] = sys.intern(payload["file"])
     ns["_nixlens_notes"] = payload["notes"]
     ns["_nixlens_entry"] = payload["entry"]
-    fns = payload["fns"]
-    ns["_nixlens_fns"] = [(name, params) for name, params, _state in fns]
-    for name, params, state in fns:
+    # Names interned: files share them (``T3``…) with each other and with
+    # their code's ``co_name`` (marshal interns it).
+    names = [sys.intern(name) for name, _params, _state in payload["fns"]]
+    ns["_nixlens_fns"] = names
+    for name, (_name, params, state) in zip(names, payload["fns"], strict=True):
         ns[name] = _make_stub(name, params, state, ns)
     return ns[payload["entry"]]
+
+
+class _Notes:
+    """The trace notes of a program from the code cache, kept pickled and
+    compressed until a trace first asks for one (``vm.code_note``, which
+    only calls ``get``): most evaluations never read them, and as objects
+    they cost a tuple, a string and a span each.  The spans' sources are
+    kept as objects (shared with the program's constants)."""
+
+    __slots__ = ("data", "sources", "_map")
+
+    def __init__(self, data: bytes, sources: tuple[N.Source, ...]) -> None:
+        self.data = data
+        self.sources = sources
+        self._map: dict[str, Any] | None = None
+
+    @classmethod
+    def pack(cls, notes: dict[str, Any] | _Notes) -> _Notes:
+        """``notes`` (a program's) as a ``_Notes``."""
+        if notes.__class__ is _Notes:
+            return notes  # type: ignore[return-value]
+        sources: list[N.Source] = []
+
+        def persistent_id(obj: Any) -> int | None:
+            if obj.__class__ is not N.Source:
+                return None
+            for i, src in enumerate(sources):
+                if src is obj:
+                    return i
+            sources.append(obj)
+            return len(sources) - 1
+
+        buf = io.BytesIO()
+        pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.persistent_id = persistent_id  # type: ignore[method-assign]
+        pickler.dump(notes)
+        return cls(zlib.compress(buf.getvalue(), 1), tuple(sources))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The note of the function ``name``."""
+        notes = self._map
+        if notes is None:
+            unpickler = pickle.Unpickler(io.BytesIO(zlib.decompress(self.data)))
+            unpickler.persistent_load = self.sources.__getitem__  # type: ignore[method-assign]
+            notes = self._map = unpickler.load()
+        return notes.get(name, default)
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes, tuple[N.Source, ...]]]:
+        return (_Notes, (self.data, self.sources))
 
 
 class _ColdStore:

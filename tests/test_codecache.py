@@ -162,3 +162,51 @@ def test_cached_program_compacted_then_run_again(tmp_path: Path, lib: Path) -> N
 
 def _call(f: object, x: object) -> object:
     return (yield (f, x, None))
+
+
+def test_attribute_notes_of_cached_code_in_traces(tmp_path: Path) -> None:
+    # The notes of a cached program are kept pickled until a trace reads
+    # them: the trace through a chain of attributes is the same as fresh.
+    path = tmp_path / "chain.nix"
+    names = "abcdefghijk"
+    binds = " ".join(f"{a} = {b} + 1;" for a, b in zip(names, names[1:], strict=False))
+    path.write_text(f'rec {{ {binds} k = throw "boom"; }}\n')
+    cache = CodeCache(str(tmp_path / "cache"))
+    traces = []
+    for _ in range(2):
+        with pytest.raises(NixError) as info:
+            run(cache, path, "m.a")
+        traces.append([(m, str(s)) for m, s in info.value.trace])
+    assert cache.hits == 1
+    assert traces[0] == traces[1]
+    attrs = [m for m, _ in traces[0] if m.startswith("while evaluating the attribute")]
+    assert attrs == [f"while evaluating the attribute '{n}'" for n in reversed(names)]
+
+
+def test_cached_code_has_one_line_per_function(tmp_path: Path, lib: Path) -> None:
+    # Generated code's Python positions mean nothing to a user: code kept in
+    # the cache has every instruction on its function's first line.
+    cache = CodeCache(str(tmp_path / "cache"))
+    run(cache, lib, "m.double 2")
+    ev = Evaluator(code_cache=cache)
+    f = ev.eval_text(f"(import {lib}).double")
+    assert ev.run(_call(f, 5)) == 10
+    assert cache.hits == 1
+    code = f.code.__code__  # type: ignore[attr-defined]
+    assert {line for _start, _end, line in code.co_lines()} == {code.co_firstlineno}
+
+
+def test_one_line_locations_keep_python_tracebacks_readable() -> None:
+    import traceback
+
+    from evaluator.compiler import flat_lines
+
+    def broken(x: object) -> object:
+        y = [x]
+        return y[2]
+
+    broken.__code__ = flat_lines(broken.__code__)
+    with pytest.raises(IndexError) as info:
+        broken(1)
+    text = "".join(traceback.format_exception(info.value))
+    assert f"line {broken.__code__.co_firstlineno}, in broken" in text
