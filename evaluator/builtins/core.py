@@ -36,23 +36,37 @@ from ..values import (
     context_of,
     type_name,
 )
-from ..vm import CALL_SPAN, CONTEXT, Emit, TryForce, force
+from ..vm import CALL_SPAN, CONTEXT, INLINE_DEPTH, Emit, TryForce, call_in, force, force_in
 from ..vm import apply2_code as _apply2_code
 from ..vm import apply_code as _apply_code
 from .registry import builtin, constant
 
 
-def force_list(v: Any) -> Any:
+def force_list(v: Any, d: int = INLINE_DEPTH) -> Any:
+    """Generator: a value that must be a list (forced ``d`` calls deep, as
+    ``vm.force_at``)."""
     if v.__class__ is Thunk:
-        v = v.v if v.c is None else (yield v)
+        if v.c is None:
+            v = v.v
+        elif d < INLINE_DEPTH:
+            v = yield from force_in(v, d, INLINE_DEPTH)
+        else:
+            v = yield v
     if v.__class__ is not list:
         raise type_error("a list", v)
     return v
 
 
-def force_attrs(v: Any) -> Any:
+def force_attrs(v: Any, d: int = INLINE_DEPTH) -> Any:
+    """Generator: a value that must be a set (forced ``d`` calls deep, as
+    ``vm.force_at``)."""
     if v.__class__ is Thunk:
-        v = v.v if v.c is None else (yield v)
+        if v.c is None:
+            v = v.v
+        elif d < INLINE_DEPTH:
+            v = yield from force_in(v, d, INLINE_DEPTH)
+        else:
+            v = yield v
     if v.__class__ is not Attrs:
         raise type_error("a set", v)
     return v
@@ -74,9 +88,16 @@ def force_bool(v: Any) -> Any:
     return v
 
 
-def force_fn(v: Any) -> Any:
+def force_fn(v: Any, d: int = INLINE_DEPTH) -> Any:
+    """Generator: a value that must be a function (forced ``d`` calls deep,
+    as ``vm.force_at``)."""
     if v.__class__ is Thunk:
-        v = v.v if v.c is None else (yield v)
+        if v.c is None:
+            v = v.v
+        elif d < INLINE_DEPTH:
+            v = yield from force_in(v, d, INLINE_DEPTH)
+        else:
+            v = yield v
     if not (
         v.__class__ in (Lambda, PrimOp, PrimOpApp) or (v.__class__ is Attrs and "__functor" in v)
     ):
@@ -340,22 +361,21 @@ def apply2_thunk(f: Any, x: Any, y: Any) -> Thunk:
 
 
 @builtin("map")
-def _map(f: Any, xs: Any) -> Any:
-    xs = yield from force_list(xs)
+def _map(f: Any, xs: Any, d: int, span: Any) -> Any:
+    xs = yield from force_list(xs, d)
     if not xs:
         return xs
-    f = yield from force_fn(f)
-    span = yield CALL_SPAN
+    f = yield from force_fn(f, d)
     return [Thunk(_apply_code, (f, x, span)) for x in xs]
 
 
 @builtin("filter")
-def _filter(f: Any, xs: Any) -> Any:
-    xs = yield from force_list(xs)
-    f = yield from force_fn(f)
+def _filter(f: Any, xs: Any, d: int, span: Any) -> Any:
+    xs = yield from force_list(xs, d)
+    f = yield from force_fn(f, d)
     out = []
     for x in xs:
-        r = yield (f, x, None)
+        r = yield from call_in(f, x, None, d)
         if r.__class__ is not bool:
             raise type_error("a Boolean", r)
         if r:
@@ -364,15 +384,15 @@ def _filter(f: Any, xs: Any) -> Any:
 
 
 @builtin("foldl'")
-def _foldl(op: Any, nul: Any, xs: Any) -> Any:
-    op = yield from force_fn(op)
-    xs = yield from force_list(xs)
+def _foldl(op: Any, nul: Any, xs: Any, d: int, span: Any) -> Any:
+    op = yield from force_fn(op, d)
+    xs = yield from force_list(xs, d)
     acc = nul
     if not xs:
         return (yield from force(acc))
     for x in xs:
-        g = yield (op, acc, None)
-        acc = yield (g, x, None)
+        g = yield from call_in(op, acc, None, d)
+        acc = yield from call_in(g, x, None, d)
     return acc
 
 
