@@ -36,7 +36,17 @@ from ..values import (
     context_of,
     type_name,
 )
-from ..vm import CALL_SPAN, CONTEXT, INLINE_DEPTH, Emit, TryForce, call_in, force, force_in
+from ..vm import (
+    CALL_SPAN,
+    CONTEXT,
+    INLINE_DEPTH,
+    Emit,
+    TryForce,
+    call_in,
+    force,
+    force_at,
+    force_in,
+)
 from ..vm import apply2_code as _apply2_code
 from ..vm import apply_code as _apply_code
 from .registry import builtin, constant
@@ -72,9 +82,16 @@ def force_attrs(v: Any, d: int = INLINE_DEPTH) -> Any:
     return v
 
 
-def force_int(v: Any) -> Any:
+def force_int(v: Any, d: int = INLINE_DEPTH) -> Any:
+    """Generator: a value that must be an integer (forced ``d`` calls deep,
+    as ``vm.force_at``)."""
     if v.__class__ is Thunk:
-        v = v.v if v.c is None else (yield v)
+        if v.c is None:
+            v = v.v
+        elif d < INLINE_DEPTH:
+            v = yield from force_in(v, d, INLINE_DEPTH)
+        else:
+            v = yield v
     if v.__class__ is not int:
         raise type_error("an integer", v)
     return v
@@ -138,9 +155,9 @@ def _abort(msg: Any) -> Any:
 
 
 @builtin("seq")
-def _seq(a: Any, b: Any) -> Any:
-    yield from force(a)
-    return (yield from force(b))
+def _seq(a: Any, b: Any, d: int, span: Any) -> Any:
+    yield from force_at(a, d)
+    return (yield from force_at(b, d))
 
 
 def deep_force(v: Any) -> Any:
@@ -208,8 +225,8 @@ def _warn(msg: Any, v: Any) -> Any:
 
 # -------------------------------------------------------------------- types
 def _pred(name: str, test: Any) -> None:
-    def fn(v: Any) -> Any:
-        v = yield from force(v)
+    def fn(v: Any, d: int, span: Any) -> Any:
+        v = yield from force_at(v, d)
         return test(v)
 
     builtin(name)(fn)
@@ -320,17 +337,17 @@ _round("floor", math.floor)
 
 # -------------------------------------------------------------------- lists
 @builtin("length")
-def _length(xs: Any) -> Any:
-    xs = yield from force_list(xs)
+def _length(xs: Any, d: int, span: Any) -> Any:
+    xs = yield from force_list(xs, d)
     return len(xs)
 
 
 @builtin("head")
-def _head(xs: Any) -> Any:
-    xs = yield from force_list(xs)
+def _head(xs: Any, d: int, span: Any) -> Any:
+    xs = yield from force_list(xs, d)
     if not xs:
         raise NixError("'builtins.head' called on an empty list")
-    return (yield from force(xs[0]))
+    return (yield from force_at(xs[0], d))
 
 
 @builtin("tail")
@@ -342,12 +359,12 @@ def _tail(xs: Any) -> Any:
 
 
 @builtin("elemAt")
-def _elem_at(xs: Any, n: Any) -> Any:
-    xs = yield from force_list(xs)
-    n = yield from force_int(n)
+def _elem_at(xs: Any, n: Any, d: int, span: Any) -> Any:
+    xs = yield from force_list(xs, d)
+    n = yield from force_int(n, d)
     if n < 0 or n >= len(xs):
         raise NixError(f"'builtins.elemAt' called with index {n} on a list of size {len(xs)}")
-    return (yield from force(xs[n]))
+    return (yield from force_at(xs[n], d))
 
 
 def apply_thunk(f: Any, x: Any, span: Any = None) -> Thunk:
@@ -397,23 +414,23 @@ def _foldl(op: Any, nul: Any, xs: Any, d: int, span: Any) -> Any:
 
 
 @builtin("genList")
-def _gen_list(f: Any, n: Any) -> Any:
-    n = yield from force_int(n)
+def _gen_list(f: Any, n: Any, d: int, span: Any) -> Any:
+    n = yield from force_int(n, d)
     if n < 0:
         raise NixError(f"cannot create list of size {n}")
     if n:
-        f = yield from force_fn(f)
+        f = yield from force_fn(f, d)
     ctx = yield CONTEXT
     ctx.check_size(n)
     return [Thunk(_apply_code, (f, i, None)) for i in range(n)]
 
 
 @builtin("concatLists")
-def _concat_lists(xss: Any) -> Any:
-    xss = yield from force_list(xss)
+def _concat_lists(xss: Any, d: int, span: Any) -> Any:
+    xss = yield from force_list(xss, d)
     out: list[Any] = []
     for xs in xss:
-        xs = yield from force_list(xs)
+        xs = yield from force_list(xs, d)
         out.extend(xs)
     if len(out) > SIZE_CHECK_FROM:
         check_len(len(out), "list")
@@ -490,8 +507,8 @@ def _list_to_attrs(xs: Any) -> Any:
 
 
 @builtin("mapAttrs")
-def _map_attrs(f: Any, s: Any) -> Any:
-    s = yield from force_attrs(s)
+def _map_attrs(f: Any, s: Any, d: int, span: Any) -> Any:
+    s = yield from force_attrs(s, d)
     # No positions: Nix's mapAttrs gives its attributes none (unsafeGetAttrPos
     # answers null, which the module system's declarationPositions rely on).
     return Attrs({k: apply2_thunk(f, k, v) for k, v in s.items()})
@@ -549,11 +566,11 @@ def _substring(start: Any, length: Any, s: Any) -> Any:
 
 
 @builtin("concatStringsSep")
-def _concat_strings_sep(sep: Any, xs: Any) -> Any:
+def _concat_strings_sep(sep: Any, xs: Any, d: int, span: Any) -> Any:
     from ..runtime import cat_strings
 
     sep = yield from force_string(sep)
-    xs = yield from force_list(xs)
+    xs = yield from force_list(xs, d)
     parts: list[Any] = []
     for i, x in enumerate(xs):
         if i:
