@@ -725,6 +725,15 @@ def call_in(f: Any, arg: Any, span: Any, d: int) -> Any:
     return (yield (f, arg, span))
 
 
+def own_frame(d: int, n: int) -> bool:
+    """Whether a builtin called ``d`` deep runs its loop of ``n`` calls as a
+    frame of its own (yielded to the driver, then at ``d = 0``): each of its
+    calls may then again go ``INLINE_DEPTH`` deep, one driver round trip for
+    the loop instead of one per call that reaches the limit.  Not when calls
+    must be seen by the driver (``d = INLINE_DEPTH``)."""
+    return 0 < d < INLINE_DEPTH and n > 1
+
+
 def force_at(v: Any, d: int) -> Any:
     """Generator: ``v`` forced by a builtin running ``d`` calls deep (see
     ``call_in``): its thunk's code run here while ``d`` allows."""

@@ -46,6 +46,7 @@ from ..vm import (
     force,
     force_at,
     force_in,
+    own_frame,
 )
 from ..vm import apply2_code as _apply2_code
 from ..vm import apply_code as _apply_code
@@ -390,6 +391,12 @@ def _map(f: Any, xs: Any, d: int, span: Any) -> Any:
 def _filter(f: Any, xs: Any, d: int, span: Any) -> Any:
     xs = yield from force_list(xs, d)
     f = yield from force_fn(f, d)
+    if own_frame(d, len(xs)):
+        return (yield _filter_loop(f, xs, 0))
+    return (yield from _filter_loop(f, xs, d))
+
+
+def _filter_loop(f: Any, xs: list[Any], d: int) -> Any:
     out = []
     for x in xs:
         r = yield from call_in(f, x, None, d)
@@ -404,9 +411,14 @@ def _filter(f: Any, xs: Any, d: int, span: Any) -> Any:
 def _foldl(op: Any, nul: Any, xs: Any, d: int, span: Any) -> Any:
     op = yield from force_fn(op, d)
     xs = yield from force_list(xs, d)
-    acc = nul
     if not xs:
-        return (yield from force(acc))
+        return (yield from force_at(nul, d))
+    if own_frame(d, len(xs)):
+        return (yield _foldl_loop(op, nul, xs, 0))
+    return (yield from _foldl_loop(op, nul, xs, d))
+
+
+def _foldl_loop(op: Any, acc: Any, xs: list[Any], d: int) -> Any:
     for x in xs:
         g = yield from call_in(op, acc, None, d)
         acc = yield from call_in(g, x, None, d)

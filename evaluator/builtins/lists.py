@@ -15,7 +15,7 @@ from ..errors import NixError
 from ..printer import show_value_for_error
 from ..runtime import SIZE_CHECK_FROM, check_len, op_eq, op_lt, type_error
 from ..values import Attrs, CtxStr, Lambda, NixPath, PrimOp, Thunk, context_of
-from ..vm import call_in, force
+from ..vm import call_in, force, own_frame
 from .core import apply2_thunk, force_attrs, force_fn, force_list, force_string
 from .registry import REGISTRY, builtin
 
@@ -69,6 +69,8 @@ def _sort(cmp: Any, xs: Any, d: int, span: Any) -> Any:
         if fast is not None:
             return fast
         return (yield from _merge_sort(items, _less_than_builtin, None, d))
+    if own_frame(d, len(items)):
+        return (yield _merge_sort(items, _call_comparator, cmp, 0))
     return (yield from _merge_sort(items, _call_comparator, cmp, d))
 
 
@@ -427,6 +429,12 @@ def _partition(f: Any, xs: Any, d: int, span: Any) -> Any:
 def _concat_map(f: Any, xs: Any, d: int, span: Any) -> Any:
     f = yield from traced(force_fn(f, d), _arg(0, "concatMap"))
     xs = yield from traced(force_list(xs, d), _arg(1, "concatMap"))
+    if own_frame(d, len(xs)):
+        return (yield _concat_map_loop(f, xs, 0, span))
+    return (yield from _concat_map_loop(f, xs, d, span))
+
+
+def _concat_map_loop(f: Any, xs: list[Any], d: int, span: Any) -> Any:
     out: list[Any] = []
     for x in xs:
         r = yield from call_in(f, x, None, d)
@@ -449,6 +457,13 @@ def _any_or_all(is_any: bool, f: Any, xs: Any, d: int) -> Any:
     name = "any" if is_any else "all"
     f = yield from traced(force_fn(f, d), _arg(0, name))
     xs = yield from traced(force_list(xs, d), _arg(1, name))
+    if own_frame(d, len(xs)):
+        return (yield _any_or_all_loop(is_any, f, xs, 0))
+    return (yield from _any_or_all_loop(is_any, f, xs, d))
+
+
+def _any_or_all_loop(is_any: bool, f: Any, xs: list[Any], d: int) -> Any:
+    name = "any" if is_any else "all"
     for x in xs:
         r = yield from call_in(f, x, None, d)
         if r.__class__ is not bool:
