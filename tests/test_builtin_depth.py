@@ -53,14 +53,14 @@ def _trace(src: str, budget: Budget | None) -> tuple[str, list[tuple[str, Any]]]
 @pytest.mark.parametrize(
     "src",
     [
-        "builtins.foldl' (a: b: builtins.throw \"boom\") 0 [ 1 ]",
+        'builtins.foldl\' (a: b: builtins.throw "boom") 0 [ 1 ]',
         "builtins.filter (x: x.y) [ 1 ]",
         "builtins.concatMap (x: x) [ 1 ]",
         "builtins.sort (a: b: a.x < b) [ 1 2 ]",
-        "builtins.any (x: builtins.throw \"no\") [ 1 2 ]",
+        'builtins.any (x: builtins.throw "no") [ 1 2 ]',
         "(builtins.mapAttrs (k: v: v.x) { a = 1; }).a",
-        "let f = n: builtins.foldl' (a: b: if b == 0 then throw \"end\" else f b) 0 [ (n - 1) ]; in f 20",
-        "builtins.addErrorContext \"ctx\" (builtins.head (builtins.map (x: x.y) [ 1 ]))",
+        'let f = n: builtins.foldl\' (a: b: if b == 0 then throw "end" else f b) 0 [ (n - 1) ]; in f 20',
+        'builtins.addErrorContext "ctx" (builtins.head (builtins.map (x: x.y) [ 1 ]))',
     ],
 )
 def test_traces_as_through_the_driver(src: str) -> None:
