@@ -710,7 +710,7 @@ class Compiler:
             fn.emit(f"    except NixError as x: raise call_error(x, {f}, {a}, {span})")
             fn.emit(
                 f"elif ({f}.__class__ is PrimOp or {f}.__class__ is PrimOpApp) and d < INLINE_CALLS: "
-                f"{t} = yield from call_prim({f}, {a}, {span})"
+                f"{t} = yield from call_prim({f}, {a}, {span}, d)"
             )
             fn.emit(f"else: {t} = yield ({f}, {a}, {span})")
             fn.has_yield = True

@@ -137,7 +137,7 @@ class PrimOp:
     """A builtin function of ``arity`` arguments; ``fn(*args)`` is a generator
     function (or a plain function when ``plain``) returning a forced value."""
 
-    __slots__ = ("name", "arity", "fn", "doc", "plain", "trace", "inline")
+    __slots__ = ("name", "arity", "fn", "doc", "plain", "trace", "inline", "at_depth")
 
     def __init__(
         self,
@@ -160,6 +160,14 @@ class PrimOp:
         # which only the driver's own call frames answer.
         code = getattr(fn, "__code__", None)
         self.inline = code is not None and "CALL_SPAN" not in code.co_names
+        # Whether ``fn`` takes, after its arguments, the call depth ``d`` and
+        # the call's span: it then runs the Nix functions it calls and the
+        # thunks it forces itself while ``d`` allows (``vm.call_in``).
+        self.at_depth = (
+            code is not None
+            and code.co_argcount == arity + 2
+            and code.co_varnames[arity : arity + 2] == ("d", "span")
+        )
 
     def __repr__(self) -> str:
         return f"<primop {self.name}>"

@@ -312,6 +312,7 @@ class Machine:
         call_depth = 0
         cur = gen
         observe = self.observe
+        prim_depth = 0 if self.inline_calls() else INLINE_DEPTH
 
         while True:
             steps += 1
@@ -509,7 +510,9 @@ class Machine:
                         continue
                     stack.append(cur)
                     infos.append(info)
-                    cur = prim.fn(*args)
+                    # A builtin that takes its depth runs its calls itself
+                    # from 0 deep, unless every call must be seen here.
+                    cur = prim.fn(*args, prim_depth, req[2]) if prim.at_depth else prim.fn(*args)
                     info = req
                     call_depth += 1
                     send = None
@@ -618,8 +621,9 @@ def force_in(t: Thunk, d: int, calls: int) -> Any:
     code running ``d`` calls deep in a frame: its code runs right here (as
     the driver would run it), or, past ``INLINE_DEPTH`` or for code not
     generated (a builtin's, a thunk being forced), in a frame of its own.
-    The lazy call ``f x`` of ``map``, ``genList`` … (``apply_code``) is made
-    here too when calls may be (``calls``: the program's ``INLINE_CALLS``)."""
+    The lazy calls ``f x`` of ``map``, ``genList`` … (``apply_code``) and
+    ``f x y`` of ``mapAttrs`` … (``apply2_code``) are made here too when
+    calls may be (``calls``: the program's ``INLINE_CALLS``)."""
     c = t.c
     if d >= INLINE_DEPTH or c.__class__ is not FunctionType or c.__defaults__ is None:
         if c is apply_code and d < calls:
@@ -639,6 +643,22 @@ def force_in(t: Thunk, d: int, calls: int) -> Any:
                 t.e = None
                 t.v = r
                 return r
+        elif c is apply2_code and d < calls:
+            f, x, y = t.e
+            if f.__class__ is Thunk and f.c is None:
+                f = f.v
+            if f.__class__ is Lambda:
+                t.c = BLACKHOLE
+                t.v = c
+                try:
+                    g = yield from call_in(f, x, None, d)
+                    r = yield from call_in(g, y, None, d)
+                except NixError as err:
+                    raise Machine._unwind_one(err, t) from None
+                t.c = None
+                t.e = None
+                t.v = r
+                return r
         return (yield t)
     t.c = BLACKHOLE
     t.v = c
@@ -654,11 +674,12 @@ def force_in(t: Thunk, d: int, calls: int) -> Any:
     return r
 
 
-def call_prim(f: Any, arg: Any, span: Any) -> Any:
+def call_prim(f: Any, arg: Any, span: Any, d: int) -> Any:
     """Generator: the call ``f arg`` of a builtin (``PrimOp``, ``PrimOpApp``)
-    that generated code makes (``compiler.Compiler.c_Apply``): a partial
-    application is made here, a complete one run here as the driver would
-    run it (traced as its call frame), unless the builtin asks for its
+    that generated code (``compiler.Compiler.c_Apply``) or a builtin
+    (``call_in``) makes ``d`` calls deep (less than ``INLINE_DEPTH``): a
+    partial application is made here, a complete one run here as the driver
+    would run it (traced as its call frame), unless the builtin asks for its
     call's span (``PrimOp.inline``)."""
     if f.__class__ is PrimOpApp:
         prim = f.prim
@@ -671,7 +692,7 @@ def call_prim(f: Any, arg: Any, span: Any) -> Any:
     if not prim.inline:
         return (yield (f, arg, span))
     try:
-        r = prim.fn(*args)
+        r = prim.fn(*args, d + 1, span) if prim.at_depth else prim.fn(*args)
         if r.__class__ is GeneratorType:
             r = yield from r
     except NixError as err:
@@ -682,6 +703,47 @@ def call_prim(f: Any, arg: Any, span: Any) -> Any:
             raise
         raise Machine._unwind_one(err, (f, arg, span)) from None
     return r
+
+
+def call_in(f: Any, arg: Any, span: Any, d: int) -> Any:
+    """Generator: the call ``f arg`` (``f`` forced) that a builtin running
+    ``d`` calls deep makes: run here as generated code runs its calls (the
+    driver's next frame past ``INLINE_DEPTH``; a builtin the driver runs
+    while every call must be seen there gets ``d = INLINE_DEPTH``)."""
+    if d < INLINE_DEPTH:
+        fc = f.__class__
+        if fc is Lambda:
+            try:
+                r = f.code(f.env, arg, d + 1)
+                if r.__class__ is GeneratorType:
+                    r = yield from r
+            except NixError as err:
+                raise Machine._unwind_one(err, (f, arg, span)) from None
+            return r
+        if fc is PrimOp or fc is PrimOpApp:
+            return (yield from call_prim(f, arg, span, d))
+    return (yield (f, arg, span))
+
+
+def own_frame(d: int, n: int) -> bool:
+    """Whether a builtin called ``d`` deep runs its loop of ``n`` calls as a
+    frame of its own (yielded to the driver, then at ``d = 0``): each of its
+    calls may then again go ``INLINE_DEPTH`` deep, one driver round trip for
+    the loop instead of one per call that reaches the limit.  Not when calls
+    must be seen by the driver (``d = INLINE_DEPTH``)."""
+    return 0 < d < INLINE_DEPTH and n > 1
+
+
+def force_at(v: Any, d: int) -> Any:
+    """Generator: ``v`` forced by a builtin running ``d`` calls deep (see
+    ``call_in``): its thunk's code run here while ``d`` allows."""
+    if v.__class__ is Thunk:
+        if v.c is None:
+            return v.v
+        if d < INLINE_DEPTH:
+            return (yield from force_in(v, d, INLINE_DEPTH))
+        return (yield v)
+    return v
 
 
 def call_error(err: NixError, f: Any, arg: Any, span: Any) -> NixError:

@@ -36,31 +36,63 @@ from ..values import (
     context_of,
     type_name,
 )
-from ..vm import CALL_SPAN, CONTEXT, Emit, TryForce, force
+from ..vm import (
+    CALL_SPAN,
+    CONTEXT,
+    INLINE_DEPTH,
+    Emit,
+    TryForce,
+    call_in,
+    force,
+    force_at,
+    force_in,
+    own_frame,
+)
 from ..vm import apply2_code as _apply2_code
 from ..vm import apply_code as _apply_code
 from .registry import builtin, constant
 
 
-def force_list(v: Any) -> Any:
+def force_list(v: Any, d: int = INLINE_DEPTH) -> Any:
+    """Generator: a value that must be a list (forced ``d`` calls deep, as
+    ``vm.force_at``)."""
     if v.__class__ is Thunk:
-        v = v.v if v.c is None else (yield v)
+        if v.c is None:
+            v = v.v
+        elif d < INLINE_DEPTH:
+            v = yield from force_in(v, d, INLINE_DEPTH)
+        else:
+            v = yield v
     if v.__class__ is not list:
         raise type_error("a list", v)
     return v
 
 
-def force_attrs(v: Any) -> Any:
+def force_attrs(v: Any, d: int = INLINE_DEPTH) -> Any:
+    """Generator: a value that must be a set (forced ``d`` calls deep, as
+    ``vm.force_at``)."""
     if v.__class__ is Thunk:
-        v = v.v if v.c is None else (yield v)
+        if v.c is None:
+            v = v.v
+        elif d < INLINE_DEPTH:
+            v = yield from force_in(v, d, INLINE_DEPTH)
+        else:
+            v = yield v
     if v.__class__ is not Attrs:
         raise type_error("a set", v)
     return v
 
 
-def force_int(v: Any) -> Any:
+def force_int(v: Any, d: int = INLINE_DEPTH) -> Any:
+    """Generator: a value that must be an integer (forced ``d`` calls deep,
+    as ``vm.force_at``)."""
     if v.__class__ is Thunk:
-        v = v.v if v.c is None else (yield v)
+        if v.c is None:
+            v = v.v
+        elif d < INLINE_DEPTH:
+            v = yield from force_in(v, d, INLINE_DEPTH)
+        else:
+            v = yield v
     if v.__class__ is not int:
         raise type_error("an integer", v)
     return v
@@ -74,9 +106,16 @@ def force_bool(v: Any) -> Any:
     return v
 
 
-def force_fn(v: Any) -> Any:
+def force_fn(v: Any, d: int = INLINE_DEPTH) -> Any:
+    """Generator: a value that must be a function (forced ``d`` calls deep,
+    as ``vm.force_at``)."""
     if v.__class__ is Thunk:
-        v = v.v if v.c is None else (yield v)
+        if v.c is None:
+            v = v.v
+        elif d < INLINE_DEPTH:
+            v = yield from force_in(v, d, INLINE_DEPTH)
+        else:
+            v = yield v
     if not (
         v.__class__ in (Lambda, PrimOp, PrimOpApp) or (v.__class__ is Attrs and "__functor" in v)
     ):
@@ -117,9 +156,9 @@ def _abort(msg: Any) -> Any:
 
 
 @builtin("seq")
-def _seq(a: Any, b: Any) -> Any:
-    yield from force(a)
-    return (yield from force(b))
+def _seq(a: Any, b: Any, d: int, span: Any) -> Any:
+    yield from force_at(a, d)
+    return (yield from force_at(b, d))
 
 
 def deep_force(v: Any) -> Any:
@@ -187,8 +226,8 @@ def _warn(msg: Any, v: Any) -> Any:
 
 # -------------------------------------------------------------------- types
 def _pred(name: str, test: Any) -> None:
-    def fn(v: Any) -> Any:
-        v = yield from force(v)
+    def fn(v: Any, d: int, span: Any) -> Any:
+        v = yield from force_at(v, d)
         return test(v)
 
     builtin(name)(fn)
@@ -299,17 +338,17 @@ _round("floor", math.floor)
 
 # -------------------------------------------------------------------- lists
 @builtin("length")
-def _length(xs: Any) -> Any:
-    xs = yield from force_list(xs)
+def _length(xs: Any, d: int, span: Any) -> Any:
+    xs = yield from force_list(xs, d)
     return len(xs)
 
 
 @builtin("head")
-def _head(xs: Any) -> Any:
-    xs = yield from force_list(xs)
+def _head(xs: Any, d: int, span: Any) -> Any:
+    xs = yield from force_list(xs, d)
     if not xs:
         raise NixError("'builtins.head' called on an empty list")
-    return (yield from force(xs[0]))
+    return (yield from force_at(xs[0], d))
 
 
 @builtin("tail")
@@ -321,12 +360,12 @@ def _tail(xs: Any) -> Any:
 
 
 @builtin("elemAt")
-def _elem_at(xs: Any, n: Any) -> Any:
-    xs = yield from force_list(xs)
-    n = yield from force_int(n)
+def _elem_at(xs: Any, n: Any, d: int, span: Any) -> Any:
+    xs = yield from force_list(xs, d)
+    n = yield from force_int(n, d)
     if n < 0 or n >= len(xs):
         raise NixError(f"'builtins.elemAt' called with index {n} on a list of size {len(xs)}")
-    return (yield from force(xs[n]))
+    return (yield from force_at(xs[n], d))
 
 
 def apply_thunk(f: Any, x: Any, span: Any = None) -> Thunk:
@@ -340,22 +379,27 @@ def apply2_thunk(f: Any, x: Any, y: Any) -> Thunk:
 
 
 @builtin("map")
-def _map(f: Any, xs: Any) -> Any:
-    xs = yield from force_list(xs)
+def _map(f: Any, xs: Any, d: int, span: Any) -> Any:
+    xs = yield from force_list(xs, d)
     if not xs:
         return xs
-    f = yield from force_fn(f)
-    span = yield CALL_SPAN
+    f = yield from force_fn(f, d)
     return [Thunk(_apply_code, (f, x, span)) for x in xs]
 
 
 @builtin("filter")
-def _filter(f: Any, xs: Any) -> Any:
-    xs = yield from force_list(xs)
-    f = yield from force_fn(f)
+def _filter(f: Any, xs: Any, d: int, span: Any) -> Any:
+    xs = yield from force_list(xs, d)
+    f = yield from force_fn(f, d)
+    if own_frame(d, len(xs)):
+        return (yield _filter_loop(f, xs, 0))
+    return (yield from _filter_loop(f, xs, d))
+
+
+def _filter_loop(f: Any, xs: list[Any], d: int) -> Any:
     out = []
     for x in xs:
-        r = yield (f, x, None)
+        r = yield from call_in(f, x, None, d)
         if r.__class__ is not bool:
             raise type_error("a Boolean", r)
         if r:
@@ -364,36 +408,41 @@ def _filter(f: Any, xs: Any) -> Any:
 
 
 @builtin("foldl'")
-def _foldl(op: Any, nul: Any, xs: Any) -> Any:
-    op = yield from force_fn(op)
-    xs = yield from force_list(xs)
-    acc = nul
+def _foldl(op: Any, nul: Any, xs: Any, d: int, span: Any) -> Any:
+    op = yield from force_fn(op, d)
+    xs = yield from force_list(xs, d)
     if not xs:
-        return (yield from force(acc))
+        return (yield from force_at(nul, d))
+    if own_frame(d, len(xs)):
+        return (yield _foldl_loop(op, nul, xs, 0))
+    return (yield from _foldl_loop(op, nul, xs, d))
+
+
+def _foldl_loop(op: Any, acc: Any, xs: list[Any], d: int) -> Any:
     for x in xs:
-        g = yield (op, acc, None)
-        acc = yield (g, x, None)
+        g = yield from call_in(op, acc, None, d)
+        acc = yield from call_in(g, x, None, d)
     return acc
 
 
 @builtin("genList")
-def _gen_list(f: Any, n: Any) -> Any:
-    n = yield from force_int(n)
+def _gen_list(f: Any, n: Any, d: int, span: Any) -> Any:
+    n = yield from force_int(n, d)
     if n < 0:
         raise NixError(f"cannot create list of size {n}")
     if n:
-        f = yield from force_fn(f)
+        f = yield from force_fn(f, d)
     ctx = yield CONTEXT
     ctx.check_size(n)
     return [Thunk(_apply_code, (f, i, None)) for i in range(n)]
 
 
 @builtin("concatLists")
-def _concat_lists(xss: Any) -> Any:
-    xss = yield from force_list(xss)
+def _concat_lists(xss: Any, d: int, span: Any) -> Any:
+    xss = yield from force_list(xss, d)
     out: list[Any] = []
     for xs in xss:
-        xs = yield from force_list(xs)
+        xs = yield from force_list(xs, d)
         out.extend(xs)
     if len(out) > SIZE_CHECK_FROM:
         check_len(len(out), "list")
@@ -470,8 +519,8 @@ def _list_to_attrs(xs: Any) -> Any:
 
 
 @builtin("mapAttrs")
-def _map_attrs(f: Any, s: Any) -> Any:
-    s = yield from force_attrs(s)
+def _map_attrs(f: Any, s: Any, d: int, span: Any) -> Any:
+    s = yield from force_attrs(s, d)
     # No positions: Nix's mapAttrs gives its attributes none (unsafeGetAttrPos
     # answers null, which the module system's declarationPositions rely on).
     return Attrs({k: apply2_thunk(f, k, v) for k, v in s.items()})
@@ -529,11 +578,11 @@ def _substring(start: Any, length: Any, s: Any) -> Any:
 
 
 @builtin("concatStringsSep")
-def _concat_strings_sep(sep: Any, xs: Any) -> Any:
+def _concat_strings_sep(sep: Any, xs: Any, d: int, span: Any) -> Any:
     from ..runtime import cat_strings
 
     sep = yield from force_string(sep)
-    xs = yield from force_list(xs)
+    xs = yield from force_list(xs, d)
     parts: list[Any] = []
     for i, x in enumerate(xs):
         if i:

@@ -15,7 +15,7 @@ from ..errors import NixError
 from ..printer import show_value_for_error
 from ..runtime import SIZE_CHECK_FROM, check_len, op_eq, op_lt, type_error
 from ..values import Attrs, CtxStr, Lambda, NixPath, PrimOp, Thunk, context_of
-from ..vm import CALL_SPAN, force
+from ..vm import call_in, force, own_frame
 from .core import apply2_thunk, force_attrs, force_fn, force_list, force_string
 from .registry import REGISTRY, builtin
 
@@ -55,11 +55,11 @@ def _is_less_than(f: Any) -> bool:
 
 # -------------------------------------------------------------------- sort
 @builtin("sort")
-def _sort(cmp: Any, xs: Any) -> Any:
-    xs = yield from traced(force_list(xs), _arg(1, "sort"))
+def _sort(cmp: Any, xs: Any, d: int, span: Any) -> Any:
+    xs = yield from traced(force_list(xs, d), _arg(1, "sort"))
     if not xs:
         return xs
-    cmp = yield from traced(force_fn(cmp), _arg(0, "sort"))
+    cmp = yield from traced(force_fn(cmp, d), _arg(0, "sort"))
     items = []
     for x in xs:
         x = yield from force(x)
@@ -68,8 +68,10 @@ def _sort(cmp: Any, xs: Any) -> Any:
         fast = _sort_plain(items)
         if fast is not None:
             return fast
-        return (yield from _merge_sort(items, _less_than_builtin, None))
-    return (yield from _merge_sort(items, _call_comparator, cmp))
+        return (yield from _merge_sort(items, _less_than_builtin, None, d))
+    if own_frame(d, len(items)):
+        return (yield _merge_sort(items, _call_comparator, cmp, 0))
+    return (yield from _merge_sort(items, _call_comparator, cmp, d))
 
 
 def _sort_plain(items: list[Any]) -> list[Any] | None:
@@ -95,7 +97,7 @@ def _sort_plain(items: list[Any]) -> list[Any] | None:
     return None
 
 
-def _less_than_builtin(_f: Any, a: Any, b: Any) -> Any:
+def _less_than_builtin(_f: Any, a: Any, b: Any, _d: int) -> Any:
     try:
         return (yield from op_lt(a, b, None))
     except NixError as e:
@@ -103,9 +105,9 @@ def _less_than_builtin(_f: Any, a: Any, b: Any) -> Any:
         raise
 
 
-def _call_comparator(f: Any, a: Any, b: Any) -> Any:
-    g = yield (f, a, None)
-    r = yield (g, b, None)
+def _call_comparator(f: Any, a: Any, b: Any, d: int) -> Any:
+    g = yield from call_in(f, a, None, d)
+    r = yield from call_in(g, b, None, d)
     if r.__class__ is not bool:
         err = type_error("a Boolean", r)
         err.add_trace(
@@ -116,8 +118,9 @@ def _call_comparator(f: Any, a: Any, b: Any) -> Any:
     return r
 
 
-def _merge_sort(items: list[Any], less: Any, f: Any) -> Any:
-    """Generator: a stable natural merge sort calling ``less(f, a, b)``."""
+def _merge_sort(items: list[Any], less: Any, f: Any, d: int) -> Any:
+    """Generator: a stable natural merge sort calling ``less(f, a, b, d)``
+    (``d``: the depth of the calls, as ``vm.call_in``)."""
     n = len(items)
     # Split into non-descending runs (sorted input costs n - 1 comparisons).
     runs: list[list[Any]] = []
@@ -125,7 +128,7 @@ def _merge_sort(items: list[Any], less: Any, f: Any) -> Any:
     while i < n:
         j = i + 1
         while j < n:
-            lt = yield from less(f, items[j], items[j - 1])
+            lt = yield from less(f, items[j], items[j - 1], d)
             if lt:
                 break
             j += 1
@@ -139,7 +142,7 @@ def _merge_sort(items: list[Any], less: Any, f: Any) -> Any:
             a = b = 0
             la, lb = len(left), len(right)
             while a < la and b < lb:
-                lt = yield from less(f, right[b], left[a])
+                lt = yield from less(f, right[b], left[a], d)
                 if lt:
                     out.append(right[b])
                     b += 1
@@ -381,12 +384,12 @@ def _zip_attrs_with(f: Any, xs: Any) -> Any:
 
 
 @builtin("groupBy")
-def _group_by(f: Any, xs: Any) -> Any:
-    f = yield from traced(force_fn(f), _arg(0, "groupBy"))
-    xs = yield from traced(force_list(xs), _arg(1, "groupBy"))
+def _group_by(f: Any, xs: Any, d: int, span: Any) -> Any:
+    f = yield from traced(force_fn(f, d), _arg(0, "groupBy"))
+    xs = yield from traced(force_list(xs, d), _arg(1, "groupBy"))
     groups: dict[str, list[Any]] = {}
     for x in xs:
-        r = yield (f, x, None)
+        r = yield from call_in(f, x, None, d)
         name = yield from traced(
             force_string_no_ctx(r),
             "while evaluating the return value of the grouping function passed to builtins.groupBy",
@@ -402,14 +405,14 @@ def _group_by(f: Any, xs: Any) -> Any:
 
 # ------------------------------------------------------------------ lists
 @builtin("partition")
-def _partition(f: Any, xs: Any) -> Any:
-    f = yield from traced(force_fn(f), _arg(0, "partition"))
-    xs = yield from traced(force_list(xs), _arg(1, "partition"))
+def _partition(f: Any, xs: Any, d: int, span: Any) -> Any:
+    f = yield from traced(force_fn(f, d), _arg(0, "partition"))
+    xs = yield from traced(force_list(xs, d), _arg(1, "partition"))
     right: list[Any] = []
     wrong: list[Any] = []
     for x in xs:
         x = yield from force(x)
-        r = yield (f, x, None)
+        r = yield from call_in(f, x, None, d)
         if r.__class__ is not bool:
             err = type_error("a Boolean", r)
             err.add_trace(
@@ -423,15 +426,22 @@ def _partition(f: Any, xs: Any) -> Any:
 
 
 @builtin("concatMap")
-def _concat_map(f: Any, xs: Any) -> Any:
-    f = yield from traced(force_fn(f), _arg(0, "concatMap"))
-    xs = yield from traced(force_list(xs), _arg(1, "concatMap"))
+def _concat_map(f: Any, xs: Any, d: int, span: Any) -> Any:
+    f = yield from traced(force_fn(f, d), _arg(0, "concatMap"))
+    xs = yield from traced(force_list(xs, d), _arg(1, "concatMap"))
+    if own_frame(d, len(xs)):
+        return (yield _concat_map_loop(f, xs, 0, span))
+    return (yield from _concat_map_loop(f, xs, d, span))
+
+
+def _concat_map_loop(f: Any, xs: list[Any], d: int, span: Any) -> Any:
     out: list[Any] = []
     for x in xs:
-        r = yield (f, x, None)
+        r = yield from call_in(f, x, None, d)
         if r.__class__ is not list:
             err = type_error("a list", r)
-            span = f.node.span if f.__class__ is Lambda else (yield CALL_SPAN)
+            if f.__class__ is Lambda:
+                span = f.node.span
             err.add_trace(
                 "while evaluating the return value of the function passed to builtins.concatMap",
                 span,
@@ -443,12 +453,19 @@ def _concat_map(f: Any, xs: Any) -> Any:
     return out
 
 
-def _any_or_all(is_any: bool, f: Any, xs: Any) -> Any:
+def _any_or_all(is_any: bool, f: Any, xs: Any, d: int) -> Any:
     name = "any" if is_any else "all"
-    f = yield from traced(force_fn(f), _arg(0, name))
-    xs = yield from traced(force_list(xs), _arg(1, name))
+    f = yield from traced(force_fn(f, d), _arg(0, name))
+    xs = yield from traced(force_list(xs, d), _arg(1, name))
+    if own_frame(d, len(xs)):
+        return (yield _any_or_all_loop(is_any, f, xs, 0))
+    return (yield from _any_or_all_loop(is_any, f, xs, d))
+
+
+def _any_or_all_loop(is_any: bool, f: Any, xs: list[Any], d: int) -> Any:
+    name = "any" if is_any else "all"
     for x in xs:
-        r = yield (f, x, None)
+        r = yield from call_in(f, x, None, d)
         if r.__class__ is not bool:
             err = type_error("a Boolean", r)
             err.add_trace(
@@ -462,13 +479,13 @@ def _any_or_all(is_any: bool, f: Any, xs: Any) -> Any:
 
 
 @builtin("any")
-def _any(f: Any, xs: Any) -> Any:
-    return (yield from _any_or_all(True, f, xs))
+def _any(f: Any, xs: Any, d: int, span: Any) -> Any:
+    return (yield from _any_or_all(True, f, xs, d))
 
 
 @builtin("all")
-def _all(f: Any, xs: Any) -> Any:
-    return (yield from _any_or_all(False, f, xs))
+def _all(f: Any, xs: Any, d: int, span: Any) -> Any:
+    return (yield from _any_or_all(False, f, xs, d))
 
 
 @builtin("elem")

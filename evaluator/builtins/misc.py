@@ -8,7 +8,7 @@ from typing import Any
 from ..errors import NixError
 from ..runtime import coerce_to_string
 from ..values import Attrs
-from ..vm import force
+from ..vm import force, force_at
 from .core import force_attrs
 from .lists import force_string_no_ctx, traced
 from .registry import builtin
@@ -41,9 +41,9 @@ def _unsafe_get_attr_pos(name: Any, s: Any) -> Any:
 
 
 @builtin("addErrorContext", trace=False)
-def _add_error_context(msg: Any, v: Any) -> Any:
+def _add_error_context(msg: Any, v: Any, d: int, span: Any) -> Any:
     try:
-        return (yield from force(v))
+        return (yield from force_at(v, d))
     except NixError as err:
         text = yield from traced(
             coerce_to_string(msg, copy_to_store=False),
