@@ -197,8 +197,15 @@ def evaluate(
     except NixError as err:
         result.diagnostics.append(error_to_diagnostic(err))
         _drop_traceback(err)
-    # The values stay alive (``observed``, for hover), and with them the
-    # programs: their code is kept compressed until called again.
+    return finish_result(ev, result, t0)
+
+
+def finish_result(ev: Evaluator, result: EvalResult, t0: float) -> EvalResult:
+    """``result`` completed with what evaluator ``ev`` (started at ``t0``,
+    ``time.monotonic``) leaves for the editor: warnings, files read, path
+    bases, observed arguments.  The values stay alive (``observed``, for
+    hover), and with them the programs: their code is kept compressed until
+    called again."""
     ev.save_code_cache()
     ev.compact_programs()
     result.programs = ev.programs
@@ -208,7 +215,8 @@ def evaluate(
     result.files = set(ev.files_seen)
     result.bases = dict(ev.bases)
     result.workspaces = ev.io.workspaces()
-    result.observed = ev.machine.observe
+    observed = ev.machine.observe
+    result.observed = observed if observed is not None else {}
     result.elapsed_ms = (time.monotonic() - t0) * 1000
     return result
 

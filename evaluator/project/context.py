@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..api import Budget, EvalResult, _check_configurations, _drop_traceback
+from ..api import Budget, EvalResult, _check_configurations, _drop_traceback, finish_result
 from ..diagnostics import Diagnostic, Severity
 from ..errors import Cancelled, EvalLimit, NixError
 from ..eval import Evaluator, ParseFailed
@@ -647,16 +647,7 @@ def evaluate_entry(
         _drop_traceback(err)
     if entry.kind == "configuration" and path is not None:
         _module_checks(ev, value, path, text or b"", result)
-    ev.save_code_cache()
-    ev.compact_programs()
-    result.programs = ev.programs
-    result.diagnostics[:0] = list(ev.warnings)
-    result.files = set(ev.files_seen)
-    result.bases = dict(ev.bases)
-    result.workspaces = ev.io.workspaces()
-    result.observed = ev.machine.observe
-    result.elapsed_ms = (time.monotonic() - t0) * 1000
-    return result
+    return finish_result(ev, result, t0)
 
 
 def _module_checks(ev: Evaluator, value: Thunk, path: str, text: bytes, result: EvalResult) -> None:
