@@ -560,10 +560,12 @@ def select_or(v: Any, keys: tuple[str, ...]) -> Any:
 
 
 def attr_name(v: Any, span: Any) -> Any:
-    """Generator: a dynamic attribute name used in a selection."""
+    """Generator: a dynamic attribute name used in a selection (or ``?``)."""
     if v.__class__ is str or v.__class__ is CtxStr:
         return str(v)
-    raise type_error("a string", v, span)
+    err = type_error("a string", v, span)
+    err.add_trace("while evaluating an attribute name", span)
+    raise err
     yield  # pragma: no cover
 
 
