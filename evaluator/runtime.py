@@ -652,7 +652,7 @@ def select_trace(
     if shows is None:
         path = ".".join(keys)
     else:
-        path = ".".join(k if k is not None else s for k, s in zip(keys, shows, strict=True))
+        path = ".".join(str(k if k is not None else s) for k, s in zip(keys, shows, strict=True))
     err.add_trace(f"while evaluating the attribute '{path}'", pos)
 
 
