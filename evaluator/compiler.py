@@ -31,6 +31,7 @@ from typing import Any
 
 from . import nodes as N
 from . import runtime
+from .astdump import dump
 from .errors import NixError
 from .scope import Ref, Resolution, resolve
 from .values import Attrs, Lambda, NixPath, Thunk
@@ -797,19 +798,30 @@ class Compiler:
         return keys
 
     def c_Select(self, node: N.Select, fn: Fn, scope: Scope) -> str:
-        v = self.val(node.expr, fn, scope)
+        v = self.val(node.expr, fn, scope)  # its errors are not the select's
+        # Nix traces an error finding or forcing the attributes (or in the
+        # ``or`` default) "while evaluating the attribute 'a.b'", the path as
+        # written, at the last attribute found (``runtime.select_trace``).
+        # Dynamic names are kept in variables set before the ``try``, so the
+        # handler sees which were computed.
+        names: list[str] = []
+        shows: list[str | None] = []
+        for k in node.path:
+            if k.__class__ is str:
+                names.append(repr(k))
+                shows.append(None)
+            else:
+                kt = fn.tmp()
+                fn.emit(f"{kt} = None")
+                names.append(kt)
+                shows.append('"${' + dump(k) + '}"')  # type: ignore[arg-type]
+        dynamic = any(sh is not None for sh in shows)
+        fn.emit("try:")
+        fn.ind += 1
         if node.default is None:
             cur = v
-            # Nix traces an error selecting ``x.a.b`` as "while evaluating
-            # the attribute 'a.b'" (the path as written): the note of the
-            # attribute's own thunk ('a' or 'b') becomes that.
-            path = node.path
-            whole = len(path) > 1 and all(k.__class__ is str for k in path)
-            if whole:
-                fn.emit("try:")
-                fn.ind += 1
             for i, k in enumerate(node.path):
-                key = self.attr_keys([k], fn, scope)[0]
+                key = self._select_key(k, names[i], fn, scope)
                 span = node.path_spans[i] if i < len(node.path_spans) else node.span
                 t = fn.tmp()
                 fn.emit(
@@ -821,29 +833,43 @@ class Compiler:
                     f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d, INLINE_CALLS))"
                 )
                 fn.has_yield = True
+                r = t
                 cur = t
-            if whole:
-                fn.ind -= 1
-                fn.emit(f"except NixError as x: raise select_error(x, {tuple(path)!r}) from None")
-            return cur
-        keys = self.attr_keys(node.path, fn, scope)
-        t = fn.tmp()
-        if len(keys) == 1:  # the common ``x.name or d``, inline
-            fn.emit(f"{t} = {v}.get({keys[0]}, MISSING) if {v}.__class__ is Attrs else MISSING")
-            fn.emit(
-                f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d, INLINE_CALLS))"
-            )
         else:
-            fn.emit(f"{t} = yield from select_or({v}, ({', '.join(keys)},))")
-        fn.has_yield = True
-        r = fn.tmp()
-        fn.emit(f"if {t} is MISSING:")
-        fn.ind += 1
-        d = self.val(node.default, fn, scope)
-        fn.emit(f"{r} = {d}")
+            keys = [self._select_key(k, names[i], fn, scope) for i, k in enumerate(node.path)]
+            t = fn.tmp()
+            if len(keys) == 1:  # the common ``x.name or d``, inline
+                fn.emit(f"{t} = {v}.get({keys[0]}, MISSING) if {v}.__class__ is Attrs else MISSING")
+                fn.emit(
+                    f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d, INLINE_CALLS))"
+                )
+            else:
+                fn.emit(f"{t} = yield from select_or({v}, ({', '.join(keys)},))")
+            fn.has_yield = True
+            r = fn.tmp()
+            fn.emit(f"if {t} is MISSING:")
+            fn.ind += 1
+            dv = self.val(node.default, fn, scope)
+            fn.emit(f"{r} = {dv}")
+            fn.ind -= 1
+            fn.emit(f"else: {r} = {t}")
         fn.ind -= 1
-        fn.emit(f"else: {r} = {t}")
+        keys_expr = f"({', '.join(names)},)"
+        if not dynamic:
+            keys_expr = repr(tuple(node.path))
+            fn.emit(f"except NixError: select_trace({v}, {keys_expr}); raise")
+        else:
+            fn.emit(f"except NixError: select_trace({v}, {keys_expr}, {tuple(shows)!r}); raise")
         return r
+
+    def _select_key(self, k: N.AttrName, var: str, fn: Fn, scope: Scope) -> str:
+        """The expression of one name of a select: a literal, or the
+        computed dynamic name, also stored in ``var`` (see ``c_Select``)."""
+        if k.__class__ is str:
+            return var
+        key = self.attr_keys([k], fn, scope)[0]
+        fn.emit(f"{var} = {key}")
+        return var
 
     def c_BinOp(self, node: N.BinOp, fn: Fn, scope: Scope) -> str:
         op = node.op
@@ -1020,13 +1046,16 @@ class Compiler:
         return self.val(node.body, fn, inner)
 
     def c_LegacyLet(self, node: N.LegacyLet, fn: Fn, scope: Scope) -> str:
+        # ``let { …; body = e; }`` is Nix's ``rec { … }.body``, traced as that select.
         a = self.c_Attrs(node.attrs, fn, scope)
         t = fn.tmp()
-        fn.emit(f"{t} = {a}.get('body', MISSING)")
-        fn.emit(f"if {t} is MISSING: raise_missing_attr('body', {a}, {self.const(node.span)})")
+        fn.emit("try:")
+        fn.emit(f"    {t} = {a}.get('body', MISSING)")
+        fn.emit(f"    if {t} is MISSING: raise_missing_attr('body', {a}, {self.const(node.span)})")
         fn.emit(
-            f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d, INLINE_CALLS))"
+            f"    if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d, INLINE_CALLS))"
         )
+        fn.emit(f"except NixError: select_trace({a}, ('body',)); raise")
         fn.has_yield = True
         return t
 

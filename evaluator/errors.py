@@ -31,9 +31,22 @@ class NixError(Exception):
         # site only, see ``Machine._unwind_one``).
         self.in_arg_binding = False
 
+    # The bindings (``let``, attributes) whose value's evaluation the error
+    # left, innermost first: ``(len(trace) then, description, name span)``.
+    # Not part of the trace (Nix notes an attribute where it is selected, a
+    # binding used by name not at all); the language server reads them
+    # (``explore.deliberate_throw``).
+    bindings: list[tuple[int, str, Any]] | None = None
+
     def add_trace(self, message: str, span: Any) -> None:
         """Record one frame the error passed through."""
         self.trace.append((message, span))
+
+    def mark_binding(self, desc: str, span: Any) -> None:
+        """Record leaving the evaluation of a binding's value (``bindings``)."""
+        if self.bindings is None:
+            self.bindings = []
+        self.bindings.append((len(self.trace), desc, span))
 
 
 class CatchableError(NixError):

@@ -58,8 +58,6 @@ _FINAL_STOPS = frozenset({"steps", "deadline", "cancelled"})
 _TRANSPARENT_NOTES = frozenset(
     f"while calling the '{name}' builtin" for name in ("throw", "abort", "warn", "trace")
 )
-# The note of a thunk that is the value of an attribute or a ``let`` binding.
-_ATTRIBUTE_NOTE = "while evaluating the attribute '"
 
 
 @dataclass(frozen=True)
@@ -132,6 +130,8 @@ def explore(ev: Any, value: Any, document: str | None, limits: Limits | None = N
                             continue
                         except NixError as err:
                             forget_traceback(err)
+                            if container.__class__ is Attrs:
+                                _trace_attribute(err, container, key)  # type: ignore[arg-type]
                             reporter.report(err, (*path, key))
                             continue
                 if (child.__class__ is Attrs or child.__class__ is list) and id(child) not in seen:
@@ -172,6 +172,14 @@ def _children(container: Any, document: str | None, breadth: int, out: Explorati
         yield name, container[name]
 
 
+def _trace_attribute(err: NixError, attrs: Attrs, name: str) -> None:
+    """Trace ``err`` as Nix traces forcing an attribute deeply (``--strict``,
+    ``deepSeq``): "while evaluating the attribute 'NAME'" at its definition."""
+    span = attrs.pos.get(name) if attrs.pos else None
+    if span is not None:
+        err.add_trace(f"while evaluating the attribute '{name}'", span)
+
+
 def _check_budget(ev: Any, budget: Any) -> None:
     """Raise ``EvalLimit`` once the budget is spent: the driver checks only
     every few thousand steps, and forcing one attribute often takes fewer."""
@@ -193,12 +201,17 @@ def deliberate_throw(err: NixError) -> Any:
     or the throw was reached through a function call."""
     if not isinstance(err, (ThrowError, AbortError)):
         return None
-    for message, span in err.trace:  # innermost first
-        if message.startswith(_ATTRIBUTE_NOTE):
-            return span
+    # The innermost binding the error left (``NixError.bindings``), and the
+    # trace as it was then: only transparent frames may come between.
+    notes = err.trace
+    span = err.span
+    if err.bindings:
+        upto, _desc, span = err.bindings[0]
+        notes = notes[:upto]
+    for message, _span in notes:  # innermost first
         if message not in _TRANSPARENT_NOTES:
             return None
-    return err.span
+    return span
 
 
 def format_path(path: tuple[str | int, ...]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import sys
 import threading
 import types
 from collections.abc import Iterator, Mapping
@@ -559,10 +560,12 @@ def select_or(v: Any, keys: tuple[str, ...]) -> Any:
 
 
 def attr_name(v: Any, span: Any) -> Any:
-    """Generator: a dynamic attribute name used in a selection."""
+    """Generator: a dynamic attribute name used in a selection (or ``?``)."""
     if v.__class__ is str or v.__class__ is CtxStr:
         return str(v)
-    raise type_error("a string", v, span)
+    err = type_error("a string", v, span)
+    err.add_trace("while evaluating an attribute name", span)
+    raise err
     yield  # pragma: no cover
 
 
@@ -600,23 +603,57 @@ def inherit_from(env: tuple[Any, str, Any]) -> Any:
     v = src.get(name, MISSING)
     if v is MISSING:
         raise_missing_attr(name, src, span)
-    if v.__class__ is Thunk:
-        v = v.v if v.c is None else (yield v)
+    if v.__class__ is Thunk and v.c is not None:
+        try:
+            v = yield v
+        except NixError:  # ``inherit (src) name`` is Nix's select ``src.name``
+            select_trace(src, (name,))
+            raise
+    elif v.__class__ is Thunk:
+        v = v.v
     return v
 
 
-def select_error(err: NixError, path: tuple[str, ...]) -> NixError:
-    """``err`` leaving the select of ``path`` (two names or more): the
-    note of the attribute it left last ("while evaluating the attribute
-    'b'") names the whole path as written, as Nix's does ('a.b')."""
-    trace = err.trace
-    if trace:
-        msg, span = trace[-1]
-        for k in path:
-            if msg == f"while evaluating the attribute '{k}'":
-                trace[-1] = (f"while evaluating the attribute '{'.'.join(path)}'", span)
+# The source of ``derivation`` (``builtins.derivations``): Nix does not
+# trace selects made there.
+DERIVATION_SOURCE_NAME = "«nix-internal»/derivation-internal.nix"
+
+
+def select_trace(
+    v: Any, keys: tuple[Any, ...], shows: tuple[str | None, ...] | None = None
+) -> None:
+    """Trace the error being handled leaving the select ``v.k1.k2…`` (``v``
+    forced) as Nix's ``ExprSelect::eval`` does: "while evaluating the
+    attribute 'k1.k2'" (the path as written) at the definition of the last
+    attribute found on the way, if it has a position (not one in
+    derivation-internal.nix).  Generated code calls it from an ``except``
+    around finding the attributes, forcing them and any ``or`` default.
+
+    ``keys`` are the names, a dynamic one None when not computed; ``shows``
+    (dynamic names only) what stands in for such a name, ``"${expr}"``."""
+    err = sys.exception()
+    pos = None
+    for k in keys:
+        if v.__class__ is Thunk:
+            if v.c is not None:  # not forced, or failed: the search ends here
                 break
-    return err
+            v = v.v
+        if k is None or v.__class__ is not Attrs:
+            break
+        x = v.get(k, MISSING)
+        if x is MISSING:
+            break
+        pos = v.pos.get(k) if v.pos else None
+        v = x
+    if pos is None or not isinstance(err, NixError):
+        return
+    if pos.source.name == DERIVATION_SOURCE_NAME:
+        return
+    if shows is None:
+        path = ".".join(keys)
+    else:
+        path = ".".join(str(k if k is not None else s) for k, s in zip(keys, shows, strict=True))
+    err.add_trace(f"while evaluating the attribute '{path}'", pos)
 
 
 # Values whose identity equality can observe (``select_now``).
@@ -975,7 +1012,7 @@ _GENERATED_CODE_USES = (
     "call_error",
     "force_in",
     "call_prim",
-    "select_error",
+    "select_trace",
     "PrimOp",
     "PrimOpApp",
     "SIMPLE_EQ",

@@ -224,10 +224,7 @@ def frame_notes(info: Any) -> list[tuple[str, Any]]:
     """The trace lines a frame contributes, innermost first (as Nix words them)."""
     cls = info.__class__
     if cls is Thunk:
-        desc, span = code_note(info.v)  # parked code while blackholed
-        if desc:
-            return [(desc, span)]
-        return []
+        return []  # a binding's thunk: marked, not traced (``Machine._unwind_one``)
     if cls is tuple:
         f = info[0]
         span = info[2]
@@ -590,6 +587,10 @@ class Machine:
             notes = [n for n in notes if n[0] == "from call site"]
         for note in notes:
             err.add_trace(*note)
+        if info.__class__ is Thunk:
+            desc, span = code_note(info.v)  # parked code while blackholed
+            if desc:
+                err.mark_binding(desc, span)
         thunk = info
         if info.__class__ is tuple and len(info) == 4:  # a thunk's call (``apply_code``)
             thunk = info[3]
@@ -607,9 +608,11 @@ class Machine:
                 # Since Nix 2.34 errors are memoised: forcing the thunk again
                 # raises the same error without re-evaluating.
                 memo = _clone_error(err)
-                # Shared on purpose: as in Nix, frames the first error passes
-                # through later still show when the memoised error is raised.
-                memo.trace = err.trace
+                # The trace as the error leaves the thunk: Nix 2.26 evaluates
+                # a failed thunk again, which fails with just that trace (not
+                # the notes of the selects the first error went on through).
+                memo.trace = list(err.trace)
+                memo.bindings = None if err.bindings is None else list(err.bindings)
                 thunk.c = _memo_error
                 thunk.e = memo
                 thunk.v = None
@@ -783,6 +786,7 @@ def _memo_error(err: Any) -> Any:
     """Thunk code of a thunk whose evaluation failed: raise a copy again."""
     again = _clone_error(err)
     again.trace = list(err.trace)
+    again.bindings = None if err.bindings is None else list(err.bindings)
     raise again
     yield  # pragma: no cover
 

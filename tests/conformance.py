@@ -1,7 +1,8 @@
 """Conformance runner over upstream Nix's language test suite.
 
-Usable alone (``python tests/conformance.py [-v] [NAME-SUBSTRING ...]``) and
-from pytest (``tests/test_conformance.py``).  The corpus location comes from
+Usable alone (``python tests/conformance.py [-v] [--stderr] [NAME-SUBSTRING ...]``;
+``--stderr`` lists the eval tests whose whole stderr differs) and from pytest
+(``tests/test_conformance.py``).  The corpus location comes from
 ``NIXLENS_LANG_TESTS`` (default ``../shared/nix-lang-tests`` from the repo
 root).  Tests run in-process, in the environment upstream uses: the working
 directory holds a ``lang`` link to the corpus, ``TEST_VAR=foo``,
@@ -268,6 +269,10 @@ def main(argv: list[str]) -> int:
         print("conformance: corpus not found (set NIXLENS_LANG_TESTS); skipped")
         return 0
     print(report.summary())
+    if "--stderr" in argv:
+        for o in report.outcomes:
+            if o.kind.startswith("eval-") and not o.full_ok:
+                print(f"  stderr differs: {o.name}{'' if o.ok else ' (failing)'}")
     div = load_divergences()
     unexpected = [o for o in report.failures() if o.name not in div]
     fixed = [n for n in div if any(o.name == n and o.ok for o in report.outcomes)]

@@ -165,22 +165,30 @@ def _call(f: object, x: object) -> object:
 
 
 def test_attribute_notes_of_cached_code_in_traces(tmp_path: Path) -> None:
-    # The notes of a cached program are kept pickled until a trace reads
-    # them: the trace through a chain of attributes is the same as fresh.
+    # The notes of a cached program's bindings are kept pickled until an
+    # error reads them: the bindings an error leaves through a chain of
+    # attributes (``NixError.bindings``), and its trace, are the same as fresh.
     path = tmp_path / "chain.nix"
     names = "abcdefghijk"
     binds = " ".join(f"{a} = {b} + 1;" for a, b in zip(names, names[1:], strict=False))
     path.write_text(f'rec {{ {binds} k = throw "boom"; }}\n')
     cache = CodeCache(str(tmp_path / "cache"))
     traces = []
+    bindings = []
     for _ in range(2):
         with pytest.raises(NixError) as info:
             run(cache, path, "m.a")
         traces.append([(m, str(s)) for m, s in info.value.trace])
+        bindings.append([(i, m, str(s)) for i, m, s in info.value.bindings or []])
     assert cache.hits == 1
-    assert traces[0] == traces[1]
-    attrs = [m for m, _ in traces[0] if m.startswith("while evaluating the attribute")]
-    assert attrs == [f"while evaluating the attribute '{n}'" for n in reversed(names)]
+    assert traces[0] == traces[1] and bindings[0] == bindings[1]
+    assert [m for _, m, _ in bindings[0]] == [
+        f"while evaluating the attribute '{n}'" for n in reversed(names)
+    ]
+    # As in Nix, a binding used by name is not in the trace; the select
+    # ``m.a`` is, at the definition of ``a``.
+    attrs = [(m, s) for m, s in traces[0] if m.startswith("while evaluating the attribute")]
+    assert attrs == [("while evaluating the attribute 'a'", bindings[0][-1][2])]
 
 
 def test_cached_code_has_one_line_per_function(tmp_path: Path, lib: Path) -> None:

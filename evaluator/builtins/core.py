@@ -162,25 +162,58 @@ def _seq(a: Any, b: Any, d: int, span: Any) -> Any:
 
 
 def deep_force(v: Any) -> Any:
-    """Generator: force ``v`` completely, iteratively (any depth)."""
-    stack = [v]
+    """Generator: force ``v`` completely, iteratively (any depth).  As Nix's
+    ``forceValueDeep``, an error is traced "while evaluating the attribute
+    'NAME'" for each attribute on the way down to it (at its position, if
+    it has one); list elements add nothing."""
+    if v.__class__ is Thunk:
+        v = v.v if v.c is None else (yield v)
     seen: set[int] = set()
-    while stack:
-        x = stack.pop()
-        if x.__class__ is Thunk:
-            x = x.v if x.c is None else (yield x)
+    # One entry per set or list being walked: its iterator, and for a set
+    # the set and the name being walked (for the trace).
+    walks: list[list[Any]] = []
+    x = v
+    while True:
         cls = x.__class__
-        if cls is list:
-            if id(x) in seen:
-                continue
+        if (cls is Attrs or cls is list) and id(x) not in seen:
             seen.add(id(x))
-            stack.extend(reversed(x))
-        elif cls is Attrs:
-            if id(x) in seen:
+            if cls is Attrs:
+                walks.append([iter(sorted(x)), x, None])
+            else:
+                walks.append([iter(x), None, None])
+        while walks:
+            walk = walks[-1]
+            item = next(walk[0], MISSING)
+            if item is MISSING:
+                walks.pop()
                 continue
-            seen.add(id(x))
-            stack.extend(x[k] for k in sorted(x, reverse=True))
-    return None
+            owner = walk[1]
+            if owner is None:
+                x = item
+            else:
+                walk[2] = item
+                x = owner[item]
+            break
+        else:
+            return None
+        if x.__class__ is Thunk:
+            if x.c is None:
+                x = x.v
+            else:
+                try:
+                    x = yield x
+                except NixError as err:
+                    _deep_trace(err, walks)
+                    raise
+
+
+def _deep_trace(err: NixError, walks: list[list[Any]]) -> None:
+    """Trace ``err`` through the attributes ``deep_force`` is in, innermost first."""
+    for owner_walk in reversed(walks):
+        owner, name = owner_walk[1], owner_walk[2]
+        if owner is not None:
+            pos = owner.pos.get(name) if owner.pos else None
+            err.add_trace(f"while evaluating the attribute '{name}'", pos)
 
 
 @builtin("deepSeq")

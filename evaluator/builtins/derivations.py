@@ -21,13 +21,13 @@ from typing import Any
 from .. import store
 from ..diagnostics import Diagnostic, Note, Severity
 from ..errors import MissingPath, NixError
-from ..runtime import canon_path, coerce_to_string, type_error
+from ..runtime import DERIVATION_SOURCE_NAME, canon_path, coerce_to_string, type_error
 from ..values import Attrs, CtxStr, NixPath, Thunk, context_of
 from ..vm import CONTEXT, Emit
 from .core import force_attrs, force_bool, force_fn, force_list, force_string
 from .lists import force_string_no_ctx, traced
 from .registry import builtin, constant
-from .serial import drop_attr_trace, json_string, to_json
+from .serial import json_string, to_json
 
 # The text of ``derivation``.  Line numbers matter: Nix's traces point into
 # its own copy of this file (the ``strict = ...`` line is line 36, the
@@ -93,7 +93,6 @@ let
 in
 (builtins.head outputsList).value
 """
-DERIVATION_SOURCE_NAME = "«nix-internal»/derivation-internal.nix"
 
 # Attributes that structured attrs make meaningless (Nix warns about them).
 _LEGACY_CHECKS = (
@@ -163,11 +162,7 @@ def _force_value(attrs: Attrs, key: str) -> Any:
         return v
     if v.c is None:
         return v.v
-    try:
-        return (yield v)
-    except NixError as err:
-        drop_attr_trace(err, key)
-        raise
+    return (yield v)
 
 
 def _no_ctx(s: Any) -> str:

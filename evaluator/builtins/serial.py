@@ -40,13 +40,6 @@ from .registry import builtin
 Trace = tuple[str, Any, Any] | None
 
 
-def drop_attr_trace(err: NixError, name: str) -> None:
-    """Forget the "while evaluating the attribute" frame the VM recorded when
-    a builtin forced an attribute's thunk: Nix's own message replaces it."""
-    if err.trace and err.trace[-1][0] == f"while evaluating the attribute '{name}'":
-        err.trace.pop()
-
-
 def _add_traces(err: NixError, node: Trace) -> None:
     while node is not None:
         err.add_trace(node[0], node[1])
@@ -202,8 +195,6 @@ def to_json(v: Any) -> Any:
             else:
                 raise NixError(f"cannot convert {show_type(x)} to JSON", pos)
         except NixError as err:
-            if node is not None and node[0].startswith("while evaluating attribute '"):
-                drop_attr_trace(err, node[0][28:-1])
             _add_traces(err, node)
             raise
     text = "".join(out)
@@ -264,7 +255,6 @@ def force_attr(attrs: Attrs, name: str, msg: str, span: Any) -> Any:
             v = v.v if v.c is None else (yield v)
         return v
     except NixError as err:
-        drop_attr_trace(err, name)
         err.add_trace(msg, span)
         raise
 
@@ -624,7 +614,6 @@ def _to_xml(v: Any) -> Any:
 
 
 __all__ = [
-    "drop_attr_trace",
     "force_attr",
     "from_json",
     "json_float",

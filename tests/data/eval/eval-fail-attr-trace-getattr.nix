@@ -1,0 +1,2 @@
+# builtins.getAttr adds no attribute note.
+builtins.getAttr "a" { a = throw "got"; }

@@ -1,0 +1,2 @@
+# The ? operator forces without a note.
+{ a = throw "tested"; } ? a.b

@@ -1,0 +1,5 @@
+# let { body = ...; } is rec { ... }.body.
+let {
+  x = throw "legacy";
+  body = x;
+}

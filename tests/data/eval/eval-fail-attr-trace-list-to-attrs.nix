@@ -1,0 +1,7 @@
+# listToAttrs gives an attribute the position of its value.
+(builtins.listToAttrs [
+  {
+    name = "a";
+    value = throw "listed";
+  }
+]).a
