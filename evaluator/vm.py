@@ -608,11 +608,11 @@ class Machine:
                 # Since Nix 2.34 errors are memoised: forcing the thunk again
                 # raises the same error without re-evaluating.
                 memo = _clone_error(err)
-                # The trace as the error leaves the thunk: Nix 2.26 evaluates
-                # a failed thunk again, which fails with just that trace (not
-                # the notes of the selects the first error went on through).
-                memo.trace = list(err.trace)
-                memo.bindings = None if err.bindings is None else list(err.bindings)
+                # Shared on purpose: as in Nix 2.34+, frames the first error
+                # passes through later still show when the memoised error is
+                # raised (Nix 2.26 evaluated a failed thunk again instead).
+                memo.trace = err.trace
+                memo.bindings = err.bindings
                 thunk.c = _memo_error
                 thunk.e = memo
                 thunk.v = None
