@@ -25,7 +25,7 @@ stack.  Maps are keyed on node objects (nodes hash by identity).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Final, cast
 
 from . import nodes as N
 from .builtins.table import global_names
@@ -86,7 +86,8 @@ class Definition(Record):
 
 
 class Ref(Record):
-    """What one variable occurrence refers to (immutable, equal by value).
+    """What one variable occurrence refers to: equal by value and hashable,
+    so never changed once made (``Final``, checked by mypy).
 
     kind: ``"definition"``, ``"builtin"``, ``"with"`` (looked up at run time in
     ``withs``, innermost first) or ``"undefined"``.
@@ -94,22 +95,16 @@ class Ref(Record):
 
     __slots__ = ("kind", "definition", "withs")
 
-    kind: str
-    definition: Definition | None
-    withs: tuple[N.With, ...]
+    kind: Final[str]
+    definition: Final[Definition | None]
+    withs: Final[tuple[N.With, ...]]
 
     def __init__(
         self, kind: str, definition: Definition | None = None, withs: tuple[N.With, ...] = ()
     ) -> None:
-        object.__setattr__(self, "kind", kind)
-        object.__setattr__(self, "definition", definition)
-        object.__setattr__(self, "withs", withs)
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"cannot assign to field '{name}' of an immutable Ref")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"cannot delete field '{name}' of an immutable Ref")
+        self.kind = kind
+        self.definition = definition
+        self.withs = withs
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not Ref:
@@ -119,9 +114,6 @@ class Ref(Record):
 
     def __hash__(self) -> int:
         return hash((self.kind, self.definition, self.withs))
-
-    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
-        return (Ref, (self.kind, self.definition, self.withs))
 
 
 class Scope(Record):
