@@ -49,7 +49,7 @@ def default_directory() -> str:
     return os.path.join(base, "nixlens")
 
 
-def _digest(data: bytes) -> Any:
+def _hasher(data: bytes) -> Any:
     """A hash object for keys: BLAKE2b, the interpreter's own (no OpenSSL to
     load) and three times as fast as its SHA-256 on the files keys cover."""
     if _blake2b is None:
@@ -75,7 +75,7 @@ def fingerprint(root: str = _EVALUATOR_DIR) -> bytes:
     """A hash of what compiled code depends on besides the file: the
     evaluator's own sources (under ``root``) and the Python version
     (bytecode format)."""
-    h = _digest(_runtime_tag())
+    h = _hasher(_runtime_tag())
     for path in _sources(root):
         h.update(os.path.relpath(path, root).encode())
         with open(path, "rb") as f:
@@ -90,7 +90,7 @@ def remembered_fingerprint(memo_dir: str, root: str = _EVALUATOR_DIR) -> bytes:
     more than most of a small evaluation.  An edited source has another size
     or mtime, and the hash is computed again; a missing or damaged memo is
     only recomputed."""
-    stamp = _digest(_runtime_tag())
+    stamp = _hasher(_runtime_tag())
     stamp.update(root.encode("utf-8", "surrogatepass"))
     try:
         for path in _sources(root):
@@ -102,7 +102,7 @@ def remembered_fingerprint(memo_dir: str, root: str = _EVALUATOR_DIR) -> bytes:
         return fingerprint(root)
     key = stamp.digest()
     # One memo per evaluator directory and Python, so edits replace it.
-    name = _digest(root.encode("utf-8", "surrogatepass") + _runtime_tag()).hexdigest()
+    name = _hasher(root.encode("utf-8", "surrogatepass") + _runtime_tag()).hexdigest()
     memo = os.path.join(memo_dir, "fingerprint-" + name[:32])
     try:
         with open(memo, "rb") as f:
@@ -156,7 +156,7 @@ class CodeCache:
         if self._fp is None:
             memo = self.fingerprint_memo
             self._fp = fingerprint() if memo is None else remembered_fingerprint(memo)
-        h = _digest(self._fp)
+        h = _hasher(self._fp)
         h.update(path.encode("utf-8", "surrogatepass"))
         h.update(b"\0")
         h.update(repr(parts).encode("utf-8", "surrogatepass"))

@@ -102,8 +102,9 @@ class Span:
 
 
 def fields(obj: Any) -> tuple[str, ...]:
-    """The field names of a syntax-tree object (node, ``Formal``, ``AttrDef``,
-    ``DynAttr``, ``ParseError``, ``ParseResult``), in constructor order."""
+    """The field names of a ``Record`` (a node, ``Formal``, ``AttrDef``,
+    ``ParseError``, a diagnostic, a scope's records) in constructor order:
+    the ``__slots__`` of its classes, base first."""
     names: list[str] = []
     for cls in reversed(type(obj).__mro__):
         names.extend(cls.__dict__.get("__slots__", ()))
