@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Any, NoReturn
 
 from .ansi import filter_ansi
+from .cli_args import LINTS, build_parser, parse_args
 from .codecache import CodeCache
 from .errors import NixError
 from .eval import Evaluator, ParseFailed, search_path_entries
@@ -17,68 +17,8 @@ from .report import format_error, format_warning
 from .values import Attrs, Lambda, Thunk
 from .vm import Budget
 
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="nixlens eval",
-        description="Evaluate a Nix file or expression and print the value "
-        "(output format of nix-instantiate --eval).",
-    )
-    p.add_argument("file", nargs="?", help="file to evaluate ('-' for stdin)")
-    p.add_argument("-E", "--expr", dest="expr", help="evaluate this expression instead")
-    p.add_argument("--strict", action="store_true", help="evaluate the result deeply")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--xml", action="store_true", help="print the result as XML")
-    p.add_argument("--no-location", action="store_true", help="(with --xml) omit positions")
-    p.add_argument("--parse", action="store_true", help="print the parsed expression")
-    p.add_argument("--eval", action="store_true", help="accepted for compatibility")
-    p.add_argument("--eval-only", action="store_true", help="accepted for compatibility")
-    p.add_argument("--read-write-mode", action="store_true", help="accepted; nothing is written")
-    p.add_argument("--show-trace", action="store_true", help="accepted; traces are always kept")
-    p.add_argument(
-        "-I",
-        dest="include",
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="add a search path entry (prefix=path or path)",
-    )
-    p.add_argument("--arg", nargs=2, action="append", default=[], metavar=("NAME", "EXPR"))
-    p.add_argument("--argstr", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
-    p.add_argument("-A", "--attr", dest="attr", action="append", default=[], metavar="ATTRPATH")
-    p.add_argument("--max-call-depth", type=int, default=None, help="Nix's max-call-depth")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after N VM steps")
-    p.add_argument("--timeout", type=float, default=None, help="stop after N seconds")
-    p.add_argument(
-        "--option",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="Nix options (max-call-depth is honoured, others ignored)",
-    )
-    p.add_argument(
-        "--extra-experimental-features",
-        default=None,
-        help="experimental features (parse-toml-timestamps, fetch-closure, flakes)",
-    )
-    p.add_argument(
-        "--abort-on-warn",
-        action="store_true",
-        default=None,
-        help="make builtins.warn fatal (Nix's abort-on-warn setting)",
-    )
-    p.add_argument("--store", default=None, help="ignored: nixlens never writes a store")
-    p.add_argument("--impure", action="store_true", help="accepted for compatibility")
-    p.add_argument("--no-show-trace", action="store_true", help="print no trace")
-    for lint in ("url-literals", "short-path-literals", "absolute-path-literals"):
-        p.add_argument(
-            f"--lint-{lint}",
-            choices=["ignore", "warn", "fatal"],
-            default=None,
-            help=f"Nix 2.36's {lint} lint",
-        )
-    return p
+# ``build_parser`` is this module's too (tests build options with it).
+__all__ = ["build_parser", "evaluate_cli", "main", "main_process", "parse_args"]
 
 
 def _select(ev: Evaluator, v: Any, path: str) -> Any:
@@ -155,7 +95,7 @@ class _FilteredStderr:
         return self.stream.write(filter_ansi(text, keep_colours=self.keep_colours))  # type: ignore[no-any-return]
 
 
-def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any, keep: list[Any] | None = None) -> int:
+def evaluate_cli(ns: Any, out: Any, err: Any, keep: list[Any] | None = None) -> int:
     """Run ``nixlens eval`` with parsed arguments; returns the exit status.
     The evaluator is appended to ``keep`` (to outlive the call, see
     ``main_process``)."""
@@ -168,7 +108,7 @@ def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any, keep: list[Any] | N
     budget.start()
     search = search_path_entries(list(ns.include))
     lints = {}
-    for lint in ("url-literals", "short-path-literals", "absolute-path-literals"):
+    for lint in LINTS:
         mode = getattr(ns, "lint_" + lint.replace("-", "_"))
         if mode in ("warn", "fatal"):
             lints[lint] = mode
@@ -200,9 +140,7 @@ def evaluate_cli(ns: argparse.Namespace, out: Any, err: Any, keep: list[Any] | N
         ev.save_code_cache()
 
 
-def _evaluate(
-    ev: Evaluator, ns: argparse.Namespace, out: Any, err: Any, keep: list[Any] | None
-) -> int:
+def _evaluate(ev: Evaluator, ns: Any, out: Any, err: Any, keep: list[Any] | None) -> int:
     printed = 0
 
     def flush_warnings() -> None:
@@ -306,7 +244,7 @@ def _byte_streams() -> None:
 def main(argv: list[str] | None = None) -> int:
     """``nixlens eval ARGS``; returns the exit status."""
     _byte_streams()
-    ns = build_parser().parse_args(argv)
+    ns = parse_args(sys.argv[1:] if argv is None else argv)
     return evaluate_cli(ns, sys.stdout, sys.stderr)
 
 
@@ -315,7 +253,7 @@ def main_process(argv: list[str]) -> NoReturn:
     values one by one (a large evaluation has millions; freeing them takes
     as long as a tenth of the evaluation, for a process about to end)."""
     _byte_streams()
-    ns = build_parser().parse_args(argv)
+    ns = parse_args(argv)
     keep: list[Any] = []
     try:
         rc = evaluate_cli(ns, sys.stdout, sys.stderr, keep)

@@ -8,9 +8,8 @@ silence codes by name.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 
-from .nodes import Span
+from .nodes import Span, ValueRecord
 
 
 class Severity(enum.IntEnum):
@@ -70,20 +69,42 @@ CODES: dict[str, str] = {
 }
 
 
-@dataclass(slots=True)
-class Note:
+class Note(ValueRecord):
+    __slots__ = ("message", "span")
+
     message: str
-    span: Span | None = None
+    span: Span | None
+
+    def __init__(self, message: str, span: Span | None = None) -> None:
+        self.message = message
+        self.span = span
 
 
-@dataclass(slots=True)
-class Diagnostic:
+class Diagnostic(ValueRecord):
+    __slots__ = ("code", "severity", "message", "span", "notes", "tags")
+
     code: str
     severity: Severity
     message: str
     span: Span | None
-    notes: list[Note] = field(default_factory=list)
-    tags: frozenset[Tag] = frozenset()
+    notes: list[Note]
+    tags: frozenset[Tag]
+
+    def __init__(
+        self,
+        code: str,
+        severity: Severity,
+        message: str,
+        span: Span | None,
+        notes: list[Note] | None = None,
+        tags: frozenset[Tag] = frozenset(),
+    ) -> None:
+        self.code = code
+        self.severity = severity
+        self.message = message
+        self.span = span
+        self.notes = [] if notes is None else notes
+        self.tags = tags
 
     def __str__(self) -> str:
         where = f"{self.span}: " if self.span is not None else ""

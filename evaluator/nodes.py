@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import bisect
 import os
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 
 class Source:
@@ -61,20 +60,40 @@ class Source:
         return line + 1, offset - starts[line] + 1
 
 
-@dataclass(slots=True, frozen=True)
 class Span:
-    """A byte range ``[start, end)`` in a source."""
+    """A byte range ``[start, end)`` in a source; equal by value and hashable
+    (spans key dictionaries), so never changed once made (``Final``: mypy
+    rejects an assignment; not checked at run time, where the code cache
+    makes tens of thousands of spans per process)."""
 
-    source: Source
-    start: int
-    end: int
+    __slots__ = ("source", "start", "end")
+
+    source: Final[Source]
+    start: Final[int]
+    end: Final[int]
+
+    def __init__(self, source: Source, start: int, end: int) -> None:
+        self.source = source
+        self.start = start
+        self.end = end
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Span:
+            return NotImplemented
+        o: Span = other  # type: ignore[assignment]
+        return self.source is o.source and self.start == o.start and self.end == o.end
+
+    def __hash__(self) -> int:
+        return hash((id(self.source), self.start, self.end))
+
+    def __repr__(self) -> str:
+        return f"Span(source={self.source!r}, start={self.start!r}, end={self.end!r})"
 
     def line_col(self) -> tuple[int, int]:
         return self.source.line_col(self.start)
 
     def __reduce__(self) -> tuple[Any, tuple[Source, int, int]]:
-        # Pickled by constructor (the code cache holds tens of thousands):
-        # the dataclass default restores slots through a slow generic path.
+        # Pickled by constructor (the code cache holds tens of thousands).
         return (Span, (self.source, self.start, self.end))
 
     def __str__(self) -> str:
@@ -82,69 +101,135 @@ class Span:
         return f"{self.source.name}:{line}:{col}"
 
 
+def fields(obj: Any) -> tuple[str, ...]:
+    """The field names of a ``Record`` (a node, ``Formal``, ``AttrDef``,
+    ``ParseError``, a diagnostic, a scope's records) in constructor order:
+    the ``__slots__`` of its classes, base first."""
+    names: list[str] = []
+    for cls in reversed(type(obj).__mro__):
+        names.extend(cls.__dict__.get("__slots__", ()))
+    return tuple(names)
+
+
+class Record:
+    """Base of plain classes with ``__slots__`` and a hand-written
+    ``__init__``, shown by their fields; equality is identity.  (Not
+    ``dataclasses``: importing it and building the evaluator's ~40 classes
+    with it was a fifth of a command-line evaluation's start-up.)"""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in fields(self))
+        return f"{type(self).__name__}({inner})"
+
+
 # --------------------------------------------------------------------------
 # Expressions.  Every node has ``span``; fields use plain Python containers.
 # --------------------------------------------------------------------------
 
 
-@dataclass(slots=True, eq=False)
-class Node:
+class Node(Record):
+    __slots__ = ("span",)
+
     span: Span
 
+    def __init__(self, span: Span) -> None:
+        self.span = span
 
-@dataclass(slots=True, eq=False)
+
 class Int(Node):
+    __slots__ = ("value",)
+
     value: int
 
+    def __init__(self, span: Span, value: int) -> None:
+        self.span = span
+        self.value = value
 
-@dataclass(slots=True, eq=False)
+
 class Float(Node):
+    __slots__ = ("value",)
+
     value: float
 
+    def __init__(self, span: Span, value: float) -> None:
+        self.span = span
+        self.value = value
 
-@dataclass(slots=True, eq=False)
+
 class Str(Node):
     """A string, plain or indented, after escape processing and indentation
     stripping.  ``parts`` alternates freely between literal ``str`` pieces and
     interpolated expression nodes.  An empty list is the empty string."""
 
+    __slots__ = ("parts", "segments")
+
     parts: list[str | Node]
     # The spans of the ``${…}`` around each interpolated part, in order
     # (Nix reports a failed coercion there: "while evaluating a path segment").
-    segments: list[Span] = field(default_factory=list)
+    segments: list[Span]
+
+    def __init__(
+        self, span: Span, parts: list[str | Node], segments: list[Span] | None = None
+    ) -> None:
+        self.span = span
+        self.parts = parts
+        self.segments = [] if segments is None else segments
 
 
-@dataclass(slots=True, eq=False)
 class Path(Node):
     """A path literal.  ``parts`` as for ``Str``; the first literal part is
     already absolute (relative paths resolved against the source directory,
     ``~`` expanded from HOME), as Nix does at parse time."""
 
+    __slots__ = ("parts",)
+
     parts: list[str | Node]
 
+    def __init__(self, span: Span, parts: list[str | Node]) -> None:
+        self.span = span
+        self.parts = parts
 
-@dataclass(slots=True, eq=False)
+
 class SearchPath(Node):
     """``<name/sub>``: sugar for ``__findFile __nixPath "name/sub"``."""
 
+    __slots__ = ("name",)
+
     name: str
 
+    def __init__(self, span: Span, name: str) -> None:
+        self.span = span
+        self.name = name
 
-@dataclass(slots=True, eq=False)
+
 class Uri(Node):
     """A URL literal such as ``http://example.org``; evaluates to a string."""
 
+    __slots__ = ("value",)
+
     value: str
 
+    def __init__(self, span: Span, value: str) -> None:
+        self.span = span
+        self.value = value
 
-@dataclass(slots=True, eq=False)
+
 class Var(Node):
+    __slots__ = ("name",)
+
     name: str
 
+    def __init__(self, span: Span, name: str) -> None:
+        self.span = span
+        self.name = name
 
-@dataclass(slots=True, eq=False)
+
 class CurPos(Node):
     """``__curPos``: the position of this expression as an attribute set."""
+
+    __slots__ = ()
 
 
 # An attribute name in a path: a static ``str`` or a dynamic expression
@@ -152,50 +237,104 @@ class CurPos(Node):
 AttrName = str | Node
 
 
-@dataclass(slots=True, eq=False)
 class Select(Node):
+    __slots__ = ("expr", "path", "default", "path_spans")
+
     expr: Node
     path: list[AttrName]
-    default: Node | None = None
+    default: Node | None
     # Spans of each path element, parallel to ``path``.
-    path_spans: list[Span] = field(default_factory=list)
+    path_spans: list[Span]
+
+    def __init__(
+        self,
+        span: Span,
+        expr: Node,
+        path: list[AttrName],
+        default: Node | None = None,
+        path_spans: list[Span] | None = None,
+    ) -> None:
+        self.span = span
+        self.expr = expr
+        self.path = path
+        self.default = default
+        self.path_spans = [] if path_spans is None else path_spans
 
 
-@dataclass(slots=True, eq=False)
 class HasAttr(Node):
+    __slots__ = ("expr", "path", "path_spans")
+
     expr: Node
     path: list[AttrName]
-    path_spans: list[Span] = field(default_factory=list)
+    path_spans: list[Span]
+
+    def __init__(
+        self, span: Span, expr: Node, path: list[AttrName], path_spans: list[Span] | None = None
+    ) -> None:
+        self.span = span
+        self.expr = expr
+        self.path = path
+        self.path_spans = [] if path_spans is None else path_spans
 
 
-@dataclass(slots=True, eq=False)
 class Apply(Node):
+    __slots__ = ("fn", "arg")
+
     fn: Node
     arg: Node
 
+    def __init__(self, span: Span, fn: Node, arg: Node) -> None:
+        self.span = span
+        self.fn = fn
+        self.arg = arg
 
-@dataclass(slots=True, eq=False)
-class Formal:
+
+class Formal(Record):
+    __slots__ = ("name", "default", "span")
+
     name: str
     default: Node | None
     span: Span
 
+    def __init__(self, name: str, default: Node | None, span: Span) -> None:
+        self.name = name
+        self.default = default
+        self.span = span
 
-@dataclass(slots=True, eq=False)
+
 class Lambda(Node):
     """``arg: body``, ``{ formals }: body`` or ``arg@{ formals }: body``."""
+
+    __slots__ = ("arg", "formals", "ellipsis", "body", "arg_span", "name")
 
     arg: str | None
     formals: list[Formal] | None  # None for a plain ``x: body``
     ellipsis: bool
     body: Node
-    arg_span: Span | None = None
+    arg_span: Span | None
     # Name given by the binding this lambda is the value of, for traces.
-    name: str | None = None
+    name: str | None
+
+    def __init__(
+        self,
+        span: Span,
+        arg: str | None,
+        formals: list[Formal] | None,
+        ellipsis: bool,
+        body: Node,
+        arg_span: Span | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.span = span
+        self.arg = arg
+        self.formals = formals
+        self.ellipsis = ellipsis
+        self.body = body
+        self.arg_span = arg_span
+        self.name = name
 
 
-@dataclass(slots=True, eq=False)
-class AttrDef:
+class AttrDef(Record):
     """One attribute of an ``Attrs`` or binding of a ``Let``.
 
     kind:
@@ -207,112 +346,235 @@ class AttrDef:
         ``inherit_from[from_index].name``, with ``e`` evaluated once)
     """
 
+    __slots__ = ("value", "span", "kind", "from_index")
+
     value: Node
     span: Span  # span of the attribute name
-    kind: str = "plain"
-    from_index: int = -1
+    kind: str
+    from_index: int
+
+    def __init__(self, value: Node, span: Span, kind: str = "plain", from_index: int = -1) -> None:
+        self.value = value
+        self.span = span
+        self.kind = kind
+        self.from_index = from_index
 
 
-@dataclass(slots=True, eq=False)
-class DynAttr:
+class DynAttr(Record):
     """``${key} = value;`` with a key only known at run time."""
+
+    __slots__ = ("key", "value", "span")
 
     key: Node
     value: Node
     span: Span
 
+    def __init__(self, key: Node, value: Node, span: Span) -> None:
+        self.key = key
+        self.value = value
+        self.span = span
 
-@dataclass(slots=True, eq=False)
+
 class Attrs(Node):
+    __slots__ = ("rec", "attrs", "dynamic", "inherit_from")
+
     rec: bool
     attrs: dict[str, AttrDef]
-    dynamic: list[DynAttr] = field(default_factory=list)
-    inherit_from: list[Node] = field(default_factory=list)
+    dynamic: list[DynAttr]
+    inherit_from: list[Node]
+
+    def __init__(
+        self,
+        span: Span,
+        rec: bool,
+        attrs: dict[str, AttrDef],
+        dynamic: list[DynAttr] | None = None,
+        inherit_from: list[Node] | None = None,
+    ) -> None:
+        self.span = span
+        self.rec = rec
+        self.attrs = attrs
+        self.dynamic = [] if dynamic is None else dynamic
+        self.inherit_from = [] if inherit_from is None else inherit_from
 
 
-@dataclass(slots=True, eq=False)
 class Let(Node):
+    __slots__ = ("attrs", "body", "inherit_from")
+
     attrs: dict[str, AttrDef]
     body: Node
-    inherit_from: list[Node] = field(default_factory=list)
+    inherit_from: list[Node]
+
+    def __init__(
+        self,
+        span: Span,
+        attrs: dict[str, AttrDef],
+        body: Node,
+        inherit_from: list[Node] | None = None,
+    ) -> None:
+        self.span = span
+        self.attrs = attrs
+        self.body = body
+        self.inherit_from = [] if inherit_from is None else inherit_from
 
 
-@dataclass(slots=True, eq=False)
 class LegacyLet(Node):
     """``let { a = 1; body = a; }``: ``(rec { ... }).body``; deprecated."""
 
+    __slots__ = ("attrs",)
+
     attrs: Attrs
 
+    def __init__(self, span: Span, attrs: Attrs) -> None:
+        self.span = span
+        self.attrs = attrs
 
-@dataclass(slots=True, eq=False)
+
 class With(Node):
+    __slots__ = ("env", "body")
+
     env: Node
     body: Node
 
+    def __init__(self, span: Span, env: Node, body: Node) -> None:
+        self.span = span
+        self.env = env
+        self.body = body
 
-@dataclass(slots=True, eq=False)
+
 class If(Node):
+    __slots__ = ("cond", "then", "else_")
+
     cond: Node
     then: Node
     else_: Node
 
+    def __init__(self, span: Span, cond: Node, then: Node, else_: Node) -> None:
+        self.span = span
+        self.cond = cond
+        self.then = then
+        self.else_ = else_
 
-@dataclass(slots=True, eq=False)
+
 class Assert(Node):
+    __slots__ = ("cond", "body")
+
     cond: Node
     body: Node
 
+    def __init__(self, span: Span, cond: Node, body: Node) -> None:
+        self.span = span
+        self.cond = cond
+        self.body = body
 
-@dataclass(slots=True, eq=False)
+
 class List(Node):
+    __slots__ = ("items",)
+
     items: list[Node]
 
+    def __init__(self, span: Span, items: list[Node]) -> None:
+        self.span = span
+        self.items = items
 
-@dataclass(slots=True, eq=False)
+
 class BinOp(Node):
     """Binary operators: ``+ - * / ++ // == != < <= > >= && || ->``.
 
     ``op_span`` is the span of the operator token (used in error messages)."""
 
+    __slots__ = ("op", "left", "right", "op_span")
+
     op: str
     left: Node
     right: Node
-    op_span: Span | None = None
+    op_span: Span | None
+
+    def __init__(
+        self, span: Span, op: str, left: Node, right: Node, op_span: Span | None = None
+    ) -> None:
+        self.span = span
+        self.op = op
+        self.left = left
+        self.right = right
+        self.op_span = op_span
 
 
-@dataclass(slots=True, eq=False)
 class Not(Node):
+    __slots__ = ("expr",)
+
     expr: Node
 
+    def __init__(self, span: Span, expr: Node) -> None:
+        self.span = span
+        self.expr = expr
 
-@dataclass(slots=True, eq=False)
+
 class Neg(Node):
     """Unary minus: ``-e`` is ``__sub 0 e`` in Nix."""
 
+    __slots__ = ("expr",)
+
     expr: Node
 
+    def __init__(self, span: Span, expr: Node) -> None:
+        self.span = span
+        self.expr = expr
 
-@dataclass(slots=True)
-class ParseError:
+
+class ValueRecord(Record):
+    """A ``Record`` equal to another of its class with equal fields (and so
+    not hashable)."""
+
+    __slots__ = ()
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in fields(self))
+
+
+class ParseError(ValueRecord):
     """A syntax error: message and span.  Parsing collects all of them."""
+
+    __slots__ = ("message", "span", "code")
 
     message: str
     span: Span
     # A stable diagnostic code (see evaluator.diagnostics.CODES).
-    code: str = "syntax_error"
+    code: str
+
+    def __init__(self, message: str, span: Span, code: str = "syntax_error") -> None:
+        self.message = message
+        self.span = span
+        self.code = code
 
     def __str__(self) -> str:
         return f"{self.message} at {self.span}"
 
 
-@dataclass(slots=True)
-class ParseResult:
+class ParseResult(ValueRecord):
+    __slots__ = ("source", "root", "errors", "partial")
+
     source: Source
     root: Node | None  # None when there were errors
     errors: list[ParseError]
     # With errors: the tree lowered anyway, each unparsable part replaced by a
     # placeholder ``Var`` named "" (for static analysis of broken buffers only).
-    partial: Node | None = None
+    partial: Node | None
+
+    def __init__(
+        self,
+        source: Source,
+        root: Node | None,
+        errors: list[ParseError],
+        partial: Node | None = None,
+    ) -> None:
+        self.source = source
+        self.root = root
+        self.errors = errors
+        self.partial = partial
 
 
 def _moved(span: Span, delta: int) -> Span:

@@ -25,12 +25,11 @@ stack.  Maps are keyed on node objects (nodes hash by identity).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import cast
+from typing import Final, cast
 
 from . import nodes as N
 from .builtins.table import global_names
-from .nodes import Span
+from .nodes import Record, Span
 from .walk import children as walk_children
 
 #: Names of Nix's global base environment (what a bare variable can refer
@@ -39,8 +38,7 @@ from .walk import children as walk_children
 GLOBAL_NAMES: frozenset[str] = global_names()
 
 
-@dataclass(slots=True, eq=False)
-class Definition:
+class Definition(Record):
     """A name bound by a let, a ``rec`` set, a lambda argument or a formal.
 
     kind: ``"let"``, ``"rec"`` (also ``let { … }``), ``"arg"``, ``"formal"``.
@@ -48,13 +46,33 @@ class Definition:
     for let/rec bindings, ``None`` for arguments.
     """
 
+    __slots__ = ("name", "kind", "span", "owner", "via", "attr", "uses")
+
     name: str
     kind: str
     span: Span
     owner: N.Node  # the Let, Attrs or Lambda that binds it
-    via: str | None = None
-    attr: N.AttrDef | N.Formal | None = None
-    uses: list[N.Var | N.SearchPath] = field(default_factory=list)  # `<p>` uses __findFile
+    via: str | None
+    attr: N.AttrDef | N.Formal | None
+    uses: list[N.Var | N.SearchPath]  # `<p>` uses __findFile
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,
+        span: Span,
+        owner: N.Node,
+        via: str | None = None,
+        attr: N.AttrDef | N.Formal | None = None,
+        uses: list[N.Var | N.SearchPath] | None = None,
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.span = span
+        self.owner = owner
+        self.via = via
+        self.attr = attr
+        self.uses = [] if uses is None else uses
 
     @property
     def value(self) -> N.Node | None:
@@ -67,45 +85,97 @@ class Definition:
         return None
 
 
-@dataclass(slots=True, frozen=True)
-class Ref:
-    """What one variable occurrence refers to.
+class Ref(Record):
+    """What one variable occurrence refers to: equal by value and hashable,
+    so never changed once made (``Final``, checked by mypy).
 
     kind: ``"definition"``, ``"builtin"``, ``"with"`` (looked up at run time in
     ``withs``, innermost first) or ``"undefined"``.
     """
 
-    kind: str
-    definition: Definition | None = None
-    withs: tuple[N.With, ...] = ()
+    __slots__ = ("kind", "definition", "withs")
+
+    kind: Final[str]
+    definition: Final[Definition | None]
+    withs: Final[tuple[N.With, ...]]
+
+    def __init__(
+        self, kind: str, definition: Definition | None = None, withs: tuple[N.With, ...] = ()
+    ) -> None:
+        self.kind = kind
+        self.definition = definition
+        self.withs = withs
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Ref:
+            return NotImplemented
+        o: Ref = other  # type: ignore[assignment]
+        return (self.kind, self.definition, self.withs) == (o.kind, o.definition, o.withs)
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.definition, self.withs))
 
 
-@dataclass(slots=True, eq=False)
-class Scope:
+class Scope(Record):
     """A region of source where some names are visible.
 
     kind: ``"let"``, ``"rec"``, ``"lambda"`` or ``"with"`` (``names`` empty,
     ``with_node`` set: its attributes are visible dynamically).
     """
 
+    __slots__ = ("kind", "span", "owner", "names", "with_node")
+
     kind: str
     span: Span
     owner: N.Node
-    names: dict[str, Definition] = field(default_factory=dict)
-    with_node: N.With | None = None
+    names: dict[str, Definition]
+    with_node: N.With | None
+
+    def __init__(
+        self,
+        kind: str,
+        span: Span,
+        owner: N.Node,
+        names: dict[str, Definition] | None = None,
+        with_node: N.With | None = None,
+    ) -> None:
+        self.kind = kind
+        self.span = span
+        self.owner = owner
+        self.names = {} if names is None else names
+        self.with_node = with_node
 
 
-@dataclass(slots=True, eq=False)
-class Resolution:
-    refs: dict[N.Var, Ref] = field(default_factory=dict)
+class Resolution(Record):
+    """Every variable's ``Ref``, every definition and scope of one tree."""
+
+    __slots__ = ("refs", "implicit", "definitions", "scopes", "with_used", "by_binder")
+
+    refs: dict[N.Var, Ref]
     # ``<p>`` -> [ref of __findFile, ref of __nixPath].
-    implicit: dict[N.SearchPath, list[Ref]] = field(default_factory=dict)
-    definitions: list[Definition] = field(default_factory=list)
-    scopes: list[Scope] = field(default_factory=list)
+    implicit: dict[N.SearchPath, list[Ref]]
+    definitions: list[Definition]
+    scopes: list[Scope]
     # Every With node -> whether some variable was looked up through it.
-    with_used: dict[N.With, bool] = field(default_factory=dict)
+    with_used: dict[N.With, bool]
     # Definitions by the AttrDef / Formal / Lambda that introduced them.
-    by_binder: dict[object, Definition] = field(default_factory=dict)
+    by_binder: dict[object, Definition]
+
+    def __init__(
+        self,
+        refs: dict[N.Var, Ref] | None = None,
+        implicit: dict[N.SearchPath, list[Ref]] | None = None,
+        definitions: list[Definition] | None = None,
+        scopes: list[Scope] | None = None,
+        with_used: dict[N.With, bool] | None = None,
+        by_binder: dict[object, Definition] | None = None,
+    ) -> None:
+        self.refs = {} if refs is None else refs
+        self.implicit = {} if implicit is None else implicit
+        self.definitions = [] if definitions is None else definitions
+        self.scopes = [] if scopes is None else scopes
+        self.with_used = {} if with_used is None else with_used
+        self.by_binder = {} if by_binder is None else by_binder
 
 
 # Work-stack items: ("visit", Node) | ("enter"/"exit", Scope) | ("with+"/"with-", With)

@@ -13,31 +13,40 @@ passed on unchanged, so a real store on the machine still reads as before.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from .errors import NixError
 
 
-@dataclass(frozen=True)
 class _Text:
     """A store object that is one regular file with these bytes."""
 
-    data: bytes
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
 
-@dataclass(frozen=True)
 class _Copy:
     """A store object copied from ``source`` on the host; with ``keep``, only
     the entries the path filter accepted (host path -> accepted)."""
 
-    source: str
-    keep: dict[str, bool] | None
-    # Instead of ``keep``: the filter itself, asked with (host path, kind).
-    accept: Callable[[str, str], bool] | None = None
-    # The copy of a workspace folder: what is read below it is the user's
-    # files (``StoreView.host_path``).
-    workspace: bool = False
+    __slots__ = ("source", "keep", "accept", "workspace")
+
+    def __init__(
+        self,
+        source: str,
+        keep: dict[str, bool] | None,
+        accept: Callable[[str, str], bool] | None = None,
+        workspace: bool = False,
+    ) -> None:
+        self.source = source
+        self.keep = keep
+        # Instead of ``keep``: the filter itself, asked with (host path, kind).
+        self.accept = accept
+        # The copy of a workspace folder: what is read below it is the user's
+        # files (``StoreView.host_path``).
+        self.workspace = workspace
 
 
 class StoreView:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 
 USAGE = """usage: nixlens COMMAND [ARGS]
@@ -23,6 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     cmd, rest = args[0], args[1:]
     if cmd == "eval":
         if argv is None:  # the whole process: see ``main_process``
+            # Collect as seldom as the evaluator's loop does (``vm.Machine.run``)
+            # from the start: importing the evaluator and loading lib's code
+            # make objects by the hundred thousand, none of them garbage.
+            gc.set_threshold(200_000, 20, 100)
             from evaluator.cli import main_process
 
             main_process(rest)

@@ -13,7 +13,6 @@ exercise the reuse as much as a large one does.
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import os
 import random
@@ -113,7 +112,7 @@ def dump(node: Any) -> list[Any]:
             stack.extend(reversed(list(x.values())))
         else:
             out.append(type(x).__name__)
-            stack.extend(getattr(x, f.name) for f in reversed(dataclasses.fields(x)))
+            stack.extend(getattr(x, f) for f in reversed(N.fields(x)))
     return out
 
 
