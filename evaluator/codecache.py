@@ -32,7 +32,7 @@ from typing import Any
 
 from . import hashing
 
-_MAGIC = b"NIXLENS-CODE-1\n"
+_MAGIC = b"NIXLENS-CODE-2\n"
 _EVALUATOR_DIR = os.path.dirname(os.path.abspath(__file__))
 
 

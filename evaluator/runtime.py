@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import AssertionFailed, EvalLimit, NixError
 from .values import (
+    FUNCTION_TYPES,  # noqa: F401 - for generated code (NAMESPACE)
     INT_MAX,
     INT_MIN,
     Attrs,
@@ -28,7 +29,7 @@ from .values import (
     context_of,
     show_type,
 )
-from .vm import CONTEXT, call_error, call_prim, force_in  # noqa: F401 - for generated code (NAMESPACE)
+from .vm import CONTEXT, call_error, force_in, prim_now  # noqa: F401 - for generated code (NAMESPACE)
 
 GeneratorType = types.GeneratorType
 
@@ -974,7 +975,8 @@ _GENERATED_CODE_USES = (
     "GeneratorType",
     "call_error",
     "force_in",
-    "call_prim",
+    "prim_now",
+    "FUNCTION_TYPES",
     "select_error",
     "PrimOp",
     "PrimOpApp",
