@@ -653,7 +653,9 @@ class Compiler:
         inner = Scope(scope, names, node)
         ev = lf.env_var()
         lf.local[id(inner)] = ev
-        lf.emit("if a.__class__ is Thunk: a = a.v if a.c is None else (yield a)")
+        lf.emit(
+            "if a.__class__ is Thunk: a = a.v if a.c is None else (yield from force_in(a, d, INLINE_CALLS))"
+        )
         lf.has_yield = True
         lf.emit(f"if a.__class__ is not Attrs: raise_formals_type(a, {self.lambda_const(node)})")
         size = n + (1 if node.arg else 0)
@@ -834,7 +836,7 @@ class Compiler:
                 f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d, INLINE_CALLS))"
             )
         else:
-            fn.emit(f"{t} = yield from select_or({v}, ({', '.join(keys)},))")
+            fn.emit(f"{t} = yield from select_or({v}, ({', '.join(keys)},), d, INLINE_CALLS)")
         fn.has_yield = True
         r = fn.tmp()
         fn.emit(f"if {t} is MISSING:")

@@ -735,9 +735,25 @@ def force_at(v: Any, d: int) -> Any:
     """Generator: ``v`` forced by a builtin running ``d`` calls deep (see
     ``call_in``): its thunk's code run here while ``d`` allows."""
     if v.__class__ is Thunk:
-        if v.c is None:
+        c = v.c
+        if c is None:
             return v.v
         if d < INLINE_DEPTH:
+            if c.__class__ is FunctionType and c.__defaults__ is not None:
+                # Generated code: run here as ``force_in`` runs it, without
+                # its generator in between.
+                v.c = BLACKHOLE
+                v.v = c
+                try:
+                    r = c(v.e, d + 1)
+                    if r.__class__ is GeneratorType:
+                        r = yield from r
+                except NixError as err:
+                    raise Machine._unwind_one(err, v) from None
+                v.c = None
+                v.e = None
+                v.v = r
+                return r
             return (yield from force_in(v, d, INLINE_DEPTH))
         return (yield v)
     return v
