@@ -262,19 +262,21 @@ def _frame_span(info: Any) -> Any:
 
 # The young-generation threshold of a process that runs one evaluation and
 # exits (``one_shot_gc``).
-ONE_SHOT_GC_THRESHOLD = 2_000_000
+ONE_SHOT_GC_THRESHOLD = 3_000_000
 
 
 def one_shot_gc() -> None:
     """Set the cyclic GC for a process that runs one evaluation and exits
-    (``nixlens eval``).  Each object that lives until a young-generation
-    collection is scanned once, about a microsecond apiece for evaluation
-    data: at ``Machine.run``'s threshold of 200,000 that was a third of
-    ``lib.evalModules`` over 600 modules (1.1 s of 3 s) and a fifth of a
-    3,000-package set.  At 2,000,000 such evaluations run without a
-    collection, and a long loop's cyclic garbage is still collected (every
-    2,000,000 objects; a long-lived process, whose values stay, keeps
-    ``Machine.run``'s threshold and its own collections)."""
+    (``nixlens eval``).  Each object still alive at a young-generation
+    collection is scanned once, about half a microsecond of CPU time apiece
+    for evaluation data: at ``Machine.run``'s threshold of 200,000 that was
+    a sixth of the option list of 600 modules (1.0 s: the threshold makes
+    no difference while a collection happens at all) and of
+    ``lib.evalModules`` over them (0.5 s).  At 3,000,000 such evaluations
+    (up to 2 million objects alive) run without a collection, for 4-30 MB
+    more at their peak, and a long loop's cyclic garbage is still collected,
+    every 3,000,000 objects.  A long-lived process, whose values stay,
+    keeps ``Machine.run``'s threshold and runs its own collections."""
     old = gc.get_threshold()
     gc.set_threshold(max(old[0], ONE_SHOT_GC_THRESHOLD), max(old[1], 20), max(old[2], 100))
 
