@@ -15,7 +15,7 @@ from .literals import split_attr_path
 from .printer import show_value
 from .report import format_error, format_warning
 from .values import Attrs, Lambda, Thunk
-from .vm import Budget
+from .vm import Budget, one_shot_gc
 
 # ``build_parser`` is this module's too (tests build options with it).
 __all__ = ["build_parser", "evaluate_cli", "main", "main_process", "parse_args"]
@@ -253,6 +253,7 @@ def main_process(argv: list[str]) -> NoReturn:
     values one by one (a large evaluation has millions; freeing them takes
     as long as a tenth of the evaluation, for a process about to end)."""
     _byte_streams()
+    one_shot_gc()
     ns = parse_args(argv)
     keep: list[Any] = []
     try:

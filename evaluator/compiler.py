@@ -654,7 +654,9 @@ class Compiler:
         inner = Scope(scope, names, node)
         ev = lf.env_var()
         lf.local[id(inner)] = ev
-        lf.emit("if a.__class__ is Thunk: a = a.v if a.c is None else (yield a)")
+        lf.emit(
+            "if a.__class__ is Thunk: a = a.v if a.c is None else (yield from force_in(a, d, INLINE_CALLS))"
+        )
         lf.has_yield = True
         lf.emit(f"if a.__class__ is not Attrs: raise_formals_type(a, {self.lambda_const(node)})")
         size = n + (1 if node.arg else 0)
@@ -699,20 +701,20 @@ class Compiler:
                 a = at
             t = fn.tmp()
             span = self.const(app.span)
-            # A Nix function's code runs here, its generator (if any) with
-            # ``yield from``, up to ``INLINE_CALLS`` calls deep (see
-            # ``vm.Machine.inline_calls``): the driver runs the next call as
-            # a frame of its own (``d`` counts: the host stack stays bounded).
-            fn.emit(f"if {f}.__class__ is Lambda and d < INLINE_CALLS:")
+            # A Nix function's code, or a builtin's (``vm.prim_now``: a
+            # partial application or a plain builtin's value, else its
+            # generator), runs here, a generator with ``yield from``, up to
+            # ``INLINE_CALLS`` calls deep (see ``vm.Machine.inline_calls``):
+            # the driver runs the next call as a frame of its own (``d``
+            # counts: the host stack stays bounded).  ``call_error`` traces
+            # an error leaving it as the driver traces a call frame.
+            fn.emit(f"if d < INLINE_CALLS and {f}.__class__ in FUNCTION_TYPES:")
             fn.emit(
-                f"    try: {t} = {f}.code({f}.env, {a}, d + 1); "
+                f"    try: {t} = {f}.code({f}.env, {a}, d + 1) if {f}.__class__ is Lambda "
+                f"else prim_now({f}, {a}, {span}, d); "
                 f"{t} = (yield from {t}) if {t}.__class__ is GeneratorType else {t}"
             )
             fn.emit(f"    except NixError as x: raise call_error(x, {f}, {a}, {span})")
-            fn.emit(
-                f"elif ({f}.__class__ is PrimOp or {f}.__class__ is PrimOpApp) and d < INLINE_CALLS: "
-                f"{t} = yield from call_prim({f}, {a}, {span}, d)"
-            )
             fn.emit(f"else: {t} = yield ({f}, {a}, {span})")
             fn.has_yield = True
             f = t
@@ -844,7 +846,7 @@ class Compiler:
                     f"if {t}.__class__ is Thunk: {t} = {t}.v if {t}.c is None else (yield from force_in({t}, d, INLINE_CALLS))"
                 )
             else:
-                fn.emit(f"{t} = yield from select_or({v}, ({', '.join(keys)},))")
+                fn.emit(f"{t} = yield from select_or({v}, ({', '.join(keys)},), d, INLINE_CALLS)")
             fn.has_yield = True
             r = fn.tmp()
             fn.emit(f"if {t} is MISSING:")

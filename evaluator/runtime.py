@@ -17,6 +17,7 @@ from typing import Any
 
 from .errors import AssertionFailed, EvalLimit, NixError
 from .values import (
+    FUNCTION_TYPES,  # noqa: F401 - for generated code (NAMESPACE)
     INT_MAX,
     INT_MIN,
     Attrs,
@@ -29,7 +30,7 @@ from .values import (
     context_of,
     show_type,
 )
-from .vm import CONTEXT, call_error, call_prim, force_in  # noqa: F401 - for generated code (NAMESPACE)
+from .vm import CONTEXT, INLINE_DEPTH, call_error, force_in, prim_now  # noqa: F401 - for generated code (NAMESPACE)
 
 GeneratorType = types.GeneratorType
 
@@ -546,8 +547,9 @@ def has_attr_path(v: Any, keys: tuple[str, ...]) -> Any:
     return True
 
 
-def select_or(v: Any, keys: tuple[str, ...]) -> Any:
-    """Generator: ``v.a.b`` or MISSING when any step fails (for ``or``)."""
+def select_or(v: Any, keys: tuple[str, ...], d: int = INLINE_DEPTH, calls: int = 0) -> Any:
+    """Generator: ``v.a.b`` or MISSING when any step fails (for ``or``), for
+    generated code running ``d`` calls deep (``force_in``)."""
     for k in keys:
         if v.__class__ is not Attrs:
             return MISSING
@@ -555,7 +557,12 @@ def select_or(v: Any, keys: tuple[str, ...]) -> Any:
         if v is MISSING:
             return MISSING
         if v.__class__ is Thunk:
-            v = v.v if v.c is None else (yield v)
+            if v.c is None:
+                v = v.v
+            elif d < INLINE_DEPTH:
+                v = yield from force_in(v, d, calls)
+            else:
+                v = yield v
     return v
 
 
@@ -1011,7 +1018,8 @@ _GENERATED_CODE_USES = (
     "GeneratorType",
     "call_error",
     "force_in",
-    "call_prim",
+    "prim_now",
+    "FUNCTION_TYPES",
     "select_trace",
     "PrimOp",
     "PrimOpApp",

@@ -155,7 +155,7 @@ class PrimOp:
         self.plain = plain
         # False: errors passing through a call get no "while calling" line.
         self.trace = trace
-        # Whether generated code may run it itself (``vm.call_prim``): not
+        # Whether generated code may run it itself (``vm.prim_now``): not
         # when it asks the driver for the span of its call (``CALL_SPAN``),
         # which only the driver's own call frames answer.
         code = getattr(fn, "__code__", None)

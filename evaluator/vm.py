@@ -31,7 +31,7 @@ thunk of ``apply_code`` (``f x`` made lazily by ``map``, ``genList``) whose
 bookkeeping is then ``(f, arg, span, thunk)``.
 
 Generated code does not yield every call and force: it runs the code of a
-Nix function it calls, of a builtin (``call_prim``) and of a thunk it forces
+Nix function it calls, of a builtin (``prim_now``) and of a thunk it forces
 (``force_in``) itself, a generator with ``yield from``, up to
 ``INLINE_DEPTH`` levels deep (``d``, passed down); the next level is yielded
 here and starts a frame of its own at ``d = 0``, so the host stack stays
@@ -255,6 +255,27 @@ def _frame_span(info: Any) -> Any:
     if cls is Frame:
         return info.span
     return None
+
+
+# The young-generation threshold of a process that runs one evaluation and
+# exits (``one_shot_gc``).
+ONE_SHOT_GC_THRESHOLD = 3_000_000
+
+
+def one_shot_gc() -> None:
+    """Set the cyclic GC for a process that runs one evaluation and exits
+    (``nixlens eval``).  Each object still alive at a young-generation
+    collection is scanned once, about half a microsecond of CPU time apiece
+    for evaluation data: at ``Machine.run``'s threshold of 200,000 that was
+    a sixth of the option list of 600 modules (1.0 s: the threshold makes
+    no difference while a collection happens at all) and of
+    ``lib.evalModules`` over them (0.5 s).  At 3,000,000 such evaluations
+    (up to 2 million objects alive) run without a collection, for 4-30 MB
+    more at their peak, and a long loop's cyclic garbage is still collected,
+    every 3,000,000 objects.  A long-lived process, whose values stay,
+    keeps ``Machine.run``'s threshold and runs its own collections."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], ONE_SHOT_GC_THRESHOLD), max(old[1], 20), max(old[2], 100))
 
 
 class Machine:
@@ -677,13 +698,16 @@ def force_in(t: Thunk, d: int, calls: int) -> Any:
     return r
 
 
-def call_prim(f: Any, arg: Any, span: Any, d: int) -> Any:
-    """Generator: the call ``f arg`` of a builtin (``PrimOp``, ``PrimOpApp``)
-    that generated code (``compiler.Compiler.c_Apply``) or a builtin
-    (``call_in``) makes ``d`` calls deep (less than ``INLINE_DEPTH``): a
-    partial application is made here, a complete one run here as the driver
-    would run it (traced as its call frame), unless the builtin asks for its
-    call's span (``PrimOp.inline``)."""
+def prim_now(f: Any, arg: Any, span: Any, d: int) -> Any:
+    """The call ``f arg`` of a builtin (``PrimOp``, ``PrimOpApp``) that
+    generated code (``compiler.Compiler.c_Apply``) or a builtin (``call_in``)
+    makes ``d`` calls deep (less than ``INLINE_DEPTH``), started: a partial
+    application, or a plain builtin's value, is returned as it is, no
+    generator made for it; else the builtin's generator, which the caller
+    runs with ``yield from`` (as the driver would run it), or, when the
+    builtin asks for its call's span (``PrimOp.inline``), a generator that
+    leaves the call to the driver.  An error leaving it goes through
+    ``call_error``."""
     if f.__class__ is PrimOpApp:
         prim = f.prim
         args = f.args + (arg,)
@@ -693,19 +717,15 @@ def call_prim(f: Any, arg: Any, span: Any, d: int) -> Any:
     if len(args) < prim.arity:
         return PrimOpApp(prim, args)
     if not prim.inline:
-        return (yield (f, arg, span))
-    try:
-        r = prim.fn(*args, d + 1, span) if prim.at_depth else prim.fn(*args)
-        if r.__class__ is GeneratorType:
-            r = yield from r
-    except NixError as err:
-        if prim.plain:  # no frame of its own in the driver either
-            if err.span is None:
-                err.span = span
-                err.span_inferred = True
-            raise
-        raise Machine._unwind_one(err, (f, arg, span)) from None
-    return r
+        return _driver_call(f, arg, span)
+    if prim.at_depth:
+        return prim.fn(*args, d + 1, span)
+    return prim.fn(*args)
+
+
+def _driver_call(f: Any, arg: Any, span: Any) -> Any:
+    # The call as a frame of the driver (which traces an error leaving it).
+    return (yield (f, arg, span))
 
 
 def call_in(f: Any, arg: Any, span: Any, d: int) -> Any:
@@ -715,16 +735,14 @@ def call_in(f: Any, arg: Any, span: Any, d: int) -> Any:
     while every call must be seen there gets ``d = INLINE_DEPTH``)."""
     if d < INLINE_DEPTH:
         fc = f.__class__
-        if fc is Lambda:
+        if fc is Lambda or fc is PrimOp or fc is PrimOpApp:
             try:
-                r = f.code(f.env, arg, d + 1)
+                r = f.code(f.env, arg, d + 1) if fc is Lambda else prim_now(f, arg, span, d)
                 if r.__class__ is GeneratorType:
                     r = yield from r
             except NixError as err:
-                raise Machine._unwind_one(err, (f, arg, span)) from None
+                raise call_error(err, f, arg, span) from None
             return r
-        if fc is PrimOp or fc is PrimOpApp:
-            return (yield from call_prim(f, arg, span, d))
     return (yield (f, arg, span))
 
 
@@ -741,17 +759,45 @@ def force_at(v: Any, d: int) -> Any:
     """Generator: ``v`` forced by a builtin running ``d`` calls deep (see
     ``call_in``): its thunk's code run here while ``d`` allows."""
     if v.__class__ is Thunk:
-        if v.c is None:
+        c = v.c
+        if c is None:
             return v.v
         if d < INLINE_DEPTH:
+            if c.__class__ is FunctionType and c.__defaults__ is not None:
+                # Generated code: run here as ``force_in`` runs it, without
+                # its generator in between.
+                v.c = BLACKHOLE
+                v.v = c
+                try:
+                    r = c(v.e, d + 1)
+                    if r.__class__ is GeneratorType:
+                        r = yield from r
+                except NixError as err:
+                    raise Machine._unwind_one(err, v) from None
+                v.c = None
+                v.e = None
+                v.v = r
+                return r
             return (yield from force_in(v, d, INLINE_DEPTH))
         return (yield v)
     return v
 
 
 def call_error(err: NixError, f: Any, arg: Any, span: Any) -> NixError:
-    """``err`` leaving the call ``f arg`` that generated code made itself
-    (``compiler.Compiler.c_Apply``): traced as the driver traces a call frame."""
+    """``err`` leaving the call ``f arg`` that generated code
+    (``compiler.Compiler.c_Apply``) or a builtin (``call_in``) made itself:
+    traced as the driver traces a call frame.  A plain builtin has no frame
+    there (its error only gets the call's span), and a builtin's call left
+    to the driver (``prim_now``) was traced by its frame."""
+    if f.__class__ is not Lambda:
+        prim = f.prim if f.__class__ is PrimOpApp else f
+        if not prim.inline:
+            return err
+        if prim.plain:
+            if err.span is None:
+                err.span = span
+                err.span_inferred = True
+            return err
     return Machine._unwind_one(err, (f, arg, span))
 
 

@@ -61,6 +61,20 @@ def _trace(src: str, budget: Budget | None) -> tuple[str, list[tuple[str, Any]]]
         "(builtins.mapAttrs (k: v: v.x) { a = 1; }).a",
         'let f = n: builtins.foldl\' (a: b: if b == 0 then throw "end" else f b) 0 [ (n - 1) ]; in f 20',
         'builtins.addErrorContext "ctx" (builtins.head (builtins.map (x: x.y) [ 1 ]))',
+        # Builtins called by generated code (``vm.prim_now``): partial
+        # applications, errors of complete calls, calls left to the driver.
+        'let add = builtins.add 1; in add "x"',
+        "let at = builtins.elemAt [ 1 ]; in at 5",
+        "let f = builtins.map (x: x.y); in f [ 1 ]",
+        'builtins.unsafeGetAttrPos "a" (throw "pos")',
+        # A function with formals forcing its argument itself.
+        'let f = { a }: a; in f (throw "arg")',
+        "let f = { a }: a; g = x: f x.y; in g { y = 1; }",
+        "let x = { a = x.a; }; f = { a }: a; in f x",
+        "let f = { a, ... }: a.c; s = { a = { b = 1; }; }; in f s",
+        # ``x.a.b or d`` forcing on the way.
+        'let s = { a = { b = throw "q"; }; }; in s.a.b or 1',
+        "let s = { a = s.a; }; in s.a.b or 1",
     ],
 )
 def test_traces_as_through_the_driver(src: str) -> None:
@@ -68,3 +82,15 @@ def test_traces_as_through_the_driver(src: str) -> None:
     driven = _trace(src, Budget(max_call_depth=10_000_000))
     assert inline == driven
     assert inline[1]  # the error was traced at all
+
+
+def test_memoised_errors_through_inline_forces() -> None:
+    # A thunk whose error left through generated code (a function with
+    # formals forcing it) raises the same error again when forced later.
+    src = (
+        'let t = throw "once"; f = { a }: a; '
+        "r1 = builtins.tryEval (f { a = t; }); r2 = builtins.tryEval t; "
+        "in [ r1.success r2.success ]"
+    )
+    assert ev_str(src) == "[ false false ]"
+    assert ev_str(src, budget=Budget(max_call_depth=10_000_000)) == "[ false false ]"
