@@ -16,7 +16,14 @@ from ..printer import show_value_for_error
 from ..runtime import SIZE_CHECK_FROM, check_len, op_eq, op_lt, type_error
 from ..values import Attrs, CtxStr, Lambda, NixPath, PrimOp, Thunk, context_of
 from ..vm import INLINE_DEPTH, call_in, force_at, own_frame
-from .core import apply2_thunk, force_attrs, force_fn, force_list, force_string
+from .core import (
+    apply2_thunk,
+    force_attrs,
+    force_fn,
+    force_list,
+    force_string,
+    forcing_frame,
+)
 from .registry import REGISTRY, builtin
 
 
@@ -345,12 +352,6 @@ def _cat_attrs(name: Any, xs: Any, d: int, span: Any) -> Any:
     name = yield from traced(force_string_no_ctx(name, d), _arg(0, "catAttrs"))
     xs = yield from traced(force_list(xs, d), _arg(1, "catAttrs"))
     name = str(name)
-    if own_frame(d, len(xs)):
-        return (yield _cat_attrs_loop(name, xs, 0))
-    return (yield from _cat_attrs_loop(name, xs, d))
-
-
-def _cat_attrs_loop(name: str, xs: list[Any], d: int) -> Any:
     out = []
     for x in xs:
         x = yield from traced(
@@ -381,7 +382,7 @@ def _intersect_attrs(e1: Any, e2: Any, d: int, span: Any) -> Any:
 def _zip_attrs_with(f: Any, xs: Any, d: int, span: Any) -> Any:
     f = yield from traced(force_fn(f, d), _arg(0, "zipAttrsWith"))
     xs = yield from traced(force_list(xs, d), _arg(1, "zipAttrsWith"))
-    if own_frame(d, len(xs)):
+    if forcing_frame(d, xs):
         seen = yield _zip_attrs_loop(xs, 0)
     else:
         seen = yield from _zip_attrs_loop(xs, d)
