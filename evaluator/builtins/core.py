@@ -646,8 +646,9 @@ def _concat_strings_sep(sep: Any, xs: Any, d: int, span: Any) -> Any:
     for i, x in enumerate(xs):
         if i:
             parts.append(sep)
-        # Forced first, as coerce_to_string would.
-        x = yield from force_at(x, d)
+        if x.__class__ is Thunk and x.c is not None:
+            # Forced first, as coerce_to_string would.
+            yield from force_at(x, d)
         s = yield from coerce_to_string(x)
         parts.append(s)
     return cat_strings(tuple(parts))

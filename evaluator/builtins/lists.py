@@ -520,8 +520,10 @@ def _elem(x: Any, xs: Any, d: int, span: Any) -> Any:
             if x is not y:
                 # Forced here first, in op_eq's order (which then finds
                 # them forced): their thunks still compare as references.
-                yield from force_at(x, d)
-                yield from force_at(y, d)
+                if x.__class__ is Thunk and x.c is not None:
+                    yield from force_at(x, d)
+                if y.__class__ is Thunk and y.c is not None:
+                    yield from force_at(y, d)
             # The element is compared as a reference (``elem f [ f ]`` is true).
             same = yield from op_eq(x, y, False)
         except NixError as e:
@@ -533,4 +535,3 @@ def _elem(x: Any, xs: Any, d: int, span: Any) -> Any:
 
 
 __all__ = ["traced", "force_string_no_ctx", "no_context_error"]
-_ = Thunk
