@@ -5,6 +5,10 @@ and errors carry the same trace as when every call goes through the driver
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -15,6 +19,7 @@ from evaluator.printer import show_value
 from evaluator.vm import Budget
 
 DEEP = 30_000
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def ev_str(src: str, **kw: Any) -> str:
@@ -35,6 +40,65 @@ def ev_str(src: str, **kw: Any) -> str:
         ("1 + builtins.elemAt (builtins.genList (i: f (n - 1)) 1) 0", str(DEEP)),
         ("builtins.seq n (1 + f (n - 1))", str(DEEP)),
         ("(builtins.mapAttrs (k: v: 1 + f (n - 1)) { a = 1; }).a", str(DEEP)),
+        ('1 + builtins.getAttr "a" { a = f (n - 1); }', str(DEEP)),
+        ("1 + builtins.add 0 (f (n - 1))", str(DEEP)),
+        ("1 + builtins.sub (f (n - 1)) 0", str(DEEP)),
+        ("builtins.head (builtins.sort (a: b: a < b) [ (f (n - 1)) ])", "0"),
+        ("builtins.length (builtins.attrValues (if f (n - 1) >= 0 then { a = 1; } else { }))", "1"),
+        ("builtins.length (builtins.attrNames (if f (n - 1) >= 0 then { a = 1; } else { }))", "1"),
+        ('if builtins.hasAttr "a" (if f (n - 1) >= 0 then { a = 1; } else { }) then 0 else 1', "0"),
+        (
+            "builtins.length (builtins.attrNames (builtins.removeAttrs (if f (n - 1) >= 0 then "
+            '{ a = 1; } else { }) [ "b" ]))',
+            "1",
+        ),
+        (
+            "builtins.length (builtins.attrNames (builtins.intersectAttrs { a = 1; } "
+            "(if f (n - 1) >= 0 then { a = 1; } else { })))",
+            "1",
+        ),
+        (
+            "builtins.length (builtins.attrNames (builtins.listToAttrs "
+            '[ { name = if f (n - 1) >= 0 then "a" else "b"; value = 1; } ]))',
+            "1",
+        ),
+        (
+            "builtins.length (builtins.attrNames (builtins.zipAttrsWith (k: v: v) "
+            "[ (if f (n - 1) >= 0 then { a = 1; } else { }) ]))",
+            "1",
+        ),
+        (
+            'builtins.length (builtins.catAttrs "a" [ (if f (n - 1) >= 0 then { a = 1; } else { }) ])',
+            "1",
+        ),
+        (
+            "builtins.length (builtins.genericClosure { startSet = [ { key = f (n - 1); } ]; "
+            "operator = x: [ ]; })",
+            "1",
+        ),
+        (
+            "builtins.length (builtins.genericClosure { startSet = [ { key = 0; } ]; "
+            "operator = x: if f (n - 1) >= 0 then [ ] else [ ]; })",
+            "1",
+        ),
+        ("if builtins.elem 1 [ (f (n - 1)) ] then 0 else 0", "0"),
+        ("builtins.stringLength (builtins.toString (f (n - 1)))", "1"),
+        (
+            'builtins.stringLength (builtins.concatStringsSep "" [ (builtins.toString (f (n - 1))) ])',
+            "1",
+        ),
+        ("builtins.stringLength (builtins.toJSON [ (f (n - 1)) ])", "3"),
+        (
+            "builtins.stringLength (builtins.toJSON { a.__toString = s: builtins.toString (f (n - 1)); })",
+            "9",
+        ),
+        ("builtins.deepSeq [ (f (n - 1)) ] 0", "0"),
+        ('if builtins.typeOf (f (n - 1)) == "int" then 0 else 1', "0"),
+        (
+            "builtins.length (builtins.attrNames (builtins.functionArgs "
+            "(if f (n - 1) >= 0 then ({ a }: a) else (x: x))))",
+            "1",
+        ),
     ],
 )
 def test_deep_recursion_through_builtins(body: str, expected: str) -> None:
@@ -94,3 +158,149 @@ def test_memoised_errors_through_inline_forces() -> None:
     )
     assert ev_str(src) == "[ false false ]"
     assert ev_str(src, budget=Budget(max_call_depth=10_000_000)) == "[ false false ]"
+
+
+# Errors inside the builtins that force their arguments with their depth
+# (``vm.force_at``): each as written and called 7 calls deep (where the
+# builtin's own forces reach ``INLINE_DEPTH``), memoised errors included.
+FORCING_ERRORS = [
+    'let t = { a = [ 1 (builtins.throw "boom") ]; }; in builtins.toJSON { x = t; }',
+    'builtins.toJSON { a = { __toString = self: throw "ts"; }; }',
+    'builtins.toJSON { a = { outPath = throw "op"; }; }',
+    "builtins.toJSON [ (x: x) ]",
+    'builtins.attrValues (throw "av")',
+    'builtins.getAttr "a" { a = throw "ga"; }',
+    'builtins.listToAttrs [ { name = throw "n"; value = 1; } ]',
+    "builtins.listToAttrs [ 1 ]",
+    'builtins.zipAttrsWith (n: v: v) [ { a = 1; } (throw "z") ]',
+    'builtins.catAttrs "a" [ 1 ]',
+    'builtins.genericClosure { startSet = [ { key = 1; } ]; operator = x: throw "op"; }',
+    'builtins.genericClosure { startSet = [ { key = throw "k"; } ]; operator = x: [ ]; }',
+    'builtins.elem 1 [ (throw "e") ]',
+    'builtins.toString (throw "ts")',
+    "builtins.toString { }",
+    'builtins.concatStringsSep "," [ "a" (throw "c") ]',
+    'builtins.concatStringsSep "," [ 1 ]',
+    'builtins.deepSeq { a = [ (throw "d") ]; } 1',
+    '(derivation { name = "x"; system = "s"; builder = throw "b"; }).drvPath',
+    '(derivation { name = "x"; system = "s"; builder = "/b"; args = [ "a" (throw "g") ]; }).drvPath',
+    "builtins.removeAttrs { } [ 1 ]",
+    'builtins.add 1 (throw "a")',
+    'builtins.substring 0 1 (throw "s")',
+    "builtins.intersectAttrs 1 { }",
+    'builtins.hasAttr "a" (throw "h")',
+    "builtins.attrNames 1",
+    'builtins.sort (a: b: a < b) [ 1 (throw "so") ]',
+    'let t = { a = throw "m"; }; in '
+    "builtins.seq (builtins.tryEval (builtins.toJSON t)) (builtins.toJSON t)",
+    'builtins.typeOf (throw "t")',
+    'builtins.functionArgs (throw "fa")',
+    'builtins.stringLength (throw "sl")',
+    'builtins.bitAnd 1 (throw "ba")',
+    'builtins.floor (throw "fl")',
+    'builtins.tail (throw "tl")',
+    'builtins.throw (throw "inner")',
+    'builtins.lessThan 1 (throw "lt")',
+]
+
+
+def _error(src: str, budget: Budget | None) -> tuple[str, Any, list[tuple[str, Any]]]:
+    ev = Evaluator(budget=budget) if budget is not None else Evaluator()
+    with pytest.raises(NixError) as info:
+        ev.deep_force(ev.eval_text(src))
+    err = info.value
+    span = None if err.span is None else (err.span.start, err.span.end)
+    return str(err), span, [(m, None if sp is None else sp.start) for m, sp in err.trace]
+
+
+@pytest.mark.parametrize("deep", [0, 7])
+@pytest.mark.parametrize("src", FORCING_ERRORS)
+def test_forcing_builtins_trace_as_through_the_driver(src: str, deep: int) -> None:
+    if deep:
+        src = f"let f = n: if n == 0 then ({src}) else f (n - 1); in f {deep}"
+    inline = _error(src, None)
+    driven = _error(src, Budget(max_call_depth=10_000_000))
+    assert inline == driven
+    assert inline[2]  # the error was traced at all
+
+
+NIX_226 = shutil.which("nix-instantiate-2.26")
+# Those of FORCING_ERRORS whose whole trace (``--show-trace``) nixlens prints
+# as Nix 2.26 does (the others differ by what changed after 2.26, before as
+# after these builtins took their depth).
+SAME_AS_NIX_226 = [
+    FORCING_ERRORS[i] for i in (0, 4, 9, 13, 14, 15, 21, 22, 23, 24, 26, 28, 29, 30, 33, 34, 35)
+]
+
+
+@pytest.mark.skipif(NIX_226 is None, reason="nix-instantiate-2.26 is not installed")
+@pytest.mark.parametrize("src", SAME_AS_NIX_226)
+def test_forcing_builtins_errors_as_nix_prints_them(src: str, tmp_path: Any) -> None:
+    assert NIX_226 is not None
+    path = tmp_path / "e.nix"
+    path.write_text(src + "\n")
+    common = ["--eval", "--strict", "--show-trace", str(path)]
+    nix = subprocess.run(
+        [NIX_226, "--option", "build-users-group", "", "--store", "dummy://", *common],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    ours = subprocess.run(
+        [sys.executable, "-m", "server.cli", "eval", *common],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=str(tmp_path),
+    )
+    assert nix.returncode == 1 and ours.returncode == 1
+    assert ours.stderr == nix.stderr
+
+
+# Data as deep as the constant host stack must allow, through builtins that
+# force along it with their depth: from inline calls (7 deep), and with every
+# call through the driver (``max-call-depth`` set).
+DATA_DEEP = 1_000_000
+
+
+@pytest.mark.parametrize(("deep", "budget"), [(7, None), (7, Budget(max_call_depth=10_000_000))])
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        # A set nested a million deep: {"a":{"a":…{}…}}.  (From the top:
+        # test_builtins_serial_paths, test_vm.)
+        (
+            "let mk = n: if n == 0 then { } else { a = mk (n - 1); }; "
+            "in builtins.stringLength (builtins.toJSON (mk D))",
+            str(6 * DATA_DEEP + 2),
+        ),
+        # A linked list a million long, each link and value a thunk.
+        (
+            "let mk = n: if n == 0 then null else { v = n * 2; next = mk (n - 1); }; "
+            "in builtins.deepSeq (mk D) 1",
+            "1",
+        ),
+    ],
+)
+def test_deep_data_through_forcing_builtins(
+    expr: str, expected: str, deep: int, budget: Budget | None
+) -> None:
+    limit = sys.getrecursionlimit()
+    expr = expr.replace("D", str(DATA_DEEP))
+    src = f"let f = n: if n == 0 then ({expr}) else f (n - 1); in f {deep}"
+    kw: dict[str, Any] = {} if budget is None else {"budget": budget}
+    assert ev_str(src, **kw) == expected
+    assert sys.getrecursionlimit() == limit
+
+
+def test_derivations_deep_through_derivation_strict() -> None:
+    """Each derivation's builder is the previous one's path: Nix recursion
+    through derivationStrict's forces, deeper than the host stack allows."""
+    src = (
+        'let d = n: derivation { name = "d"; system = "s"; '
+        'builder = if n == 0 then "/b" else "${d (n - 1)}/b"; }; '
+        "in builtins.stringLength (d 3000).drvPath"
+    )
+    assert ev_str(src) == str(len("/nix/store/") + 32 + len("-d.drv"))

@@ -8,12 +8,14 @@ import os
 from typing import Any
 
 from ..diagnostics import Diagnostic, Severity
-from ..errors import AbortError, NixError, ThrowError
+from ..errors import AbortError, EvalLimit, NixError, ThrowError
 from ..printer import show_value
 from ..runtime import (
     MISSING,
     SIZE_CHECK_FROM,
+    SIZE_LIMIT,
     _num_check,
+    cat_strings,
     check_len,
     coerce_to_string,
     op_div,
@@ -98,9 +100,16 @@ def force_int(v: Any, d: int = INLINE_DEPTH) -> Any:
     return v
 
 
-def force_bool(v: Any) -> Any:
+def force_bool(v: Any, d: int = INLINE_DEPTH) -> Any:
+    """Generator: a value that must be a Boolean (forced ``d`` calls deep, as
+    ``vm.force_at``)."""
     if v.__class__ is Thunk:
-        v = v.v if v.c is None else (yield v)
+        if v.c is None:
+            v = v.v
+        elif d < INLINE_DEPTH:
+            v = yield from force_in(v, d, INLINE_DEPTH)
+        else:
+            v = yield v
     if v.__class__ is not bool:
         raise type_error("a Boolean", v)
     return v
@@ -123,13 +132,46 @@ def force_fn(v: Any, d: int = INLINE_DEPTH) -> Any:
     return v
 
 
-def force_string(v: Any) -> Any:
-    """Generator: a value that must be a string (no coercion)."""
+def force_string(v: Any, d: int = INLINE_DEPTH) -> Any:
+    """Generator: a value that must be a string, no coercion (forced ``d``
+    calls deep, as ``vm.force_at``)."""
     if v.__class__ is Thunk:
-        v = v.v if v.c is None else (yield v)
+        if v.c is None:
+            v = v.v
+        elif d < INLINE_DEPTH:
+            v = yield from force_in(v, d, INLINE_DEPTH)
+        else:
+            v = yield v
     if v.__class__ is not str and v.__class__ is not CtxStr:
         raise type_error("a string", v)
     return v
+
+
+def forcing_frame(d: int, xs: list[Any]) -> bool:
+    """Whether a builtin called ``d`` deep runs its loop forcing the elements
+    of ``xs`` as a frame of its own (``vm.own_frame``): only when more than
+    one of them is still to be forced (a loop over values costs no calls)."""
+    if not 0 < d < INLINE_DEPTH:
+        return False
+    pending = 0
+    for x in xs:
+        if x.__class__ is Thunk and x.c is not None:
+            pending += 1
+            if pending > 1:
+                return True
+    return False
+
+
+def check_size(n: int) -> None:
+    """Refuse a value of ``n`` elements over the evaluation's budget
+    (``eval.Evaluator.check_size``, whose limit ``Evaluator.run`` publishes
+    in ``runtime.SIZE_LIMIT``: no ``CONTEXT`` round trip to the driver)."""
+    limit = getattr(SIZE_LIMIT, "max_values", None)
+    if limit is not None and n > limit:
+        raise EvalLimit(
+            f"evaluation limit: a value of {n} elements is larger than allowed ({limit})",
+            "size",
+        )
 
 
 def null_bytes_error(s: str) -> NixError:
@@ -144,13 +186,15 @@ def null_bytes_error(s: str) -> NixError:
 
 
 @builtin("throw")
-def _throw(msg: Any) -> Any:
+def _throw(msg: Any, d: int, span: Any) -> Any:
+    msg = yield from force_at(msg, d)
     s = yield from coerce_to_string(msg, coerce_more=True)
     raise ThrowError(str(s))
 
 
 @builtin("abort")
-def _abort(msg: Any) -> Any:
+def _abort(msg: Any, d: int, span: Any) -> Any:
+    msg = yield from force_at(msg, d)
     s = yield from coerce_to_string(msg, coerce_more=True)
     raise AbortError(f"evaluation aborted with the following error message: '{s}'")
 
@@ -161,13 +205,14 @@ def _seq(a: Any, b: Any, d: int, span: Any) -> Any:
     return (yield from force_at(b, d))
 
 
-def deep_force(v: Any) -> Any:
+def deep_force(v: Any, d: int = INLINE_DEPTH) -> Any:
     """Generator: force ``v`` completely, iteratively (any depth).  As Nix's
     ``forceValueDeep``, an error is traced "while evaluating the attribute
     'NAME'" for each attribute on the way down to it (at its position, if
-    it has one); list elements add nothing."""
+    it has one); list elements add nothing.  Each thunk is forced ``d`` calls deep (as
+    ``vm.force_at``)."""
     if v.__class__ is Thunk:
-        v = v.v if v.c is None else (yield v)
+        v = (yield from force_at(v, d)) if v.c is not None else v.v
     seen: set[int] = set()
     # One entry per set or list being walked: its iterator, and for a set
     # the set and the name being walked (for the trace).
@@ -201,7 +246,7 @@ def deep_force(v: Any) -> Any:
                 x = x.v
             else:
                 try:
-                    x = yield x
+                    x = (yield from force_in(x, d, INLINE_DEPTH)) if d < INLINE_DEPTH else (yield x)
                 except NixError as err:
                     _deep_trace(err, walks)
                     raise
@@ -217,9 +262,9 @@ def _deep_trace(err: NixError, walks: list[list[Any]]) -> None:
 
 
 @builtin("deepSeq")
-def _deep_seq(a: Any, b: Any) -> Any:
-    yield from deep_force(a)
-    return (yield from force(b))
+def _deep_seq(a: Any, b: Any, d: int, span: Any) -> Any:
+    yield from deep_force(a, d)
+    return (yield from force_at(b, d))
 
 
 @builtin("tryEval")
@@ -278,8 +323,8 @@ _pred("isPath", lambda v: v.__class__ is NixPath)
 
 
 @builtin("typeOf")
-def _type_of(v: Any) -> Any:
-    v = yield from force(v)
+def _type_of(v: Any, d: int, span: Any) -> Any:
+    v = yield from force_at(v, d)
     return type_name(v)
 
 
@@ -293,9 +338,9 @@ def _num(v: Any) -> Any:
 
 
 @builtin("add")
-def _add(a: Any, b: Any) -> Any:
-    a = yield from force(a)
-    b = yield from force(b)
+def _add(a: Any, b: Any, d: int, span: Any) -> Any:
+    a = yield from force_at(a, d)
+    b = yield from force_at(b, d)
     if a.__class__ is int and b.__class__ is int:
         r = a + b
         if not INT_MIN <= r <= INT_MAX:
@@ -307,37 +352,37 @@ def _add(a: Any, b: Any) -> Any:
 
 
 @builtin("sub")
-def _sub(a: Any, b: Any) -> Any:
-    a = yield from force(a)
-    b = yield from force(b)
+def _sub(a: Any, b: Any, d: int, span: Any) -> Any:
+    a = yield from force_at(a, d)
+    b = yield from force_at(b, d)
     return op_sub(a, b, None)
 
 
 @builtin("mul")
-def _mul(a: Any, b: Any) -> Any:
-    a = yield from force(a)
-    b = yield from force(b)
+def _mul(a: Any, b: Any, d: int, span: Any) -> Any:
+    a = yield from force_at(a, d)
+    b = yield from force_at(b, d)
     return op_mul(a, b, None)
 
 
 @builtin("div")
-def _div(a: Any, b: Any) -> Any:
-    a = yield from force(a)
-    b = yield from force(b)
+def _div(a: Any, b: Any, d: int, span: Any) -> Any:
+    a = yield from force_at(a, d)
+    b = yield from force_at(b, d)
     return op_div(a, b, None)
 
 
 @builtin("lessThan")
-def _less_than(a: Any, b: Any) -> Any:
-    a = yield from force(a)
-    b = yield from force(b)
+def _less_than(a: Any, b: Any, d: int, span: Any) -> Any:
+    a = yield from force_at(a, d)
+    b = yield from force_at(b, d)
     return (yield from op_lt(a, b, None))
 
 
 def _bitop(name: str, op: Any) -> None:
-    def fn(a: Any, b: Any) -> Any:
-        a = yield from force_int(a)
-        b = yield from force_int(b)
+    def fn(a: Any, b: Any, d: int, span: Any) -> Any:
+        a = yield from force_int(a, d)
+        b = yield from force_int(b, d)
         return op(a, b)
 
     builtin(name)(fn)
@@ -349,8 +394,8 @@ _bitop("bitXor", lambda a, b: a ^ b)
 
 
 def _round(name: str, f: Any) -> None:
-    def fn(v: Any) -> Any:
-        v = yield from force(v)
+    def fn(v: Any, d: int, span: Any) -> Any:
+        v = yield from force_at(v, d)
         if v.__class__ is int:
             return v
         if v.__class__ is not float:
@@ -385,8 +430,8 @@ def _head(xs: Any, d: int, span: Any) -> Any:
 
 
 @builtin("tail")
-def _tail(xs: Any) -> Any:
-    xs = yield from force_list(xs)
+def _tail(xs: Any, d: int, span: Any) -> Any:
+    xs = yield from force_list(xs, d)
     if not xs:
         raise NixError("'builtins.tail' called on an empty list")
     return xs[1:]
@@ -465,8 +510,7 @@ def _gen_list(f: Any, n: Any, d: int, span: Any) -> Any:
         raise NixError(f"cannot create list of size {n}")
     if n:
         f = yield from force_fn(f, d)
-    ctx = yield CONTEXT
-    ctx.check_size(n)
+    check_size(n)
     return [Thunk(_apply_code, (f, i, None)) for i in range(n)]
 
 
@@ -484,41 +528,41 @@ def _concat_lists(xss: Any, d: int, span: Any) -> Any:
 
 # ---------------------------------------------------------- attribute sets
 @builtin("attrNames")
-def _attr_names(s: Any) -> Any:
-    s = yield from force_attrs(s)
+def _attr_names(s: Any, d: int, span: Any) -> Any:
+    s = yield from force_attrs(s, d)
     return sorted(s)
 
 
 @builtin("attrValues")
-def _attr_values(s: Any) -> Any:
-    s = yield from force_attrs(s)
+def _attr_values(s: Any, d: int, span: Any) -> Any:
+    s = yield from force_attrs(s, d)
     return [s[k] for k in sorted(s)]
 
 
 @builtin("getAttr")
-def _get_attr(name: Any, s: Any) -> Any:
-    name = yield from force_string(name)
-    s = yield from force_attrs(s)
+def _get_attr(name: Any, s: Any, d: int, span: Any) -> Any:
+    name = yield from force_string(name, d)
+    s = yield from force_attrs(s, d)
     v = s.get(str(name), MISSING)
     if v is MISSING:
         raise NixError(f"attribute '{name}' missing")
-    return (yield from force(v))
+    return (yield from force_at(v, d))
 
 
 @builtin("hasAttr")
-def _has_attr(name: Any, s: Any) -> Any:
-    name = yield from force_string(name)
-    s = yield from force_attrs(s)
+def _has_attr(name: Any, s: Any, d: int, span: Any) -> Any:
+    name = yield from force_string(name, d)
+    s = yield from force_attrs(s, d)
     return str(name) in s
 
 
 @builtin("removeAttrs")
-def _remove_attrs(s: Any, names: Any) -> Any:
-    s = yield from force_attrs(s)
-    names = yield from force_list(names)
+def _remove_attrs(s: Any, names: Any, d: int, span: Any) -> Any:
+    s = yield from force_attrs(s, d)
+    names = yield from force_list(names, d)
     drop = set()
     for n in names:
-        n = yield from force_string(n)
+        n = yield from force_string(n, d)
         drop.add(str(n))
     if not drop & s.keys():
         return s
@@ -528,16 +572,22 @@ def _remove_attrs(s: Any, names: Any) -> Any:
 
 
 @builtin("listToAttrs")
-def _list_to_attrs(xs: Any) -> Any:
-    xs = yield from force_list(xs)
+def _list_to_attrs(xs: Any, d: int, span: Any) -> Any:
+    xs = yield from force_list(xs, d)
+    if forcing_frame(d, xs):
+        return (yield _list_to_attrs_loop(xs, 0))
+    return (yield from _list_to_attrs_loop(xs, d))
+
+
+def _list_to_attrs_loop(xs: list[Any], d: int) -> Any:
     r = Attrs()
     # Like Nix, an attribute's position is that of the element's ``value``.
     pos: dict[str, Any] = {}
     for x in xs:
-        x = yield from force_attrs(x)
+        x = yield from force_attrs(x, d)
         if "name" not in x:
             raise NixError("attribute 'name' missing")
-        name = yield from force_string(x["name"])
+        name = yield from force_string(x["name"], d)
         name = str(name)
         if name in r:
             continue
@@ -560,8 +610,8 @@ def _map_attrs(f: Any, s: Any, d: int, span: Any) -> Any:
 
 
 @builtin("functionArgs")
-def _function_args(f: Any) -> Any:
-    f = yield from force(f)
+def _function_args(f: Any, d: int, span: Any) -> Any:
+    f = yield from force_at(f, d)
     if f.__class__ is PrimOp or f.__class__ is PrimOpApp:
         return Attrs()
     if f.__class__ is not Lambda:
@@ -575,7 +625,9 @@ def _function_args(f: Any) -> Any:
 
 # ------------------------------------------------------------------ strings
 @builtin("toString")
-def _to_string(v: Any) -> Any:
+def _to_string(v: Any, d: int, span: Any) -> Any:
+    # Forced first, as coerce_to_string would (outside the error context).
+    v = yield from force_at(v, d)
     note = ("while evaluating the first argument passed to builtins.toString", None)
     return (yield from coerce_to_string(v, coerce_more=True, copy_to_store=False, ctx=note))
 
@@ -588,15 +640,17 @@ def utf8_len(s: str) -> int:
 
 
 @builtin("stringLength")
-def _string_length(s: Any) -> Any:
+def _string_length(s: Any, d: int, span: Any) -> Any:
+    s = yield from force_at(s, d)
     s = yield from coerce_to_string(s)
     return utf8_len(s)
 
 
 @builtin("substring")
-def _substring(start: Any, length: Any, s: Any) -> Any:
-    start = yield from force_int(start)
-    length = yield from force_int(length)
+def _substring(start: Any, length: Any, s: Any, d: int, span: Any) -> Any:
+    start = yield from force_int(start, d)
+    length = yield from force_int(length, d)
+    s = yield from force_at(s, d)
     s = yield from coerce_to_string(s)
     if start < 0:
         raise NixError("negative start position in 'substring'")
@@ -612,14 +666,17 @@ def _substring(start: Any, length: Any, s: Any) -> Any:
 
 @builtin("concatStringsSep")
 def _concat_strings_sep(sep: Any, xs: Any, d: int, span: Any) -> Any:
-    from ..runtime import cat_strings
-
-    sep = yield from force_string(sep)
+    sep = yield from force_string(sep, d)
     xs = yield from force_list(xs, d)
+    # No frame of its own (measured: its elements are mostly cheap, and the
+    # round trip cost more than the calls it saved).
     parts: list[Any] = []
     for i, x in enumerate(xs):
         if i:
             parts.append(sep)
+        if x.__class__ is Thunk and x.c is not None:
+            # Forced first, as coerce_to_string would.
+            yield from force_at(x, d)
         s = yield from coerce_to_string(x)
         parts.append(s)
     return cat_strings(tuple(parts))

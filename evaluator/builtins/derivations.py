@@ -23,7 +23,7 @@ from ..diagnostics import Diagnostic, Note, Severity
 from ..errors import MissingPath, NixError
 from ..runtime import DERIVATION_SOURCE_NAME, canon_path, coerce_to_string, type_error
 from ..values import Attrs, CtxStr, NixPath, Thunk, context_of
-from ..vm import CONTEXT, Emit
+from ..vm import CONTEXT, Emit, force_at
 from .core import force_attrs, force_bool, force_fn, force_list, force_string
 from .lists import force_string_no_ctx, traced
 from .registry import builtin, constant
@@ -155,14 +155,22 @@ def _attr_pos(attrs: Attrs, name: str) -> Any:
     return attrs.pos.get(name) if attrs.pos else None
 
 
-def _force_value(attrs: Attrs, key: str) -> Any:
-    """Generator: force ``attrs[key]`` as a builtin does (no attribute trace)."""
+def _force_value(attrs: Attrs, key: str, d: int) -> Any:
+    """Generator: force ``attrs[key]`` as a builtin does (no attribute trace),
+    ``d`` calls deep (as ``vm.force_at``)."""
     v = attrs[key]
     if v.__class__ is not Thunk:
         return v
     if v.c is None:
         return v.v
-    return (yield v)
+    return (yield from force_at(v, d))
+
+
+def _coerce_at(v: Any, d: int) -> Any:
+    """Generator: ``coerce_to_string(v, coerce_more=True)`` with ``v``
+    forced ``d`` calls deep first (as coerce_to_string forces it)."""
+    v = yield from force_at(v, d)
+    return (yield from coerce_to_string(v, coerce_more=True))
 
 
 def _no_ctx(s: Any) -> str:
@@ -174,9 +182,9 @@ def _no_ctx(s: Any) -> str:
 
 
 @builtin("derivationStrict")
-def _derivation_strict(arg: Any) -> Any:
+def _derivation_strict(arg: Any, d: int, span: Any) -> Any:
     attrs = yield from traced(
-        force_attrs(arg), "while evaluating the argument passed to builtins.derivationStrict"
+        force_attrs(arg, d), "while evaluating the argument passed to builtins.derivationStrict"
     )
     if "name" not in attrs:
         err = NixError("attribute 'name' missing")
@@ -184,7 +192,7 @@ def _derivation_strict(arg: Any) -> Any:
         raise err
     name_pos = _attr_pos(attrs, "name")
     try:
-        v = yield from _force_value(attrs, "name")
+        v = yield from _force_value(attrs, "name", d)
         if v.__class__ is not str and v.__class__ is not CtxStr:
             raise type_error("a string", v)
         name = _no_ctx(v)
@@ -195,7 +203,7 @@ def _derivation_strict(arg: Any) -> Any:
         err.add_trace("while evaluating the derivation attribute 'name'", name_pos)
         raise
     try:
-        return (yield from _derivation_strict_internal(name, attrs))
+        return (yield from _derivation_strict_internal(name, attrs, d))
     except NixError as err:
         where = str(name_pos) if name_pos is not None else "«none»"
         err.add_trace(
@@ -255,13 +263,13 @@ class _Drv:
         return str(s)
 
 
-def _derivation_strict_internal(name: str, attrs: Attrs) -> Any:
+def _derivation_strict_internal(name: str, attrs: Attrs, d: int) -> Any:
     """Generator: the body of derivationStrict (Nix's derivationStrictInternal)."""
     store.check_derivation_name(name)
     drv = _Drv(name)
     if "__structuredAttrs" in attrs:
         v = yield from traced(
-            force_bool(attrs["__structuredAttrs"]),
+            force_bool(attrs["__structuredAttrs"], d),
             "while evaluating the `__structuredAttrs` attribute passed to builtins.derivationStrict",
         )
         if v:
@@ -269,14 +277,14 @@ def _derivation_strict_internal(name: str, attrs: Attrs) -> Any:
     ignore_nulls = False
     if "__ignoreNulls" in attrs:
         ignore_nulls = yield from traced(
-            force_bool(attrs["__ignoreNulls"]),
+            force_bool(attrs["__ignoreNulls"], d),
             "while evaluating the `__ignoreNulls` attribute passed to builtins.derivationStrict",
         )
     for key in sorted(attrs):
         if key == "__ignoreNulls":
             continue
         try:
-            yield from _derivation_attr(drv, attrs, key, ignore_nulls)
+            yield from _derivation_attr(drv, attrs, key, ignore_nulls, d)
         except NixError as err:
             err.add_trace(
                 f"while evaluating attribute '{key}' of derivation '{name}'",
@@ -287,14 +295,14 @@ def _derivation_strict_internal(name: str, attrs: Attrs) -> Any:
     return _finish(ev, drv)
 
 
-def _derivation_attr(drv: _Drv, attrs: Attrs, key: str, ignore_nulls: bool) -> Any:
+def _derivation_attr(drv: _Drv, attrs: Attrs, key: str, ignore_nulls: bool, d: int) -> Any:
     """Generator: take one attribute into the derivation."""
     if ignore_nulls:
-        v = yield from _force_value(attrs, key)
+        v = yield from _force_value(attrs, key, d)
         if v is None:
             return
     if key in ("__contentAddressed", "__impure"):
-        v = yield from _force_value(attrs, key)
+        v = yield from _force_value(attrs, key, d)
         if v.__class__ is not bool:
             raise type_error("a Boolean", v)
         if v:
@@ -302,35 +310,34 @@ def _derivation_attr(drv: _Drv, attrs: Attrs, key: str, ignore_nulls: bool) -> A
             raise NixError(store.missing_feature_message(feature))
         return
     if key == "args":
-        v = yield from _force_value(attrs, key)
+        v = yield from _force_value(attrs, key, d)
         if v.__class__ is not list:
             raise type_error("a list", v)
         for elem in v:
             s = yield from traced(
-                coerce_to_string(elem, coerce_more=True),
-                "while evaluating an element of the argument list",
+                _coerce_at(elem, d), "while evaluating an element of the argument list"
             )
             drv.args.append(drv.add_ctx(s))
         return
     if drv.json is not None:
         if key == "__structuredAttrs":
             return
-        yield from _force_value(attrs, key)
-        text = yield from to_json(attrs[key])
+        yield from _force_value(attrs, key, d)
+        text = yield from to_json(attrs[key], d)
         drv.json[key] = drv.add_ctx(text)
         if key in ("builder", "system", "outputHash", "outputHashAlgo", "outputHashMode"):
-            v = yield from _force_value(attrs, key)
-            s = yield from force_string(v)
+            v = yield from _force_value(attrs, key, d)
+            s = yield from force_string(v, d)
             if key == "builder":
                 drv.builder = drv.add_ctx(s)
             else:
                 _special(drv, key, _no_ctx(s))
         elif key == "outputs":
-            v = yield from _force_value(attrs, key)
-            xs = yield from force_list(v)
+            v = yield from _force_value(attrs, key, d)
+            xs = yield from force_list(v, d)
             names = []
             for x in xs:
-                names.append(str((yield from force_string_no_ctx(x))))
+                names.append(str((yield from force_string_no_ctx(x, d))))
             drv.set_outputs(names)
         if key in _LEGACY_CHECKS:
             yield Emit(
@@ -344,7 +351,7 @@ def _derivation_attr(drv: _Drv, attrs: Attrs, key: str, ignore_nulls: bool) -> A
                 )
             )
         return
-    yield from _force_value(attrs, key)
+    yield from _force_value(attrs, key, d)
     s = yield from coerce_to_string(attrs[key], coerce_more=True)
     s = drv.add_ctx(s)
     if key == "__json":

@@ -15,8 +15,15 @@ from ..errors import NixError
 from ..printer import show_value_for_error
 from ..runtime import SIZE_CHECK_FROM, check_len, op_eq, op_lt, type_error
 from ..values import Attrs, CtxStr, Lambda, NixPath, PrimOp, Thunk, context_of
-from ..vm import call_in, force, own_frame
-from .core import apply2_thunk, force_attrs, force_fn, force_list, force_string
+from ..vm import INLINE_DEPTH, call_in, force_at, own_frame
+from .core import (
+    apply2_thunk,
+    force_attrs,
+    force_fn,
+    force_list,
+    force_string,
+    forcing_frame,
+)
 from .registry import REGISTRY, builtin
 
 
@@ -36,9 +43,10 @@ def no_context_error(s: Any) -> NixError:
     return NixError(f"the string '{s}' is not allowed to refer to a store path (such as '{first}')")
 
 
-def force_string_no_ctx(v: Any) -> Any:
-    """Generator: a string argument that must carry no context (plain ``str``)."""
-    s = yield from force_string(v)
+def force_string_no_ctx(v: Any, d: int = INLINE_DEPTH) -> Any:
+    """Generator: a string argument that must carry no context (plain
+    ``str``), forced ``d`` calls deep (as ``vm.force_at``)."""
+    s = yield from force_string(v, d)
     if s.__class__ is CtxStr:
         raise no_context_error(s)
     return s
@@ -62,7 +70,7 @@ def _sort(cmp: Any, xs: Any, d: int, span: Any) -> Any:
     cmp = yield from traced(force_fn(cmp, d), _arg(0, "sort"))
     items = []
     for x in xs:
-        x = yield from force(x)
+        x = yield from force_at(x, d)
         items.append(x)
     if _is_less_than(cmp):
         fast = _sort_plain(items)
@@ -266,15 +274,15 @@ def _add_compare_traces(e: NixError, elem: Any, other: Any) -> None:
 
 
 @builtin("genericClosure")
-def _generic_closure(args: Any) -> Any:
-    args = yield from traced(force_attrs(args), _arg(0, "genericClosure"))
+def _generic_closure(args: Any, d: int, span: Any) -> Any:
+    args = yield from traced(force_attrs(args, d), _arg(0, "genericClosure"))
     where = "in the attrset passed as argument to builtins.genericClosure"
     if "startSet" not in args:
         err = NixError("attribute 'startSet' missing")
         err.add_trace(where, None)
         raise err
     start = yield from traced(
-        force_list(args["startSet"]),
+        force_list(args["startSet"], d),
         "while evaluating the 'startSet' attribute passed as argument to builtins.genericClosure",
     )
     if not start:
@@ -284,9 +292,16 @@ def _generic_closure(args: Any) -> Any:
         err.add_trace(where, None)
         raise err
     op = yield from traced(
-        force_fn(args["operator"]),
+        force_fn(args["operator"], d),
         "while evaluating the 'operator' attribute passed as argument to builtins.genericClosure",
     )
+    if own_frame(d, len(start)):
+        return (yield _closure_loop(op, start, 0))
+    return (yield from _closure_loop(op, start, d))
+
+
+def _closure_loop(op: Any, start: list[Any], d: int) -> Any:
+    """Generator: genericClosure's work list from ``start`` (calls ``d`` deep)."""
     queue: list[Any] = list(start)
     res: list[Any] = []
     keys = _KeySet()
@@ -296,7 +311,7 @@ def _generic_closure(args: Any) -> Any:
         queue[head] = None  # let finished elements be collected
         head += 1
         try:
-            e = yield from force(e)
+            e = yield from force_at(e, d)
             if e.__class__ is not Attrs:
                 raise type_error("a set", e)
             if "key" not in e:
@@ -304,13 +319,13 @@ def _generic_closure(args: Any) -> Any:
         except NixError as err:
             err.add_trace(f"in genericClosure element {show_value_for_error(e)}", None)
             raise
-        key = yield from force(e["key"])
+        key = yield from force_at(e["key"], d)
         new = yield from keys.insert(key, e)
         if not new:
             continue
         res.append(e)
         try:
-            out = yield (op, e, None)
+            out = yield from call_in(op, e, None, d)
             if out.__class__ is not list:
                 bad = type_error("a list", out)
                 bad.add_trace(
@@ -320,7 +335,7 @@ def _generic_closure(args: Any) -> Any:
                 )
                 raise bad
             for x in out:
-                x = yield from force(x)
+                x = yield from force_at(x, d)
                 queue.append(x)
         except NixError as err:
             err.add_trace(
@@ -333,14 +348,14 @@ def _generic_closure(args: Any) -> Any:
 
 # -------------------------------------------------------------- attr sets
 @builtin("catAttrs")
-def _cat_attrs(name: Any, xs: Any) -> Any:
-    name = yield from traced(force_string_no_ctx(name), _arg(0, "catAttrs"))
-    xs = yield from traced(force_list(xs), _arg(1, "catAttrs"))
+def _cat_attrs(name: Any, xs: Any, d: int, span: Any) -> Any:
+    name = yield from traced(force_string_no_ctx(name, d), _arg(0, "catAttrs"))
+    xs = yield from traced(force_list(xs, d), _arg(1, "catAttrs"))
     name = str(name)
     out = []
     for x in xs:
         x = yield from traced(
-            force_attrs(x),
+            force_attrs(x, d),
             "while evaluating an element in the list passed as second argument to "
             "builtins.catAttrs",
         )
@@ -350,9 +365,9 @@ def _cat_attrs(name: Any, xs: Any) -> Any:
 
 
 @builtin("intersectAttrs")
-def _intersect_attrs(e1: Any, e2: Any) -> Any:
-    e1 = yield from traced(force_attrs(e1), _arg(0, "intersectAttrs"))
-    e2 = yield from traced(force_attrs(e2), _arg(1, "intersectAttrs"))
+def _intersect_attrs(e1: Any, e2: Any, d: int, span: Any) -> Any:
+    e1 = yield from traced(force_attrs(e1, d), _arg(0, "intersectAttrs"))
+    e2 = yield from traced(force_attrs(e2, d), _arg(1, "intersectAttrs"))
     if len(e1) < len(e2):
         names = [k for k in e1 if k in e2]
     else:
@@ -364,13 +379,22 @@ def _intersect_attrs(e1: Any, e2: Any) -> Any:
 
 
 @builtin("zipAttrsWith")
-def _zip_attrs_with(f: Any, xs: Any) -> Any:
-    f = yield from traced(force_fn(f), _arg(0, "zipAttrsWith"))
-    xs = yield from traced(force_list(xs), _arg(1, "zipAttrsWith"))
+def _zip_attrs_with(f: Any, xs: Any, d: int, span: Any) -> Any:
+    f = yield from traced(force_fn(f, d), _arg(0, "zipAttrsWith"))
+    xs = yield from traced(force_list(xs, d), _arg(1, "zipAttrsWith"))
+    if forcing_frame(d, xs):
+        seen = yield _zip_attrs_loop(xs, 0)
+    else:
+        seen = yield from _zip_attrs_loop(xs, d)
+    return Attrs({k: apply2_thunk(f, k, seen[k]) for k in sorted(seen)})
+
+
+def _zip_attrs_loop(xs: list[Any], d: int) -> Any:
+    """Generator: each name of the sets in ``xs`` with its values, in order."""
     seen: dict[str, list[Any]] = {}
     for x in xs:
         x = yield from traced(
-            force_attrs(x),
+            force_attrs(x, d),
             "while evaluating a value of the list passed as second argument to "
             "builtins.zipAttrsWith",
         )
@@ -380,7 +404,7 @@ def _zip_attrs_with(f: Any, xs: Any) -> Any:
                 seen[k] = [v]
             else:
                 vals.append(v)
-    return Attrs({k: apply2_thunk(f, k, seen[k]) for k in sorted(seen)})
+    return seen
 
 
 @builtin("groupBy")
@@ -411,7 +435,7 @@ def _partition(f: Any, xs: Any, d: int, span: Any) -> Any:
     right: list[Any] = []
     wrong: list[Any] = []
     for x in xs:
-        x = yield from force(x)
+        x = yield from force_at(x, d)
         r = yield from call_in(f, x, None, d)
         if r.__class__ is not bool:
             err = type_error("a Boolean", r)
@@ -489,10 +513,17 @@ def _all(f: Any, xs: Any, d: int, span: Any) -> Any:
 
 
 @builtin("elem")
-def _elem(x: Any, xs: Any) -> Any:
-    xs = yield from traced(force_list(xs), _arg(1, "elem"))
+def _elem(x: Any, xs: Any, d: int, span: Any) -> Any:
+    xs = yield from traced(force_list(xs, d), _arg(1, "elem"))
     for y in xs:
         try:
+            if x is not y:
+                # Forced here first, in op_eq's order (which then finds
+                # them forced): their thunks still compare as references.
+                if x.__class__ is Thunk and x.c is not None:
+                    yield from force_at(x, d)
+                if y.__class__ is Thunk and y.c is not None:
+                    yield from force_at(y, d)
             # The element is compared as a reference (``elem f [ f ]`` is true).
             same = yield from op_eq(x, y, False)
         except NixError as e:
@@ -504,4 +535,3 @@ def _elem(x: Any, xs: Any) -> Any:
 
 
 __all__ = ["traced", "force_string_no_ctx", "no_context_error"]
-_ = Thunk

@@ -30,7 +30,7 @@ from ..values import (
     Thunk,
     show_type,
 )
-from ..vm import CONTEXT
+from ..vm import CONTEXT, INLINE_DEPTH, call_in, force_at, force_in
 from .core import null_bytes_error
 from .lists import force_string_no_ctx, traced
 from .registry import builtin
@@ -129,8 +129,10 @@ class _Text:
         self.text = text
 
 
-def to_json(v: Any) -> Any:
-    """Generator: ``builtins.toJSON v`` as a string with the values' context."""
+def to_json(v: Any, d: int = INLINE_DEPTH) -> Any:
+    """Generator: ``builtins.toJSON v`` as a string with the values' context
+    (its thunks forced and ``__toString`` called ``d`` calls deep, as
+    ``vm.force_at``)."""
     out: list[str] = []
     ctx: set[str] = set()
     ev = None
@@ -144,7 +146,12 @@ def to_json(v: Any) -> Any:
         x, node, pos = item
         try:
             if x.__class__ is Thunk:
-                x = x.v if x.c is None else (yield x)
+                if x.c is None:
+                    x = x.v
+                elif d < INLINE_DEPTH:
+                    x = yield from force_in(x, d, INLINE_DEPTH)
+                else:
+                    x = yield x
             cls = x.__class__
             if cls is str:
                 out.append(json_string(x))
@@ -172,7 +179,7 @@ def to_json(v: Any) -> Any:
                         work.append(_Text(","))
             elif cls is Attrs:
                 if "__toString" in x or "outPath" in x:
-                    work.append((yield from _json_peel(x, node)))
+                    work.append((yield from _json_peel(x, node, d)))
                     continue
                 if not x:
                     out.append("{}")
@@ -201,7 +208,7 @@ def to_json(v: Any) -> Any:
     return CtxStr(text, frozenset(ctx)) if ctx else text
 
 
-def _json_peel(x: Attrs, node: Trace) -> Any:
+def _json_peel(x: Attrs, node: Trace, d: int) -> Any:
     """Generator: what toJSON writes for a set with ``__toString``/``outPath``.
 
     Returns ``(value, trace chain, position)`` of the value to serialise
@@ -209,7 +216,7 @@ def _json_peel(x: Attrs, node: Trace) -> Any:
     while True:
         if "__toString" in x:
             tpos = _pos(x, "__toString")
-            r = yield from _call_to_string(x, tpos)
+            r = yield from _call_to_string(x, tpos, d)
             node = ("while using the result of the `__toString` attribute", tpos, node)
             if r.__class__ is str or r.__class__ is CtxStr:
                 return r, node, tpos
@@ -227,7 +234,7 @@ def _json_peel(x: Attrs, node: Trace) -> Any:
                 _add_traces(err, node)
                 raise
         opos = _pos(x, "outPath")
-        r = yield from force_attr(x, "outPath", "while evaluating the `outPath` attribute", opos)
+        r = yield from force_attr(x, "outPath", "while evaluating the `outPath` attribute", opos, d)
         node = ("while using the `outPath` attribute", opos, node)
         if r.__class__ is Attrs and ("__toString" in r or "outPath" in r):
             x = r
@@ -235,33 +242,33 @@ def _json_peel(x: Attrs, node: Trace) -> Any:
         return r, node, opos
 
 
-def _call_to_string(x: Attrs, tpos: Any) -> Any:
-    """Generator: ``x.__toString x``, traced as Nix traces it."""
+def _call_to_string(x: Attrs, tpos: Any, d: int = INLINE_DEPTH) -> Any:
+    """Generator: ``x.__toString x``, traced as Nix traces it (called ``d``
+    calls deep, as ``vm.call_in``)."""
     try:
-        fn = x["__toString"]
-        if fn.__class__ is Thunk:
-            fn = yield fn
-        return (yield (fn, x, tpos))
+        fn = yield from force_at(x["__toString"], d)
+        return (yield from call_in(fn, x, tpos, d))
     except NixError as err:
         err.add_trace("while calling the `__toString` attribute", tpos)
         raise
 
 
-def force_attr(attrs: Attrs, name: str, msg: str, span: Any) -> Any:
-    """Generator: force ``attrs[name]``; errors get ``(msg, span)`` traced."""
+def force_attr(attrs: Attrs, name: str, msg: str, span: Any, d: int = INLINE_DEPTH) -> Any:
+    """Generator: force ``attrs[name]`` (``d`` calls deep, as
+    ``vm.force_at``); errors get ``(msg, span)`` traced."""
     v = attrs[name]
     try:
-        if v.__class__ is Thunk:
-            v = v.v if v.c is None else (yield v)
-        return v
+        return (yield from force_at(v, d))
     except NixError as err:
         err.add_trace(msg, span)
         raise
 
 
 @builtin("toJSON")
-def _to_json(v: Any) -> Any:
-    return (yield from to_json(v))
+def _to_json(v: Any, d: int, span: Any) -> Any:
+    # No frame of its own (measured: most values serialised are small, and
+    # the round trip cost more than the calls it saved).
+    return (yield from to_json(v, d))
 
 
 # ---------------------------------------------------------------- JSON in

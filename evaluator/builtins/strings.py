@@ -50,9 +50,9 @@ _ALTERNATIONS: dict[tuple[str, ...], Any] = {}
 
 
 @builtin("replaceStrings")
-def _replace_strings(from_: Any, to: Any, s: Any) -> Any:
-    from_ = yield from traced(force_list(from_), _arg(0, "replaceStrings"))
-    to = yield from traced(force_list(to), _arg(1, "replaceStrings"))
+def _replace_strings(from_: Any, to: Any, s: Any, d: int, span: Any) -> Any:
+    from_ = yield from traced(force_list(from_, d), _arg(0, "replaceStrings"))
+    to = yield from traced(force_list(to, d), _arg(1, "replaceStrings"))
     if len(from_) != len(to):
         raise NixError(
             "'from' and 'to' arguments passed to builtins.replaceStrings have different lengths"
@@ -60,11 +60,11 @@ def _replace_strings(from_: Any, to: Any, s: Any) -> Any:
     pats: list[str] = []
     for p in from_:
         p = yield from traced(
-            force_string(p),
+            force_string(p, d),
             "while evaluating one of the strings to replace passed to builtins.replaceStrings",
         )
         pats.append(str(p))
-    s = yield from traced(force_string(s), _arg(2, "replaceStrings"))
+    s = yield from traced(force_string(s, d), _arg(2, "replaceStrings"))
     ctx = context_of(s)
     s = str(s)
     # The replacements are forced only when their pattern is used.
@@ -75,7 +75,7 @@ def _replace_strings(from_: Any, to: Any, s: Any) -> Any:
         r = done.get(i)
         if r is None:
             v = yield from traced(
-                force_string(to[i]),
+                force_string(to[i], d),
                 "while evaluating one of the replacement strings passed to builtins.replaceStrings",
             )
             if v.__class__ is CtxStr:
@@ -383,10 +383,10 @@ def _groups(m: Any) -> list[Any]:
 
 
 @builtin("match")
-def _match(re: Any, s: Any) -> Any:
-    re = yield from traced(force_string_no_ctx(re), _arg(0, "match"))
+def _match(re: Any, s: Any, d: int, span: Any) -> Any:
+    re = yield from traced(force_string_no_ctx(re, d), _arg(0, "match"))
     rx = compile_regex(str(re), posix=False)
-    s = yield from traced(force_string(s), _arg(1, "match"))
+    s = yield from traced(force_string(s, d), _arg(1, "match"))
     m = rx.fullmatch(_to_bytes(s))
     if m is None:
         return None
@@ -394,10 +394,10 @@ def _match(re: Any, s: Any) -> Any:
 
 
 @builtin("split")
-def _split(re: Any, s: Any) -> Any:
-    re = yield from traced(force_string_no_ctx(re), _arg(0, "split"))
+def _split(re: Any, s: Any, d: int, span: Any) -> Any:
+    re = yield from traced(force_string_no_ctx(re, d), _arg(0, "split"))
     rx = compile_regex(str(re), posix=True)
-    s = yield from traced(force_string(s), _arg(1, "split"))
+    s = yield from traced(force_string(s, d), _arg(1, "split"))
     b = _to_bytes(s)
     out: list[Any] = []
     pos = 0
@@ -474,15 +474,15 @@ def compare_versions(v1: str, v2: str) -> int:
 
 
 @builtin("compareVersions")
-def _compare_versions(a: Any, b: Any) -> Any:
-    a = yield from traced(force_string_no_ctx(a), _arg(0, "compareVersions"))
-    b = yield from traced(force_string_no_ctx(b), _arg(1, "compareVersions"))
+def _compare_versions(a: Any, b: Any, d: int, span: Any) -> Any:
+    a = yield from traced(force_string_no_ctx(a, d), _arg(0, "compareVersions"))
+    b = yield from traced(force_string_no_ctx(b, d), _arg(1, "compareVersions"))
     return compare_versions(str(a), str(b))
 
 
 @builtin("splitVersion")
-def _split_version(v: Any) -> Any:
-    v = yield from traced(force_string_no_ctx(v), _arg(0, "splitVersion"))
+def _split_version(v: Any, d: int, span: Any) -> Any:
+    v = yield from traced(force_string_no_ctx(v, d), _arg(0, "splitVersion"))
     v = str(v)
     out = []
     p = 0
@@ -495,8 +495,8 @@ def _split_version(v: Any) -> Any:
 
 
 @builtin("parseDrvName")
-def _parse_drv_name(s: Any) -> Any:
-    s = yield from traced(force_string_no_ctx(s), _arg(0, "parseDrvName"))
+def _parse_drv_name(s: Any, d: int, span: Any) -> Any:
+    s = yield from traced(force_string_no_ctx(s, d), _arg(0, "parseDrvName"))
     s = str(s)
     name, version = s, ""
     for i in range(len(s) - 1):
@@ -631,6 +631,9 @@ def _digest(algo: str, data: bytes) -> bytes:
 
 @builtin("hashString")
 def _hash_string(algo: Any, s: Any) -> Any:
+    # Its string forced by the driver, from 0 deep (measured: hashing the
+    # whole result, as optionDocs-600 does, made 33% more driver iterations
+    # when that string's evaluation started 1-2 calls deep).
     algo = yield from traced(force_string_no_ctx(algo), _arg(0, "hashString"))
     algo = parse_hash_algo(str(algo))
     s = yield from traced(force_string(s), _arg(1, "hashString"))
