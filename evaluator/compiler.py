@@ -742,7 +742,7 @@ class Compiler:
             l_ = self.val(cond.left, fn, scope)  # type: ignore[attr-defined]
             r_ = self.val(cond.right, fn, scope)  # type: ignore[attr-defined]
             t = fn.tmp()
-            fn.emit(f"{t} = yield from op_eq({l_}, {r_})")
+            fn.emit(f"{t} = yield from op_eq({l_}, {r_}, True, d, INLINE_CALLS)")
             fn.has_yield = True
             fn.emit(
                 f"if {t} is not True: yield from assert_eq_failed({l_}, {r_}, {self.const(node)})"
@@ -932,7 +932,10 @@ class Compiler:
                 )
             else:
                 fn.emit(f"if {same}: {t} = {l_} {test} {r_}")
-            fn.emit(f"else: {t} = {'' if op == '==' else 'not '}(yield from op_eq({l_}, {r_}))")
+            fn.emit(
+                f"else: {t} = {'' if op == '==' else 'not '}"
+                f"(yield from op_eq({l_}, {r_}, True, d, INLINE_CALLS))"
+            )
             fn.has_yield = True
         elif op in ("<", "<=", ">", ">="):
             a, b = (l_, r_) if op in ("<", ">=") else (r_, l_)

@@ -224,6 +224,65 @@ def test_forcing_builtins_trace_as_through_the_driver(src: str, deep: int) -> No
     assert inline[2]  # the error was traced at all
 
 
+# Errors while ``==`` and ``!=`` force the elements and attributes they
+# compare (``runtime.op_eq`` with generated code's depth): the same trace as
+# when each force goes through the driver.
+EQ_ERRORS = [
+    '[ 1 (throw "e") ] == [ 1 2 ]',
+    '{ a = 1; b = throw "b"; } == { a = 1; b = 2; }',
+    '[ (throw "ne") ] != [ 1 ]',
+    "let f = x: x.y; in [ (f 1) ] == [ 1 ]",
+    'let f = n: if n == 0 then throw "bottom" else f (n - 1); in [ (f 20) ] == [ 0 ]',
+    "builtins.map (x: x.y) [ 1 ] == [ 1 ]",
+    "builtins.mapAttrs (k: v: v.y) { a = 1; } == { a = 1; }",
+    '{ type = throw "t"; } == { type = 1; }',
+    '{ type = "derivation"; outPath = throw "o"; } == { type = "derivation"; outPath = "x"; }',
+    "let x = { a = x.a; }; in x == { a = 1; }",
+    'let l = [ [ { a = [ (throw "deep") ]; } ] ]; in l == [ [ { a = [ 1 ]; } ] ]',
+    'assert [ (throw "as") ] == [ 1 ]; 1',
+    'let t = [ (throw "m") ]; in builtins.seq (builtins.tryEval (t == [ 1 ])) (t == [ 1 ])',
+]
+
+
+@pytest.mark.parametrize("deep", [0, 3, 7])
+@pytest.mark.parametrize("src", EQ_ERRORS)
+def test_equality_traces_as_through_the_driver(src: str, deep: int) -> None:
+    if deep:
+        src = f"let f = n: if n == 0 then ({src}) else f (n - 1); in f {deep}"
+    inline = _error(src, None)
+    driven = _error(src, Budget(max_call_depth=10_000_000))
+    assert inline == driven
+    assert inline[2]  # the error was traced at all
+
+
+@pytest.mark.parametrize(
+    ("src", "expected"),
+    [
+        ("let f = x: x; in [ f ] == [ f ]", "true"),
+        ("let f = x: x; in { a = f; } == { a = f; }", "true"),
+        ("let f = x: x; in f == f", "false"),
+        ("let f = x: x; in [ f ] != [ f ]", "false"),
+        ("[ (x: x) ] == [ (x: x) ]", "false"),
+        ("[ 1 (1 + 1) 3.0 ] == [ 1.0 2 3 ]", "true"),
+        ('[ 1 (throw "not forced") ] == [ 2 3 ]', "false"),
+        ('{ a = 1; b = throw "not forced"; } == { a = 2; b = 3; }', "false"),
+        ('{ a = 1; } == { a = 1; b = throw "not forced"; }', "false"),
+        (
+            'let d = o: { type = "derivation"; outPath = o; x = throw "not forced"; }; '
+            'in d "/p" == d "/p"',
+            "true",
+        ),
+        ('{ type = "derivation"; outPath = "/p"; } == { type = "derivation"; outPath = "/q"; }', "false"),
+        ('[ "a" ] == [ "a${""}" ]', "true"),
+    ],
+)
+@pytest.mark.parametrize("deep", [0, 7])
+def test_equality_values_at_depth(src: str, expected: str, deep: int) -> None:
+    src = f"let f = n: if n == 0 then ({src}) else f (n - 1); in f {deep}"
+    assert ev_str(src) == expected
+    assert ev_str(src, budget=Budget(max_call_depth=10_000_000)) == expected
+
+
 NIX_226 = shutil.which("nix-instantiate-2.26")
 # Those of FORCING_ERRORS whose whole trace (``--show-trace``) nixlens prints
 # as Nix 2.26 does (the others differ by what changed after 2.26, before as
@@ -275,6 +334,17 @@ DATA_DEEP = 1_000_000
             "let mk = n: if n == 0 then { } else { a = mk (n - 1); }; "
             "in builtins.stringLength (builtins.toJSON (mk D))",
             str(6 * DATA_DEEP + 2),
+        ),
+        # Lists and sets nested a million deep compared with a copy.
+        (
+            "let mk = n: if n == 0 then [ ] else [ (mk (n - 1)) ]; "
+            "in if mk D == mk D then 1 else 0",
+            "1",
+        ),
+        (
+            "let mk = n: if n == 0 then { } else { a = mk (n - 1); b = n; }; "
+            "in if mk D != mk D then 0 else 1",
+            "1",
         ),
         # A linked list a million long, each link and value a thunk.
         (
