@@ -703,12 +703,12 @@ class Compiler:
             span = self.const(app.span)
             # A Nix function's code, or a builtin's (``vm.prim_now``: a
             # partial application or a plain builtin's value, else its
-            # generator), runs here, a generator with ``yield from``, up to
+            # generator), or a set's ``__functor`` calls, runs here, a generator with ``yield from``, up to
             # ``INLINE_CALLS`` calls deep (see ``vm.Machine.inline_calls``):
             # the driver runs the next call as a frame of its own (``d``
             # counts: the host stack stays bounded).  ``call_error`` traces
             # an error leaving it as the driver traces a call frame.
-            fn.emit(f"if d < INLINE_CALLS and {f}.__class__ in FUNCTION_TYPES:")
+            fn.emit(f"if d < INLINE_CALLS and {f}.__class__ in CALLABLE_TYPES:")
             fn.emit(
                 f"    try: {t} = {f}.code({f}.env, {a}, d + 1) if {f}.__class__ is Lambda "
                 f"else prim_now({f}, {a}, {span}, d); "

@@ -32,6 +32,10 @@ from .values import (
 )
 from .vm import CONTEXT, INLINE_DEPTH, call_error, force_in, prim_now  # noqa: F401 - for generated code (NAMESPACE)
 
+# What generated code calls itself (``compiler.Compiler.c_Apply``): Nix
+# functions, builtins and sets (``__functor``, ``vm.prim_now``).
+CALLABLE_TYPES = (Lambda, PrimOp, PrimOpApp, Attrs)
+
 GeneratorType = types.GeneratorType
 
 
@@ -1046,6 +1050,7 @@ _GENERATED_CODE_USES = (
     "force_in",
     "prim_now",
     "FUNCTION_TYPES",
+    "CALLABLE_TYPES",
     "select_trace",
     "PrimOp",
     "PrimOpApp",

@@ -139,6 +139,16 @@ def _trace(src: str, budget: Budget | None) -> tuple[str, list[tuple[str, Any]]]
         # ``x.a.b or d`` forcing on the way.
         'let s = { a = { b = throw "q"; }; }; in s.a.b or 1',
         "let s = { a = s.a; }; in s.a.b or 1",
+        # Sets called (``__functor``), run like Nix functions' calls.
+        "let s = { __functor = self: x: x.y; }; in s 1",
+        'let s = { __functor = self: x: throw "f"; }; g = n: if n == 0 then s 1 else g (n - 1); in g 7',
+        'let s = { __functor = throw "which"; }; in s 1',
+        "let s = { __functor = self: self.z; }; in s 1",
+        'let s = { __functor = self: builtins.add "x"; }; in s 1',
+        'let s = { __functor = builtins.getAttr "a"; a = x: x.y; }; in s 1',
+        "let s = { __functor = { __functor = self: self2: x: x.y; }; }; in s 1",
+        "builtins.map { __functor = self: x: x.y; } [ 1 ]",
+        'builtins.foldl\' { __functor = self: a: b: throw "fo"; } 0 [ 1 ]',
     ],
 )
 def test_traces_as_through_the_driver(src: str) -> None:
@@ -146,6 +156,37 @@ def test_traces_as_through_the_driver(src: str) -> None:
     driven = _trace(src, Budget(max_call_depth=10_000_000))
     assert inline == driven
     assert inline[1]  # the error was traced at all
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("s (n - 1)", str(DEEP // 2)),
+        ("builtins.foldl' (a: b: b) 0 [ (s (n - 1)) ]", str(DEEP // 2)),
+        ("(builtins.head (builtins.map s [ (n - 1) ]))", str(DEEP // 2)),
+    ],
+)
+def test_deep_recursion_through_functors(body: str, expected: str) -> None:
+    # Each call of ``s`` is a set's call (``__functor``) deep in Nix
+    # recursion: the host stack stays bounded, with or without the driver.
+    src = (
+        "let s = { __functor = self: n: if n == 0 then 0 else (if n - n / 2 * 2 == 0 "
+        f"then 1 else 0) + {body}; }}; in s {DEEP}"
+    )
+    assert ev_str(src) == expected
+    assert ev_str(src, budget=Budget(max_call_depth=10_000_000)) == expected
+
+
+@pytest.mark.parametrize(
+    "src",
+    ["let s = { __functor = 1; }; in s 1", "let s = { a = 1; }; in [ (s 1) ]"],
+)
+def test_set_call_errors_as_through_the_driver(src: str) -> None:
+    # Errors of calling a set that is no function: Nix traces no call.
+    inline = _error(src, None)
+    assert inline == _error(src, Budget(max_call_depth=10_000_000))
+    assert "attempt to call something which is not a function" in inline[0]
+    assert inline[1] is not None  # at the call
 
 
 def test_memoised_errors_through_inline_forces() -> None:
