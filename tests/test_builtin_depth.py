@@ -313,7 +313,10 @@ def test_equality_traces_as_through_the_driver(src: str, deep: int) -> None:
             'in d "/p" == d "/p"',
             "true",
         ),
-        ('{ type = "derivation"; outPath = "/p"; } == { type = "derivation"; outPath = "/q"; }', "false"),
+        (
+            '{ type = "derivation"; outPath = "/p"; } == { type = "derivation"; outPath = "/q"; }',
+            "false",
+        ),
         ('[ "a" ] == [ "a${""}" ]', "true"),
     ],
 )
