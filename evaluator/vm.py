@@ -42,7 +42,11 @@ observed or Nix's ``max-call-depth`` is set, every call comes here
 
 Deep operations (deep-force, equality, string coercion, printing, JSON) are
 generator helpers with explicit work lists; equality and coercion are called
-with ``yield from`` (bounded host nesting), the deep ones iterate.
+with ``yield from`` (bounded host nesting), the deep ones iterate.  Equality
+called by generated code (``runtime.op_eq`` with ``d``) forces what it
+compares as generated code forces (``force_in``); a set with ``__functor``
+that generated code or a builtin calls is called as a Nix function is
+(``_functor_in``), its two calls one level deeper.
 """
 
 from __future__ import annotations
