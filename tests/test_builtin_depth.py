@@ -418,3 +418,27 @@ def test_derivations_deep_through_derivation_strict() -> None:
         "in builtins.stringLength (d 3000).drvPath"
     )
     assert ev_str(src) == str(len("/nix/store/") + 32 + len("-d.drv"))
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        # 2,000 thunks compared, each an element or attribute value.
+        "let l = n: builtins.genList (i: i * n) 1000; in l 2 == l 2",
+        "let s = n: builtins.listToAttrs (builtins.genList (i: "
+        '{ name = "a${toString i}"; value = i * n; }) 1000); in s 2 == s 2',
+        # 1,000 calls of a set (``__functor``).
+        "let s = { __functor = self: x: x + 1; }; in builtins.foldl' (a: b: s a) 0 "
+        "(builtins.genList (i: i) 1000)",
+    ],
+)
+def test_equality_and_set_calls_stay_off_the_driver(src: str) -> None:
+    # Counts, not times: the driver loop's iterations (``Machine.steps``)
+    # when ``==`` forces and sets are called inline, against every force
+    # and call through the driver.
+    inline = Evaluator()
+    inline.deep_force(inline.eval_text(src))
+    driven = Evaluator(budget=Budget(max_call_depth=10_000_000))
+    driven.deep_force(driven.eval_text(src))
+    assert inline.machine.steps < 100
+    assert driven.machine.steps > 1000
