@@ -39,7 +39,7 @@ try:
 except ImportError:  # an interpreter built without it
     _blake2b = None  # type: ignore[assignment,misc]
 
-_MAGIC = b"NIXLENS-CODE-2\n"
+_MAGIC = b"NIXLENS-CODE-3\n"
 _EVALUATOR_DIR = os.path.dirname(os.path.abspath(__file__))
 
 

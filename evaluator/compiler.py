@@ -703,12 +703,12 @@ class Compiler:
             span = self.const(app.span)
             # A Nix function's code, or a builtin's (``vm.prim_now``: a
             # partial application or a plain builtin's value, else its
-            # generator), runs here, a generator with ``yield from``, up to
+            # generator), or a set's ``__functor`` calls, runs here, a generator with ``yield from``, up to
             # ``INLINE_CALLS`` calls deep (see ``vm.Machine.inline_calls``):
             # the driver runs the next call as a frame of its own (``d``
             # counts: the host stack stays bounded).  ``call_error`` traces
             # an error leaving it as the driver traces a call frame.
-            fn.emit(f"if d < INLINE_CALLS and {f}.__class__ in FUNCTION_TYPES:")
+            fn.emit(f"if d < INLINE_CALLS and {f}.__class__ in CALLABLE_TYPES:")
             fn.emit(
                 f"    try: {t} = {f}.code({f}.env, {a}, d + 1) if {f}.__class__ is Lambda "
                 f"else prim_now({f}, {a}, {span}, d); "
@@ -742,7 +742,7 @@ class Compiler:
             l_ = self.val(cond.left, fn, scope)  # type: ignore[attr-defined]
             r_ = self.val(cond.right, fn, scope)  # type: ignore[attr-defined]
             t = fn.tmp()
-            fn.emit(f"{t} = yield from op_eq({l_}, {r_})")
+            fn.emit(f"{t} = yield from op_eq({l_}, {r_}, True, d, INLINE_CALLS)")
             fn.has_yield = True
             fn.emit(
                 f"if {t} is not True: yield from assert_eq_failed({l_}, {r_}, {self.const(node)})"
@@ -932,7 +932,10 @@ class Compiler:
                 )
             else:
                 fn.emit(f"if {same}: {t} = {l_} {test} {r_}")
-            fn.emit(f"else: {t} = {'' if op == '==' else 'not '}(yield from op_eq({l_}, {r_}))")
+            fn.emit(
+                f"else: {t} = {'' if op == '==' else 'not '}"
+                f"(yield from op_eq({l_}, {r_}, True, d, INLINE_CALLS))"
+            )
             fn.has_yield = True
         elif op in ("<", "<=", ">", ">="):
             a, b = (l_, r_) if op in ("<", ">=") else (r_, l_)

@@ -32,6 +32,10 @@ from .values import (
 )
 from .vm import CONTEXT, INLINE_DEPTH, call_error, force_in, prim_now  # noqa: F401 - for generated code (NAMESPACE)
 
+# What generated code calls itself (``compiler.Compiler.c_Apply``): Nix
+# functions, builtins and sets (``__functor``, ``vm.prim_now``).
+CALLABLE_TYPES = (Lambda, PrimOp, PrimOpApp, Attrs)
+
 GeneratorType = types.GeneratorType
 
 
@@ -425,21 +429,37 @@ class UpdatePositions(Mapping[str, Any]):
 SIMPLE_EQ = frozenset((int, str, bool, type(None)))
 
 
-def op_eq(a: Any, b: Any, top: bool = True) -> Any:
+def op_eq(a: Any, b: Any, top: bool = True, d: int = INLINE_DEPTH, calls: int = 0) -> Any:
     """Generator: Nix equality (deep, forcing as needed, iterative).
 
     Like Nix, two references to one value are equal (even functions), except
     at the top of ``==`` (``top``), whose operands are always fresh values.
+    Generated code (``compiler.Compiler.c_BinOp``) passes its depth ``d``
+    and ``INLINE_CALLS`` (``calls``): the thunks compared are then forced
+    here as generated code forces them (``vm.force_in``); other callers
+    leave each force to the driver (``d = INLINE_DEPTH``).  The work list
+    keeps the host stack bounded however deep the values nest.
     """
     stack: list[tuple[Any, Any, bool]] = [(a, b, top)]
+    inline = d < INLINE_DEPTH
     while stack:
         x, y, top = stack.pop()
         if not top and x is y:
             continue
         if x.__class__ is Thunk:
-            x = x.v if x.c is None else (yield x)
+            if x.c is None:
+                x = x.v
+            elif inline:
+                x = yield from force_in(x, d, calls)
+            else:
+                x = yield x
         if y.__class__ is Thunk:
-            y = y.v if y.c is None else (yield y)
+            if y.c is None:
+                y = y.v
+            elif inline:
+                y = yield from force_in(y, d, calls)
+            else:
+                y = yield y
         xc, yc = x.__class__, y.__class__
         if xc is int or xc is float:
             if (yc is int or yc is float) and x == y:
@@ -472,10 +492,20 @@ def op_eq(a: Any, b: Any, top: bool = True) -> Any:
             if "type" in x and "type" in y:
                 tx = x["type"]
                 if tx.__class__ is Thunk:
-                    tx = tx.v if tx.c is None else (yield tx)
+                    if tx.c is None:
+                        tx = tx.v
+                    elif inline:
+                        tx = yield from force_in(tx, d, calls)
+                    else:
+                        tx = yield tx
                 ty = y["type"]
                 if ty.__class__ is Thunk:
-                    ty = ty.v if ty.c is None else (yield ty)
+                    if ty.c is None:
+                        ty = ty.v
+                    elif inline:
+                        ty = yield from force_in(ty, d, calls)
+                    else:
+                        ty = yield ty
                 if tx == "derivation" and ty == "derivation" and "outPath" in x and "outPath" in y:
                     stack.append((x["outPath"], y["outPath"], False))
                     continue
@@ -1020,6 +1050,7 @@ _GENERATED_CODE_USES = (
     "force_in",
     "prim_now",
     "FUNCTION_TYPES",
+    "CALLABLE_TYPES",
     "select_trace",
     "PrimOp",
     "PrimOpApp",

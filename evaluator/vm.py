@@ -42,7 +42,11 @@ observed or Nix's ``max-call-depth`` is set, every call comes here
 
 Deep operations (deep-force, equality, string coercion, printing, JSON) are
 generator helpers with explicit work lists; equality and coercion are called
-with ``yield from`` (bounded host nesting), the deep ones iterate.
+with ``yield from`` (bounded host nesting), the deep ones iterate.  Equality
+called by generated code (``runtime.op_eq`` with ``d``) forces what it
+compares as generated code forces (``force_in``); a set with ``__functor``
+that generated code or a builtin calls is called as a Nix function is
+(``_functor_in``), its two calls one level deeper.
 """
 
 from __future__ import annotations
@@ -706,14 +710,17 @@ def prim_now(f: Any, arg: Any, span: Any, d: int) -> Any:
     generator made for it; else the builtin's generator, which the caller
     runs with ``yield from`` (as the driver would run it), or, when the
     builtin asks for its call's span (``PrimOp.inline``), a generator that
-    leaves the call to the driver.  An error leaving it goes through
+    leaves the call to the driver.  A set's call (``__functor``) is a
+    generator too (``_functor_in``).  An error leaving it goes through
     ``call_error``."""
     if f.__class__ is PrimOpApp:
         prim = f.prim
         args = f.args + (arg,)
-    else:
+    elif f.__class__ is PrimOp:
         prim = f
         args = (arg,)
+    else:
+        return _functor_in(f, arg, span, d)
     if len(args) < prim.arity:
         return PrimOpApp(prim, args)
     if not prim.inline:
@@ -721,6 +728,23 @@ def prim_now(f: Any, arg: Any, span: Any, d: int) -> Any:
     if prim.at_depth:
         return prim.fn(*args, d + 1, span)
     return prim.fn(*args)
+
+
+def _functor_in(f: Attrs, arg: Any, span: Any, d: int) -> Any:
+    """Generator: the call ``f arg`` of a set (``(f.__functor f) arg``) that
+    generated code or a builtin makes ``d`` calls deep, run here as the
+    driver runs it (``_functor_call``: a frame that adds no trace of its
+    own), its two calls one level deeper (a ``__functor`` that is itself
+    such a set reaches the driver)."""
+    if "__functor" not in f:
+        err = not_callable(f)
+        err.span = span
+        raise err
+    fn = f["__functor"]
+    if fn.__class__ is Thunk:
+        fn = fn.v if fn.c is None else (yield from force_in(fn, d, INLINE_DEPTH))
+    g = yield from call_in(fn, f, span, d + 1)
+    return (yield from call_in(g, arg, span, d + 1))
 
 
 def _driver_call(f: Any, arg: Any, span: Any) -> Any:
@@ -735,7 +759,7 @@ def call_in(f: Any, arg: Any, span: Any, d: int) -> Any:
     while every call must be seen there gets ``d = INLINE_DEPTH``)."""
     if d < INLINE_DEPTH:
         fc = f.__class__
-        if fc is Lambda or fc is PrimOp or fc is PrimOpApp:
+        if fc is Lambda or fc is PrimOp or fc is PrimOpApp or fc is Attrs:
             try:
                 r = f.code(f.env, arg, d + 1) if fc is Lambda else prim_now(f, arg, span, d)
                 if r.__class__ is GeneratorType:
@@ -789,6 +813,8 @@ def call_error(err: NixError, f: Any, arg: Any, span: Any) -> NixError:
     traced as the driver traces a call frame.  A plain builtin has no frame
     there (its error only gets the call's span), and a builtin's call left
     to the driver (``prim_now``) was traced by its frame."""
+    if f.__class__ is Attrs:
+        return err  # a set's call (``_functor_in``) traced its own calls
     if f.__class__ is not Lambda:
         prim = f.prim if f.__class__ is PrimOpApp else f
         if not prim.inline:

@@ -139,6 +139,16 @@ def _trace(src: str, budget: Budget | None) -> tuple[str, list[tuple[str, Any]]]
         # ``x.a.b or d`` forcing on the way.
         'let s = { a = { b = throw "q"; }; }; in s.a.b or 1',
         "let s = { a = s.a; }; in s.a.b or 1",
+        # Sets called (``__functor``), run like Nix functions' calls.
+        "let s = { __functor = self: x: x.y; }; in s 1",
+        'let s = { __functor = self: x: throw "f"; }; g = n: if n == 0 then s 1 else g (n - 1); in g 7',
+        'let s = { __functor = throw "which"; }; in s 1',
+        "let s = { __functor = self: self.z; }; in s 1",
+        'let s = { __functor = self: builtins.add "x"; }; in s 1',
+        'let s = { __functor = builtins.getAttr "a"; a = x: x.y; }; in s 1',
+        "let s = { __functor = { __functor = self: self2: x: x.y; }; }; in s 1",
+        "builtins.map { __functor = self: x: x.y; } [ 1 ]",
+        'builtins.foldl\' { __functor = self: a: b: throw "fo"; } 0 [ 1 ]',
     ],
 )
 def test_traces_as_through_the_driver(src: str) -> None:
@@ -146,6 +156,37 @@ def test_traces_as_through_the_driver(src: str) -> None:
     driven = _trace(src, Budget(max_call_depth=10_000_000))
     assert inline == driven
     assert inline[1]  # the error was traced at all
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("s (n - 1)", str(DEEP // 2)),
+        ("builtins.foldl' (a: b: b) 0 [ (s (n - 1)) ]", str(DEEP // 2)),
+        ("(builtins.head (builtins.map s [ (n - 1) ]))", str(DEEP // 2)),
+    ],
+)
+def test_deep_recursion_through_functors(body: str, expected: str) -> None:
+    # Each call of ``s`` is a set's call (``__functor``) deep in Nix
+    # recursion: the host stack stays bounded, with or without the driver.
+    src = (
+        "let s = { __functor = self: n: if n == 0 then 0 else (if n - n / 2 * 2 == 0 "
+        f"then 1 else 0) + {body}; }}; in s {DEEP}"
+    )
+    assert ev_str(src) == expected
+    assert ev_str(src, budget=Budget(max_call_depth=10_000_000)) == expected
+
+
+@pytest.mark.parametrize(
+    "src",
+    ["let s = { __functor = 1; }; in s 1", "let s = { a = 1; }; in [ (s 1) ]"],
+)
+def test_set_call_errors_as_through_the_driver(src: str) -> None:
+    # Errors of calling a set that is no function: Nix traces no call.
+    inline = _error(src, None)
+    assert inline == _error(src, Budget(max_call_depth=10_000_000))
+    assert "attempt to call something which is not a function" in inline[0]
+    assert inline[1] is not None  # at the call
 
 
 def test_memoised_errors_through_inline_forces() -> None:
@@ -224,6 +265,68 @@ def test_forcing_builtins_trace_as_through_the_driver(src: str, deep: int) -> No
     assert inline[2]  # the error was traced at all
 
 
+# Errors while ``==`` and ``!=`` force the elements and attributes they
+# compare (``runtime.op_eq`` with generated code's depth): the same trace as
+# when each force goes through the driver.
+EQ_ERRORS = [
+    '[ 1 (throw "e") ] == [ 1 2 ]',
+    '{ a = 1; b = throw "b"; } == { a = 1; b = 2; }',
+    '[ (throw "ne") ] != [ 1 ]',
+    "let f = x: x.y; in [ (f 1) ] == [ 1 ]",
+    'let f = n: if n == 0 then throw "bottom" else f (n - 1); in [ (f 20) ] == [ 0 ]',
+    "builtins.map (x: x.y) [ 1 ] == [ 1 ]",
+    "builtins.mapAttrs (k: v: v.y) { a = 1; } == { a = 1; }",
+    '{ type = throw "t"; } == { type = 1; }',
+    '{ type = "derivation"; outPath = throw "o"; } == { type = "derivation"; outPath = "x"; }',
+    "let x = { a = x.a; }; in x == { a = 1; }",
+    'let l = [ [ { a = [ (throw "deep") ]; } ] ]; in l == [ [ { a = [ 1 ]; } ] ]',
+    'assert [ (throw "as") ] == [ 1 ]; 1',
+    'let t = [ (throw "m") ]; in builtins.seq (builtins.tryEval (t == [ 1 ])) (t == [ 1 ])',
+]
+
+
+@pytest.mark.parametrize("deep", [0, 3, 7])
+@pytest.mark.parametrize("src", EQ_ERRORS)
+def test_equality_traces_as_through_the_driver(src: str, deep: int) -> None:
+    if deep:
+        src = f"let f = n: if n == 0 then ({src}) else f (n - 1); in f {deep}"
+    inline = _error(src, None)
+    driven = _error(src, Budget(max_call_depth=10_000_000))
+    assert inline == driven
+    assert inline[2]  # the error was traced at all
+
+
+@pytest.mark.parametrize(
+    ("src", "expected"),
+    [
+        ("let f = x: x; in [ f ] == [ f ]", "true"),
+        ("let f = x: x; in { a = f; } == { a = f; }", "true"),
+        ("let f = x: x; in f == f", "false"),
+        ("let f = x: x; in [ f ] != [ f ]", "false"),
+        ("[ (x: x) ] == [ (x: x) ]", "false"),
+        ("[ 1 (1 + 1) 3.0 ] == [ 1.0 2 3 ]", "true"),
+        ('[ 1 (throw "not forced") ] == [ 2 3 ]', "false"),
+        ('{ a = 1; b = throw "not forced"; } == { a = 2; b = 3; }', "false"),
+        ('{ a = 1; } == { a = 1; b = throw "not forced"; }', "false"),
+        (
+            'let d = o: { type = "derivation"; outPath = o; x = throw "not forced"; }; '
+            'in d "/p" == d "/p"',
+            "true",
+        ),
+        (
+            '{ type = "derivation"; outPath = "/p"; } == { type = "derivation"; outPath = "/q"; }',
+            "false",
+        ),
+        ('[ "a" ] == [ "a${""}" ]', "true"),
+    ],
+)
+@pytest.mark.parametrize("deep", [0, 7])
+def test_equality_values_at_depth(src: str, expected: str, deep: int) -> None:
+    src = f"let f = n: if n == 0 then ({src}) else f (n - 1); in f {deep}"
+    assert ev_str(src) == expected
+    assert ev_str(src, budget=Budget(max_call_depth=10_000_000)) == expected
+
+
 NIX_226 = shutil.which("nix-instantiate-2.26")
 # Those of FORCING_ERRORS whose whole trace (``--show-trace``) nixlens prints
 # as Nix 2.26 does (the others differ by what changed after 2.26, before as
@@ -276,6 +379,17 @@ DATA_DEEP = 1_000_000
             "in builtins.stringLength (builtins.toJSON (mk D))",
             str(6 * DATA_DEEP + 2),
         ),
+        # Lists and sets nested a million deep compared with a copy.
+        (
+            "let mk = n: if n == 0 then [ ] else [ (mk (n - 1)) ]; "
+            "in if mk D == mk D then 1 else 0",
+            "1",
+        ),
+        (
+            "let mk = n: if n == 0 then { } else { a = mk (n - 1); b = n; }; "
+            "in if mk D != mk D then 0 else 1",
+            "1",
+        ),
         # A linked list a million long, each link and value a thunk.
         (
             "let mk = n: if n == 0 then null else { v = n * 2; next = mk (n - 1); }; "
@@ -304,3 +418,27 @@ def test_derivations_deep_through_derivation_strict() -> None:
         "in builtins.stringLength (d 3000).drvPath"
     )
     assert ev_str(src) == str(len("/nix/store/") + 32 + len("-d.drv"))
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        # 2,000 thunks compared, each an element or attribute value.
+        "let l = n: builtins.genList (i: i * n) 1000; in l 2 == l 2",
+        "let s = n: builtins.listToAttrs (builtins.genList (i: "
+        '{ name = "a${toString i}"; value = i * n; }) 1000); in s 2 == s 2',
+        # 1,000 calls of a set (``__functor``).
+        "let s = { __functor = self: x: x + 1; }; in builtins.foldl' (a: b: s a) 0 "
+        "(builtins.genList (i: i) 1000)",
+    ],
+)
+def test_equality_and_set_calls_stay_off_the_driver(src: str) -> None:
+    # Counts, not times: the driver loop's iterations (``Machine.steps``)
+    # when ``==`` forces and sets are called inline, against every force
+    # and call through the driver.
+    inline = Evaluator()
+    inline.deep_force(inline.eval_text(src))
+    driven = Evaluator(budget=Budget(max_call_depth=10_000_000))
+    driven.deep_force(driven.eval_text(src))
+    assert inline.machine.steps < 100
+    assert driven.machine.steps > 1000
