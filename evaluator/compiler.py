@@ -701,10 +701,10 @@ class Compiler:
                 a = at
             t = fn.tmp()
             span = self.const(app.span)
-            # A Nix function's code, or a builtin's (``vm.prim_now``: a
-            # partial application or a plain builtin's value, else its
-            # generator), or a set's ``__functor`` calls, runs here, a generator with ``yield from``, up to
-            # ``INLINE_CALLS`` calls deep (see ``vm.Machine.inline_calls``):
+            # A Nix function's code, a builtin's (``vm.prim_now``: a partial
+            # application or a plain builtin's value, else its generator) or
+            # a set's ``__functor`` calls run here, a generator with
+            # ``yield from``, up to ``INLINE_CALLS`` calls deep (see ``vm.Machine.inline_calls``):
             # the driver runs the next call as a frame of its own (``d``
             # counts: the host stack stays bounded).  ``call_error`` traces
             # an error leaving it as the driver traces a call frame.
@@ -856,12 +856,11 @@ class Compiler:
             fn.ind -= 1
             fn.emit(f"else: {r} = {t}")
         fn.ind -= 1
-        keys_expr = f"({', '.join(names)},)"
-        if not dynamic:
-            keys_expr = repr(tuple(node.path))
-            fn.emit(f"except NixError: select_trace({v}, {keys_expr}); raise")
+        if dynamic:
+            path = f"({', '.join(names)},), {tuple(shows)!r}"
         else:
-            fn.emit(f"except NixError: select_trace({v}, {keys_expr}, {tuple(shows)!r}); raise")
+            path = repr(tuple(node.path))
+        fn.emit(f"except NixError: select_trace({v}, {path}); raise")
         return r
 
     def _select_key(self, k: N.AttrName, var: str, fn: Fn, scope: Scope) -> str:

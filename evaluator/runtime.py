@@ -17,7 +17,6 @@ from typing import Any
 
 from .errors import AssertionFailed, EvalLimit, NixError
 from .values import (
-    FUNCTION_TYPES,  # noqa: F401 - for generated code (NAMESPACE)
     INT_MAX,
     INT_MIN,
     Attrs,
@@ -1049,7 +1048,6 @@ _GENERATED_CODE_USES = (
     "call_error",
     "force_in",
     "prim_now",
-    "FUNCTION_TYPES",
     "CALLABLE_TYPES",
     "select_trace",
     "PrimOp",
